@@ -1,0 +1,61 @@
+"""`hearth`: with no arguments, opens the window; subcommands give the same core a command line.
+
+Heavy imports (Qt, llama_cpp) happen inside the command that needs them, so `hearth --version` and
+`hearth models info` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from desktop_app import __version__
+from desktop_app.core.errors import HearthError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth",
+        description="Chat with large language models entirely on your own machine. "
+        "Run without arguments to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"hearth {__version__}")
+    parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_gui)
+    parser.add_subparsers(title="commands", metavar="COMMAND")
+    return parser
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from desktop_app.app import main as gui_main
+
+    return gui_main(screenshot=args.screenshot)
+
+
+def fail(exc: HearthError) -> int:
+    """One clear line on stderr (plus the hint), no traceback."""
+    print(f"hearth: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hearth: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Command = args.handler
+    try:
+        return handler(args)
+    except HearthError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Widgets and Qt models. Only the GUI thread touches these."""

@@ -1,0 +1,167 @@
+"""Light and dark themes that follow the OS, applied as one palette plus one stylesheet.
+
+Widgets opt into styles with dynamic properties (`role`, `kind`) instead of per-widget stylesheets, so
+spacing and colours stay consistent and a theme switch is a single `setStyleSheet` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+@dataclass(frozen=True)
+class Colors:
+    window: str
+    sidebar: str
+    surface: str
+    surface_alt: str
+    border: str
+    text: str
+    muted: str
+    accent: str
+    accent_hover: str
+    accent_text: str
+    danger: str
+    success: str
+    warning: str
+    selection: str
+
+
+LIGHT = Colors(
+    window="#f7f7f8",
+    sidebar="#eeeef0",
+    surface="#ffffff",
+    surface_alt="#f2f2f4",
+    border="#e0e0e6",
+    text="#1d1d1f",
+    muted="#6e6e76",
+    accent="#e8590c",
+    accent_hover="#d9480f",
+    accent_text="#ffffff",
+    danger="#c92a2a",
+    success="#2b8a3e",
+    warning="#e67700",
+    selection="#ffe8cc",
+)
+DARK = Colors(
+    window="#1c1c1f",
+    sidebar="#151517",
+    surface="#242428",
+    surface_alt="#2c2c31",
+    border="#35353c",
+    text="#ececf1",
+    muted="#9d9da7",
+    accent="#f76707",
+    accent_hover="#fd7e14",
+    accent_text="#ffffff",
+    danger="#ff6b6b",
+    success="#69db7c",
+    warning="#ffa94d",
+    selection="#5c3a1e",
+)
+
+
+def system_prefers_dark() -> bool:
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def current_colors() -> Colors:
+    return DARK if system_prefers_dark() else LIGHT
+
+
+def stylesheet(c: Colors, font_pt: float) -> str:
+    return f"""
+* {{ outline: none; }}
+QMainWindow, QWidget#Page {{ background: {c.window}; color: {c.text}; }}
+QWidget#Sidebar {{ background: {c.sidebar}; border-right: 1px solid {c.border}; }}
+QLabel {{ color: {c.text}; }}
+QLabel[role="brand"] {{ font-size: {font_pt + 5}pt; font-weight: 700; }}
+QLabel[role="title"] {{ font-size: {font_pt + 8}pt; font-weight: 700; }}
+QLabel[role="heading"] {{ font-size: {font_pt + 2}pt; font-weight: 600; }}
+QLabel[role="muted"], QLabel[role="section"] {{ color: {c.muted}; }}
+QLabel[role="section"] {{ font-size: {font_pt - 1}pt; font-weight: 600; letter-spacing: 0.5px; }}
+QLabel[role="badge"] {{
+    background: {c.surface_alt}; color: {c.muted}; border: 1px solid {c.border};
+    border-radius: 9px; padding: 1px 8px; font-size: {font_pt - 1.5}pt;
+}}
+QLabel[role="badge-accent"] {{
+    background: {c.selection}; color: {c.accent}; border-radius: 9px; padding: 1px 8px;
+    font-size: {font_pt - 1.5}pt; font-weight: 600;
+}}
+QLabel[role="error"] {{ color: {c.danger}; }}
+QFrame#Card {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px; }}
+QFrame#Card:hover {{ border-color: {c.accent}; }}
+QFrame#Notice {{ background: {c.selection}; border-radius: 10px; }}
+QPushButton {{
+    background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; border-radius: 8px;
+    padding: 7px 14px;
+}}
+QPushButton:hover {{ background: {c.surface_alt}; }}
+QPushButton:disabled {{ color: {c.muted}; background: {c.surface_alt}; }}
+QPushButton[kind="primary"] {{ background: {c.accent}; color: {c.accent_text}; border: none; font-weight: 600; }}
+QPushButton[kind="primary"]:hover {{ background: {c.accent_hover}; }}
+QPushButton[kind="primary"]:disabled {{ background: {c.border}; color: {c.muted}; }}
+QPushButton[kind="danger"] {{ color: {c.danger}; }}
+QPushButton[kind="ghost"] {{ background: transparent; border: none; color: {c.muted}; padding: 6px 10px; }}
+QPushButton[kind="ghost"]:hover {{ color: {c.text}; background: {c.surface_alt}; }}
+QPushButton[kind="nav"] {{
+    background: transparent; border: none; text-align: left; padding: 8px 12px; border-radius: 8px;
+}}
+QPushButton[kind="nav"]:hover {{ background: {c.surface_alt}; }}
+QPushButton[kind="nav"]:checked {{ background: {c.selection}; color: {c.accent}; font-weight: 600; }}
+QPlainTextEdit, QTextEdit, QTextBrowser, QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
+    background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; border-radius: 8px;
+    padding: 6px 8px; selection-background-color: {c.selection}; selection-color: {c.text};
+}}
+QPlainTextEdit:focus, QTextEdit:focus, QLineEdit:focus, QComboBox:focus {{ border-color: {c.accent}; }}
+QComboBox QAbstractItemView {{ background: {c.surface}; color: {c.text}; selection-background-color: {c.selection}; }}
+QProgressBar {{ background: {c.surface_alt}; border: none; border-radius: 3px; max-height: 6px; }}
+QProgressBar::chunk {{ background: {c.accent}; border-radius: 3px; }}
+QStatusBar {{ background: {c.sidebar}; color: {c.muted}; border-top: 1px solid {c.border}; }}
+QStatusBar QLabel {{ color: {c.muted}; padding: 0 6px; }}
+QScrollArea {{ background: transparent; border: none; }}
+QScrollArea > QWidget > QWidget {{ background: transparent; }}
+QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
+QScrollBar::handle:vertical {{ background: {c.border}; border-radius: 4px; min-height: 30px; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; }}
+QToolTip {{ background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; padding: 4px; }}
+"""
+
+
+def apply_theme(app: QApplication, font_pt: float | None = None) -> Colors:
+    colors = current_colors()
+    base = QFont(app.font())
+    if font_pt is not None:
+        base.setPointSizeF(font_pt)
+        app.setFont(base)
+    size = base.pointSizeF() if base.pointSizeF() > 0 else 10.0
+    palette = QPalette()
+    for role, value in (
+        (QPalette.ColorRole.Window, colors.window),
+        (QPalette.ColorRole.WindowText, colors.text),
+        (QPalette.ColorRole.Base, colors.surface),
+        (QPalette.ColorRole.AlternateBase, colors.surface_alt),
+        (QPalette.ColorRole.Text, colors.text),
+        (QPalette.ColorRole.Button, colors.surface),
+        (QPalette.ColorRole.ButtonText, colors.text),
+        (QPalette.ColorRole.Highlight, colors.accent),
+        (QPalette.ColorRole.HighlightedText, colors.accent_text),
+        (QPalette.ColorRole.PlaceholderText, colors.muted),
+        (QPalette.ColorRole.Link, colors.accent),
+    ):
+        palette.setColor(role, QColor(value))
+    app.setPalette(palette)
+    app.setStyleSheet(stylesheet(colors, size))
+    return colors
+
+
+def set_role(widget: QWidget, role: str, prop: str = "role") -> None:
+    """Set a styling property and re-polish, since Qt only re-reads QSS selectors on polish."""
+    widget.setProperty(prop, role)
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)

@@ -1,0 +1,50 @@
+"""Small building blocks so every page uses the same spacing and text roles."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+
+SPACING = 12
+MARGIN = 24
+
+
+def label(text: str, role: str | None = None, *, wrap: bool = False, parent: QWidget | None = None) -> QLabel:
+    widget = QLabel(text, parent)
+    if role:
+        widget.setProperty("role", role)
+    widget.setWordWrap(wrap)
+    widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return widget
+
+
+def button(
+    text: str, kind: str | None = None, *, tooltip: str = "", parent: QWidget | None = None
+) -> QPushButton:
+    widget = QPushButton(text, parent)
+    if kind:
+        widget.setProperty("kind", kind)
+    widget.setCursor(Qt.CursorShape.PointingHandCursor)
+    if tooltip:
+        widget.setToolTip(tooltip)
+    widget.setAccessibleName(text.strip() or tooltip)
+    return widget
+
+
+class Card(QFrame):
+    """A rounded surface; its layout is a QVBoxLayout with the standard padding."""
+
+    def __init__(self, parent: QWidget | None = None, *, object_name: str = "Card") -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.body = QVBoxLayout(self)
+        self.body.setContentsMargins(16, 14, 16, 14)
+        self.body.setSpacing(6)
+
+
+def human_size(num_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(num_bytes) < 1000 or unit == "GB":
+            return f"{num_bytes:.0f} {unit}" if unit in ("B", "KB") else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1000
+    return f"{num_bytes:.1f} TB"
