@@ -24,9 +24,8 @@ def setup_logging(paths: AppPaths, *, level: int = logging.INFO, stderr: bool = 
     root = logging.getLogger()
     root.setLevel(level)
     target = str(paths.log_file)
-    for handler in root.handlers:
-        if getattr(handler, "baseFilename", None) == target:
-            return
+    if any(getattr(h, "baseFilename", None) == target for h in root.handlers):
+        return
     handler: logging.Handler
     try:
         paths.logs.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,127 @@
+"""Load and sampling settings, validated once so the engine can trust them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+from desktop_app.core.errors import SettingsError
+from desktop_app.core.system import cpu_count, default_threads
+
+KvCacheType = Literal["f16", "q8_0", "q4_0", "f32"]
+KV_TYPES: dict[str, int] = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type ids
+KV_BYTES_PER_ELEMENT: dict[str, float] = {"f32": 4.0, "f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+StopReason = Literal["eos", "stop_string", "max_tokens", "cancelled", "context_full"]
+
+T = TypeVar("T")
+
+DEFAULT_CONTEXT = 4096  # llama-cpp-python's 512 is too small for a chat; 4k fits any laptop
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    n_ctx: int | None = None  # None: min(model's trained context, DEFAULT_CONTEXT)
+    n_threads: int = field(default_factory=default_threads)
+    n_threads_batch: int = field(default_factory=cpu_count)
+    n_batch: int = 512
+    n_gpu_layers: int = 0  # -1: all
+    flash_attention: bool = False
+    kv_cache_type: KvCacheType = "f16"
+    use_mmap: bool = True
+    use_mlock: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("n_ctx", self.n_ctx, 64, 1 << 21, allow_none=True)
+        _check_int("n_threads", self.n_threads, 1, 1024)
+        _check_int("n_threads_batch", self.n_threads_batch, 1, 1024)
+        _check_int("n_batch", self.n_batch, 1, 1 << 16)
+        _check_int("n_gpu_layers", self.n_gpu_layers, -1, 100_000)
+        if self.kv_cache_type not in KV_TYPES:
+            raise SettingsError(
+                f"KV cache type '{self.kv_cache_type}' is not one of {', '.join(KV_TYPES)}.",
+                hint="Pick f16 (default), q8_0 or q4_0.",
+            )
+
+    def context_for(self, trained_context: int) -> int:
+        if self.n_ctx is not None:
+            return self.n_ctx
+        return max(64, min(trained_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadSettings:
+        return _from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
+    seed: int | None = None  # None: a random seed per request
+    max_tokens: int = 1024
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_float("temperature", self.temperature, 0.0, 5.0)
+        _check_int("top_k", self.top_k, 0, 1_000_000)
+        _check_float("top_p", self.top_p, 0.0, 1.0)
+        _check_float("min_p", self.min_p, 0.0, 1.0)
+        _check_float("repeat_penalty", self.repeat_penalty, 0.0, 5.0)
+        _check_int("repeat_last_n", self.repeat_last_n, -1, 1 << 20)
+        _check_int("seed", self.seed, 0, 2**32 - 1, allow_none=True)
+        _check_int("max_tokens", self.max_tokens, 1, 1 << 21)
+        if not all(isinstance(s, str) and s for s in self.stop):
+            raise SettingsError("Stop strings must be non-empty text.", hint="Remove the empty stop string.")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingSettings:
+        if "stop" in data and isinstance(data["stop"], list):
+            data = {**data, "stop": tuple(data["stop"])}
+        return _from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+
+def _check_int(name: str, value: object, lo: int, hi: int, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise SettingsError(
+            f"'{name}' must be a whole number from {lo} to {hi}, not {value!r}.",
+            hint=f"Change '{name}' in the model's settings.",
+        )
+
+
+def _check_float(name: str, value: object, lo: float, hi: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise SettingsError(
+            f"'{name}' must be a number from {lo} to {hi}, not {value!r}.",
+            hint=f"Change '{name}' in the model's settings.",
+        )
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(
+            f"Unknown setting(s): {', '.join(unknown)}.", hint="Remove them from the settings file."
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise SettingsError(f"Invalid settings: {exc}.", hint="Reset the settings to defaults.") from exc
