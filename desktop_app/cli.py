@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hearth {__version__}")
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_run_gui)
-    parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    from desktop_app.commands import bench, chat, models
+
+    for module in (models, chat, bench):
+        module.register(sub)
     return parser
 
 
@@ -37,10 +41,8 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def fail(exc: HearthError) -> int:
-    """One clear line on stderr (plus the hint), no traceback."""
-    print(f"hearth: error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"hearth: {exc.hint}", file=sys.stderr)
+    """One clear line on stderr (what happened, then what to do), no traceback."""
+    print(f"hearth: error: {exc}", file=sys.stderr)
     return exc.exit_code
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of `hearth`. Each module has `register(subparsers)`; none imports Qt."""

@@ -1,0 +1,52 @@
+"""`hearth bench --model PATH [--tokens N] [--json]`: engine vs raw llama.cpp loop, one process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from desktop_app.commands.chat import load_engine
+from desktop_app.core.bench import run_bench
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = sub.add_parser("bench", help="measure the engine against a raw llama.cpp loop")
+    bench.add_argument("--model", required=True, help="path to a .gguf file")
+    bench.add_argument("--tokens", type=int, default=128, help="tokens to generate per run")
+    bench.add_argument("--prompt-tokens", type=int, default=256, help="prompt length for prefill")
+    bench.add_argument(
+        "--repeat", type=int, default=None, help="runs per path (default 2, 1 above 1000 tokens)"
+    )
+    bench.add_argument("--threads", type=int, default=None)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    repeat = args.repeat or (1 if args.tokens > 1000 else 2)
+    ctx = max(512, args.prompt_tokens + args.tokens + 64)
+    engine = load_engine(args.model, ctx, args.threads)
+    try:
+        result = run_bench(engine, n_gen=args.tokens, prompt_tokens=args.prompt_tokens, repeat=repeat)
+    finally:
+        engine.unload()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    eng, raw, ratio = result["engine"], result["raw"], result["ratio"]
+    print(
+        f"{result['model']}: {result['prompt_tokens']} prompt tokens, "
+        f"{result['generated_tokens']} generated, "
+        f"{result['n_threads']} threads, best of {repeat}"
+    )
+    print(f"{'':12}{'engine':>12}{'raw':>12}{'ratio':>9}")
+    print(f"{'prefill':12}{eng['prefill_tps']:>10.1f}/s{raw['prefill_tps']:>10.1f}/s{ratio['prefill']:>9.3f}")
+    print(
+        f"{'generation':12}{eng['generation_tps']:>10.1f}/s{raw['generation_tps']:>10.1f}/s{ratio['generation']:>9.3f}"
+    )
+    if "late_to_early" in result:
+        le = result["late_to_early"]
+        print(f"{'early gen':12}{eng['early_tps']:>10.1f}/s{raw['early_tps']:>10.1f}/s")
+        print(f"{'late gen':12}{eng['late_tps']:>10.1f}/s{raw['late_tps']:>10.1f}/s")
+        print(f"late/early: engine {le['engine']:.3f}, raw {le['raw']:.3f}")
+    return 0
