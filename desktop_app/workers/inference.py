@@ -1,0 +1,209 @@
+"""The inference thread: one QObject on one long-lived QThread owns the Engine (and so the Llama).
+
+Requests arrive as queued signals, so they run in order on that thread. Results leave as signals
+carrying small batches of text (one per ~40 ms, never one per token), which the GUI thread receives
+through queued connections. Cancel is the exception: it is a plain thread-safe method, because a
+queued cancel would wait behind the very generation it is meant to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop_app.core.engine import Engine, GenerationStats, LoadedModel, Message, TextDelta
+from desktop_app.core.generation import LoadSettings, SamplingSettings
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL_S = 0.04
+
+
+def cancelled_stats() -> GenerationStats:
+    return GenerationStats(
+        prompt_tokens=0, cached_tokens=0, evaluated_tokens=0, completion_tokens=0, ttft_s=0.0,
+        prefill_tps=0.0, generation_tps=0.0, stop_reason="cancelled",
+    )  # fmt: skip
+
+
+class InferenceWorker(QObject):
+    """Lives on the inference thread. Only its slots touch the engine."""
+
+    load_started = Signal(str)
+    loaded = Signal(object)  # LoadedModel
+    load_failed = Signal(object)  # exception
+    unloaded = Signal()
+    generation_started = Signal(int)  # request id
+    text = Signal(int, str, str)  # request id, kind ("answer" | "reasoning"), text batch
+    finished = Signal(int, object)  # request id, GenerationStats
+    failed = Signal(int, object)  # request id, exception
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        super().__init__()
+        self.engine = engine or Engine()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._cancel_up_to = 0  # every request id <= this is cancelled
+        self._active = 0
+
+    # -- called from any thread -------------------------------------------------------------------
+
+    def new_request_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
+
+    def cancel(self) -> None:
+        """Cancel the running request and every request queued so far."""
+        with self._lock:
+            self._cancel_up_to = self._next_id
+            active = self._active
+        if active:
+            self.engine.cancel()
+
+    def _is_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id <= self._cancel_up_to
+
+    # -- slots: run on the inference thread ---------------------------------------------------------
+
+    @Slot(str, object, object)
+    def load(self, path: str, settings: object, template_override: object) -> None:
+        self.load_started.emit(path)
+        try:
+            model = self.engine.load(
+                Path(path),
+                settings if isinstance(settings, LoadSettings) else None,
+                template_override=template_override if isinstance(template_override, str) else None,
+            )
+        except Exception as exc:
+            log.warning("load of %s failed: %s", path, exc)
+            self.load_failed.emit(exc)
+            return
+        self.loaded.emit(model)
+
+    @Slot()
+    def unload(self) -> None:
+        self.engine.unload()
+        self.unloaded.emit()
+
+    @Slot(int, object, object)
+    def generate(self, request_id: int, messages: object, sampling: object) -> None:
+        if self._is_cancelled(request_id):
+            self.finished.emit(request_id, cancelled_stats())
+            return
+        with self._lock:
+            self._active = request_id
+        try:
+            self._generate(request_id, messages, sampling)  # type: ignore[arg-type]
+        except Exception as exc:
+            log.warning("generation %d failed: %s", request_id, exc, exc_info=True)
+            self.failed.emit(request_id, exc)
+        finally:
+            with self._lock:
+                self._active = 0
+
+    def _generate(
+        self, request_id: int, messages: Sequence[Message], sampling: SamplingSettings | None
+    ) -> None:
+        self.generation_started.emit(request_id)
+        pending: list[str] = []
+        pending_kind = "answer"
+        last_emit = time.monotonic()
+        for event in self.engine.stream_chat(messages, sampling):
+            if self._is_cancelled(request_id):
+                self.engine.cancel()  # a cancel that raced with the start of this request
+            if isinstance(event, TextDelta):
+                if event.kind != pending_kind and pending:
+                    self.text.emit(request_id, pending_kind, "".join(pending))
+                    pending.clear()
+                    last_emit = time.monotonic()
+                pending_kind = event.kind
+                pending.append(event.text)
+                now = time.monotonic()
+                if now - last_emit >= BATCH_INTERVAL_S:
+                    self.text.emit(request_id, pending_kind, "".join(pending))
+                    pending.clear()
+                    last_emit = now
+            elif isinstance(event, GenerationStats):
+                if pending:
+                    self.text.emit(request_id, pending_kind, "".join(pending))
+                    pending.clear()
+                self.finished.emit(request_id, event)
+
+
+class InferenceController(QObject):
+    """GUI-thread handle: starts the thread, forwards requests as queued signals, shuts down cleanly.
+
+    It re-emits the worker's signals on the GUI thread (signal-to-signal connections are queued to the
+    receiver's thread). Connect the UI to these, never to the worker: a plain callable connected to a
+    worker signal runs on the inference thread.
+    """
+
+    load_started = Signal(str)
+    loaded = Signal(object)
+    load_failed = Signal(object)
+    unloaded = Signal()
+    generation_started = Signal(int)
+    text = Signal(int, str, str)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    _load = Signal(str, object, object)
+    _generate = Signal(int, object, object)
+    _unload = Signal()
+
+    def __init__(self, parent: QObject | None = None, engine: Engine | None = None) -> None:
+        super().__init__(parent)
+        self.inference_thread = QThread()
+        self.inference_thread.setObjectName("hearth-inference")
+        self.worker = InferenceWorker(engine)
+        self.worker.moveToThread(self.inference_thread)
+        self._load.connect(self.worker.load)
+        self._generate.connect(self.worker.generate)
+        self._unload.connect(self.worker.unload)
+        for name in ("load_started", "loaded", "load_failed", "unloaded", "generation_started", "text",
+                     "finished", "failed"):  # fmt: skip
+            getattr(self.worker, name).connect(getattr(self, name))
+        self.loaded_model: LoadedModel | None = None
+        self.loaded.connect(self._remember)
+        self.unloaded.connect(self._forget)
+        self.inference_thread.start()
+
+    @Slot(object)
+    def _remember(self, model: object) -> None:
+        self.loaded_model = model if isinstance(model, LoadedModel) else None
+
+    @Slot()
+    def _forget(self) -> None:
+        self.loaded_model = None
+
+    def load(
+        self, path: Path | str, settings: LoadSettings | None = None, template_override: str | None = None
+    ) -> None:
+        self._load.emit(str(path), settings, template_override)
+
+    def generate(self, messages: Sequence[Message], sampling: SamplingSettings | None = None) -> int:
+        request_id = self.worker.new_request_id()
+        self._generate.emit(request_id, [dict(m) for m in messages], sampling)
+        return request_id
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def unload(self) -> None:
+        self._unload.emit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel, free the model on its own thread, stop the thread. True if it stopped in time."""
+        if not self.inference_thread.isRunning():
+            return True
+        self.worker.cancel()
+        self._unload.emit()
+        self.inference_thread.quit()
+        return bool(self.inference_thread.wait(timeout_ms))

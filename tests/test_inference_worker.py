@@ -1,0 +1,131 @@
+"""The inference worker under pytest-qt: signal order, batching, cancel, clean shutdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.engine import GenerationStats, LoadedModel
+from desktop_app.core.errors import ModelFileError
+from desktop_app.core.generation import SamplingSettings
+from desktop_app.workers.inference import BATCH_INTERVAL_S, InferenceController
+
+
+class Recorder:
+    def __init__(self, controller: InferenceController) -> None:
+        self.events: list[tuple[str, object]] = []
+        worker = controller  # the GUI-thread re-emitters
+        worker.load_started.connect(lambda p: self.events.append(("load_started", p)))
+        worker.loaded.connect(lambda m: self.events.append(("loaded", m)))
+        worker.load_failed.connect(lambda e: self.events.append(("load_failed", e)))
+        worker.generation_started.connect(lambda r: self.events.append(("started", r)))
+        worker.text.connect(lambda r, k, t: self.events.append(("text", (r, k, t))))
+        worker.finished.connect(lambda r, s: self.events.append(("finished", (r, s))))
+        worker.failed.connect(lambda r, e: self.events.append(("failed", (r, e))))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+    def finished(self, request_id: int) -> GenerationStats | None:
+        for kind, payload in self.events:
+            if kind == "finished" and isinstance(payload, tuple) and payload[0] == request_id:
+                stats = payload[1]
+                assert isinstance(stats, GenerationStats)
+                return stats
+        return None
+
+
+@pytest.fixture
+def controller(qtbot):
+    ctl = InferenceController()
+    yield ctl
+    assert ctl.shutdown(), "the inference thread did not stop"
+    qtbot.wait(10)  # deliver the queued signals of the shutdown before the next test
+    assert not ctl.inference_thread.isRunning()
+
+
+def _load(qtbot, controller: InferenceController, path: Path) -> LoadedModel:
+    with qtbot.waitSignal(controller.loaded, timeout=60_000) as blocker:
+        controller.load(path)
+    model = blocker.args[0]
+    assert isinstance(model, LoadedModel)
+    return model
+
+
+@pytest.mark.gemma
+def test_signal_order_and_batched_text(qtbot, controller, gemma_path: Path) -> None:
+    rec = Recorder(controller)
+    _load(qtbot, controller, gemma_path)
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        rid = controller.generate(
+            [{"role": "user", "content": "Write a long story about the sea."}],
+            SamplingSettings(max_tokens=96, temperature=0.0),
+        )
+    stats = rec.finished(rid)
+    assert stats is not None and stats.completion_tokens == 96
+    kinds = rec.kinds()
+    assert kinds[:2] == ["load_started", "loaded"]
+    assert kinds[2] == "started" and kinds[-1] == "finished"
+    texts = [p for k, p in rec.events if k == "text"]
+    assert set(kinds[3:-1]) == {"text"}
+    assert len(texts) <= stats.total_s / BATCH_INTERVAL_S + 2
+    assert all(isinstance(p, tuple) and p[0] == rid for p in texts)
+
+
+def test_text_is_coalesced_not_one_signal_per_token(qtbot, controller, tiny_gguf) -> None:
+    """The tiny model produces tokens far faster than the batch interval: many tokens per signal."""
+    rec = Recorder(controller)
+    _load(qtbot, controller, tiny_gguf())
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        rid = controller.generate(
+            [{"role": "user", "content": "hello"}], SamplingSettings(max_tokens=150, temperature=1.0, seed=3)
+        )
+    stats = rec.finished(rid)
+    assert stats is not None and stats.completion_tokens > 0
+    texts = [p for k, p in rec.events if k == "text"]
+    assert 1 <= len(texts) <= stats.total_s / BATCH_INTERVAL_S + 2
+    assert len(texts) < stats.completion_tokens
+
+
+@pytest.mark.gemma
+def test_cancel_stops_generation_and_the_next_request_works(qtbot, controller, gemma_path: Path) -> None:
+    rec = Recorder(controller)
+    _load(qtbot, controller, gemma_path)
+    long = SamplingSettings(max_tokens=2000, temperature=0.8, seed=1)
+    rid = controller.generate([{"role": "user", "content": "Tell a very long story."}], long)
+    qtbot.waitUntil(lambda: "text" in rec.kinds(), timeout=60_000)
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        controller.cancel()
+    stats = rec.finished(rid)
+    assert stats is not None and stats.stop_reason == "cancelled"
+    assert 0 < stats.completion_tokens < 2000
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        rid2 = controller.generate([{"role": "user", "content": "Hello"}], SamplingSettings(max_tokens=4))
+    second = rec.finished(rid2)
+    assert second is not None and second.stop_reason in ("max_tokens", "eos")
+
+
+@pytest.mark.gemma
+def test_cancel_before_the_request_starts_is_not_lost(qtbot, controller, gemma_path: Path) -> None:
+    rec = Recorder(controller)
+    _load(qtbot, controller, gemma_path)
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        rid = controller.generate([{"role": "user", "content": "Hi"}], SamplingSettings(max_tokens=500))
+        controller.cancel()  # queued behind nothing yet, or racing with the start: either way cancelled
+    stats = rec.finished(rid)
+    assert stats is not None and stats.stop_reason == "cancelled"
+
+
+def test_load_failure_is_a_signal_not_a_crash(qtbot, controller, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\xff" * 64)
+    with qtbot.waitSignal(controller.load_failed, timeout=30_000) as blocker:
+        controller.load(bad)
+    assert isinstance(blocker.args[0], ModelFileError)
+
+
+def test_generate_without_a_model_fails_cleanly(qtbot, controller) -> None:
+    with qtbot.waitSignal(controller.failed, timeout=30_000) as blocker:
+        controller.generate([{"role": "user", "content": "Hi"}])
+    assert "No model is loaded" in str(blocker.args[1])
