@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
@@ -17,8 +19,10 @@ from PySide6.QtWidgets import (
 from desktop_app import __version__
 from desktop_app.core.paths import AppPaths
 from desktop_app.resources import icon_path
+from desktop_app.ui.chat_page import ChatPage
 from desktop_app.ui.library_page import LibraryPage
 from desktop_app.ui.widgets import button, label
+from desktop_app.workers.inference import InferenceController
 
 WINDOW_TITLE = "Hearth"
 
@@ -87,13 +91,27 @@ class MainWindow(QMainWindow):
         row.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.library = LibraryPage(paths.models)
-        self.add_page("Models", self.library, "Ctrl+L")
+        self.inference = InferenceController(self)
+        self.chat = ChatPage(self.inference)
+        self.library = LibraryPage(paths.models, can_load=True)
+        self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
+        self.library_index = self.add_page("Models", self.library, "Ctrl+2")
         self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
+        self.library.load_requested.connect(self.load_model)
+        self.chat.choose_model.connect(lambda: self.show_page(self.library_index))
 
         self.status_message = label("Ready", "muted")
         self.statusBar().addWidget(self.status_message, 1)
         self.statusBar().setSizeGripEnabled(False)
+        self.chat.status_changed.connect(self.status_message.setText)
+
+    def load_model(self, path: Path) -> None:
+        self.show_page(self.chat_index)
+        self.chat.load(path)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.inference.shutdown()
+        super().closeEvent(event)
 
     def add_page(self, title: str, page: QWidget, shortcut: str = "") -> int:
         index = self.pages.addWidget(page)

@@ -155,7 +155,7 @@ def apply_theme(app: QApplication, font_pt: float | None = None) -> Colors:
     ):
         palette.setColor(role, QColor(value))
     app.setPalette(palette)
-    app.setStyleSheet(stylesheet(colors, size))
+    app.setStyleSheet(stylesheet(colors, size) + chat_stylesheet(colors))
     return colors
 
 
@@ -165,3 +165,14 @@ def set_role(widget: QWidget, role: str, prop: str = "role") -> None:
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
+
+
+def chat_stylesheet(c: Colors) -> str:
+    return f"""
+QFrame#Bubble {{ border-radius: 12px; }}
+QFrame#Bubble[role="user"] {{ background: {c.selection}; }}
+QFrame#Bubble[role="assistant"] {{ background: {c.surface}; border: 1px solid {c.border}; }}
+QFrame#Composer {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px; }}
+QFrame#Composer QPlainTextEdit {{ border: none; background: transparent; padding: 4px; }}
+QFrame#ChatHeader {{ background: {c.window}; border-bottom: 1px solid {c.border}; }}
+"""

@@ -1,0 +1,77 @@
+"""The message box: Enter sends, Shift+Enter is a new line, Esc stops; one button that is Send or Stop."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QWidget
+
+from desktop_app.ui.widgets import button
+
+
+class _Input(QPlainTextEdit):
+    submit = Signal()
+    stop = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submit.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.stop.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Composer(QFrame):
+    send_requested = Signal(str)
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Composer")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 8, 8, 8)
+        row.setSpacing(8)
+        self.input = _Input()
+        self.input.setAccessibleName("Message")
+        self.input.setFixedHeight(64)
+        self.input.submit.connect(self._on_submit)
+        self.input.stop.connect(self.stop_requested)
+        row.addWidget(self.input, 1)
+        self.action = button("Send", "primary", tooltip="Send (Enter)")
+        self.action.setMinimumWidth(84)
+        self.action.clicked.connect(self._on_action)
+        row.addWidget(self.action, 0, Qt.AlignmentFlag.AlignBottom)
+        self._generating = False
+        self.set_ready(False, "Load a model to start chatting")
+
+    def set_ready(self, ready: bool, placeholder: str) -> None:
+        self.input.setEnabled(ready)
+        self.action.setEnabled(ready)
+        self.input.setPlaceholderText(placeholder)
+
+    def set_generating(self, generating: bool) -> None:
+        self._generating = generating
+        self.action.setText("Stop" if generating else "Send")
+        self.action.setToolTip("Stop generating (Esc)" if generating else "Send (Enter)")
+        self.action.setAccessibleName(self.action.text())
+        self.action.setProperty("kind", "danger" if generating else "primary")
+        self.action.style().unpolish(self.action)
+        self.action.style().polish(self.action)
+
+    def _on_action(self) -> None:
+        if self._generating:
+            self.stop_requested.emit()
+        else:
+            self._on_submit()
+
+    def _on_submit(self) -> None:
+        if self._generating or not self.input.isEnabled():
+            return
+        text = self.input.toPlainText().strip()
+        if text:
+            self.input.clear()
+            self.send_requested.emit(text)
