@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    repeat = args.repeat or (1 if args.tokens > 1000 else 2)
+    repeat = args.repeat if args.repeat is not None else (1 if args.tokens > 1000 else 2)
     ctx = max(512, args.prompt_tokens + args.tokens + 64)
     engine = load_engine(args.model, ctx, args.threads)
     try:

@@ -124,11 +124,11 @@ def _interactive(engine: Engine, history: list[Message], sampling: SamplingSetti
     )
     while True:
         try:
-            line = input("> ")
-        except EOFError:
+            line = _read_line("> ")
+        except KeyboardInterrupt:
             print(file=sys.stderr)
             return 0
-        except KeyboardInterrupt:
+        if line is None:
             print(file=sys.stderr)
             return 0
         if line.strip() in ("/exit", "/quit"):
@@ -152,6 +152,20 @@ def _interactive(engine: Engine, history: list[Message], sampling: SamplingSetti
                 f"{stats.cached_tokens} of {stats.prompt_tokens} prompt tokens reused, {stats.stop_reason}]",
                 file=sys.stderr,
             )
+
+
+def _read_line(prompt: str) -> str | None:
+    """Read one line. On a terminal, input() gives line editing; otherwise the prompt goes to stderr
+    so that piped stdout carries only replies (and JSON lines)."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return None if line == "" else line.rstrip("\n")
 
 
 def _result(text: str, reasoning: str, stats: GenerationStats) -> dict[str, object]:

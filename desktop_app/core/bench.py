@@ -14,7 +14,7 @@ from typing import Any
 
 from desktop_app.core import llama_native as native
 from desktop_app.core.engine import Engine, GenerationStats
-from desktop_app.core.errors import GenerationError
+from desktop_app.core.errors import GenerationError, SettingsError
 from desktop_app.core.generation import SamplingSettings
 
 PROMPT_PARAGRAPH = (
@@ -100,6 +100,11 @@ def run_bench(
 ) -> dict[str, Any]:
     model = engine.model
     assert model is not None
+    if prompt_tokens < 1 or n_gen < 1 or repeat < 1:
+        raise SettingsError(
+            "The benchmark needs at least 1 prompt token, 1 generated token and 1 run.",
+            hint="Pass positive --prompt-tokens, --tokens and --repeat.",
+        )
     if prompt_tokens + n_gen + 8 > model.n_ctx:
         raise GenerationError(
             f"{prompt_tokens} prompt tokens + {n_gen} generated tokens do not fit "

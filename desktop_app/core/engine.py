@@ -338,7 +338,7 @@ class Engine:
             if a != b:
                 break
             keep += 1
-        keep = min(keep, len(tokens) - 1)  # the last prompt token must be evaluated for its logits
+        keep = max(0, min(keep, len(tokens) - 1))  # the last prompt token must be evaluated for its logits
         memory = llama_cpp.llama_get_memory(self._llm._ctx.ctx)
         if keep < len(self._cached) and not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
             # Some caches (recurrent, sliding-window) cannot drop a suffix: start over.
@@ -347,12 +347,21 @@ class Engine:
         del self._cached[keep:]
         return keep
 
-    def _sync_cache_with_memory(self) -> None:
-        """After an abort, llama.cpp keeps the ubatches it finished: trust its count, not ours."""
+    def _sync_cache_with_memory(self, chunk: Sequence[int] = ()) -> None:
+        """After an abort or error, llama.cpp keeps the ubatches it finished, which may be part of
+        `chunk` (one n_batch chunk is several ubatches): make our token list match its memory."""
         llama_cpp = native.lib()
         memory = llama_cpp.llama_get_memory(self._llm._ctx.ctx)
-        in_memory = llama_cpp.llama_memory_seq_pos_max(memory, 0) + 1
-        del self._cached[max(in_memory, 0) :]
+        in_memory = max(llama_cpp.llama_memory_seq_pos_max(memory, 0) + 1, 0)
+        if in_memory <= len(self._cached):
+            del self._cached[in_memory:]
+            return
+        extra = in_memory - len(self._cached)
+        if extra <= len(chunk):
+            self._cached.extend(chunk[:extra])
+        elif not llama_cpp.llama_memory_seq_rm(memory, 0, len(self._cached), -1):
+            llama_cpp.llama_memory_clear(memory, True)
+            self._cached.clear()
 
     def _stream(
         self,
@@ -373,6 +382,8 @@ class Engine:
         ctx = llm._ctx.ctx
         vocab = llm._model.vocab
         n_ctx = model.n_ctx
+        if not tokens:
+            raise GenerationError("The prompt is empty.", hint="Type some text first.")
         if len(tokens) >= n_ctx:
             raise GenerationError(
                 f"The prompt ({len(tokens)} tokens) does not fit in the context ({n_ctx} tokens).",
@@ -391,10 +402,11 @@ class Engine:
             chunk = pending[start : start + batch_size]
             rc = llama_cpp.llama_decode(ctx, self._tokens.batch(chunk))
             if rc == native.DECODE_ABORTED:
+                self._sync_cache_with_memory(chunk)
                 reason = "cancelled"
                 break
             if rc != native.DECODE_OK:
-                self._sync_cache_with_memory()
+                self._sync_cache_with_memory(chunk)
                 raise GenerationError(
                     f"llama.cpp failed while reading the prompt (code {rc}).",
                     hint="Try again; if it keeps failing, reload the model with a smaller context.",
@@ -403,7 +415,6 @@ class Engine:
         prefill_end = time.perf_counter()
         evaluated = len(pending)
         if reason == "cancelled":
-            self._sync_cache_with_memory()
             evaluated = max(len(self._cached) - cached, 0)
             yield self._stats(
                 tokens=tokens, cached=cached, evaluated=evaluated, completion=0, sampled=0,

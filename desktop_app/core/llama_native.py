@@ -144,6 +144,9 @@ class PieceDecoder:
 
 
 _log_callback: Any = None
+# What llama.cpp logs (at error level) when our abort callback stops a decode:
+# GGML_STATUS_ABORTED is 1, and llama_decode returns 2.
+_ABORT_MARKERS = ("compute status: 1", "failed with error 1", "failed to decode, ret = 2")
 #: the last lines llama.cpp logged: a load error's "details" show them, since llama.cpp's own
 #: exceptions only say "Failed to load model from file"
 recent_log_lines: collections.deque[str] = collections.deque(maxlen=40)
@@ -162,7 +165,10 @@ def route_llama_logs() -> None:
         message = text.decode("utf-8", errors="replace").rstrip()
         if message:
             recent_log_lines.append(message)
-            log.log(levels.get(level, logging.DEBUG), "%s", message)
+            severity = levels.get(level, logging.DEBUG)
+            if any(marker in message for marker in _ABORT_MARKERS):
+                severity = logging.DEBUG  # our own cancel, not a failure
+            log.log(severity, "%s", message)
 
     _log_callback = llama_cpp.llama_log_callback(_on_log)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
