@@ -88,3 +88,28 @@ class NetworkError(HearthError):
 
     title = "Network problem"
     exit_code = 8
+
+
+class OfflineError(NetworkError):
+    """Offline mode is on, or the network cannot be reached."""
+
+    title = "You are offline"
+
+
+class AuthRequiredError(NetworkError):
+    """401/403: a gated or private repository needs a token (and accepted terms)."""
+
+    title = "Access to this model is restricted"
+
+
+class RemoteNotFoundError(NetworkError):
+    """404: the repository, revision or file does not exist."""
+
+    title = "Not found on the Hugging Face Hub"
+
+
+class IntegrityError(HearthError):
+    """A downloaded file's sha256 does not match what the Hub published."""
+
+    title = "The download is corrupted"
+    exit_code = 9

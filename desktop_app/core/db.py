@@ -1,0 +1,160 @@
+"""The app's one SQLite database: WAL mode, a schema version in PRAGMA user_version, migrations.
+
+Each thread gets its own connection (SQLite connections must not cross threads); WAL lets the GUI
+read while a worker writes. Writes go through `transaction()`, which takes the write lock up front
+(BEGIN IMMEDIATE) so two writers never deadlock half-way through.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from desktop_app.core.errors import DiskFullError, StorageError
+
+# Each entry upgrades the schema by one version. Never edit a released entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the model registry and the download queue
+    """
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        parts INTEGER NOT NULL DEFAULT 1,
+        is_link INTEGER NOT NULL DEFAULT 0,
+        origin_repo TEXT,
+        origin_file TEXT,
+        origin_revision TEXT,
+        imported_from TEXT,
+        size_bytes INTEGER NOT NULL,
+        sha256 TEXT,
+        summary TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        last_used_at REAL,
+        settings TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE downloads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        repo TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        revision TEXT NOT NULL DEFAULT 'main',
+        size_bytes INTEGER,
+        sha256 TEXT,
+        etag TEXT,
+        dest_path TEXT NOT NULL,
+        partial_path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        downloaded_bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        model_id TEXT
+    );
+    CREATE INDEX downloads_state ON downloads(state);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._migrate_lock = threading.Lock()
+        with self._migrate_lock:
+            self._migrate(self.connection())
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL never corrupts
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.path, exc) from exc
+        except OSError as exc:
+            raise StorageError(
+                f"Hearth cannot open its database {self.path}: {exc.strerror or exc}.",
+                hint="Check that the data folder is writable.",
+                details=repr(exc),
+            ) from exc
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"The database {self.path} was written by a newer version of Hearth "
+                    f"(schema {version}, this version knows {SCHEMA_VERSION}).",
+                    hint="Update Hearth, or move the database aside to start fresh.",
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[target - 1]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.path, exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.path, exc) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            conn.execute("ROLLBACK")
+            raise _storage_error(self.path, exc) from exc
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _storage_error(path: Path, exc: sqlite3.DatabaseError) -> StorageError:
+    text = str(exc)
+    if "disk is full" in text or "database or disk is full" in text:
+        return DiskFullError(
+            f"The disk holding {path.parent} is full, so Hearth cannot save.",
+            hint="Free some disk space; nothing already saved was lost.",
+            details=text,
+        )
+    if "not a database" in text or "malformed" in text:
+        return StorageError(
+            f"Hearth's database {path} is damaged.",
+            hint="Quit Hearth and move the file aside; Hearth starts a fresh one (your models stay).",
+            details=text,
+        )
+    return StorageError(f"Database error: {text}.", hint="Try again; see the log for details.", details=text)

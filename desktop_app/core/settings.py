@@ -1,0 +1,88 @@
+"""App-wide settings in config/settings.json. A malformed file never stops the app: defaults are
+used, the broken file is kept as settings.json.bad, and the error is reported."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core.errors import SettingsError
+from desktop_app.core.paths import AppPaths
+
+FILE_NAME = "settings.json"
+TOKEN_FILE = "hf_token"
+
+
+@dataclass
+class AppSettings:
+    #: guarantees Hearth makes no network request at all (search and downloads are disabled)
+    offline: bool = False
+    font_size: float | None = None
+
+
+def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
+    """(settings, problem). On a malformed file: defaults, and the problem to show the user."""
+    file = paths.config / FILE_NAME
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return AppSettings(), None
+    except (OSError, ValueError) as exc:
+        return AppSettings(), _quarantine(file, f"it is not valid JSON ({exc})")
+    if not isinstance(raw, dict):
+        return AppSettings(), _quarantine(file, "it does not hold a JSON object")
+    known = {f.name: f for f in fields(AppSettings)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            continue  # written by a newer version: ignore, keep going
+        if key == "offline" and not isinstance(value, bool):
+            return AppSettings(), _quarantine(file, f"'offline' must be true or false, not {value!r}")
+        if key == "font_size" and value is not None and not (isinstance(value, int | float) and 6 <= value <= 40):
+            return AppSettings(), _quarantine(file, f"'font_size' must be 6 to 40, not {value!r}")
+        values[key] = value
+    return AppSettings(**values), None
+
+
+def save_settings(paths: AppPaths, settings: AppSettings) -> None:
+    paths.config.mkdir(parents=True, exist_ok=True)
+    file = paths.config / FILE_NAME
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    os.replace(tmp, file)
+
+
+def _quarantine(file: Path, why: str) -> SettingsError:
+    bad = file.with_suffix(".json.bad")
+    try:
+        os.replace(file, bad)
+    except OSError:
+        bad = file
+    return SettingsError(
+        f"Hearth's settings file could not be read: {why}. Default settings are in use.",
+        hint=f"The old file was kept as {bad.name}; fix it or delete it.",
+    )
+
+
+def read_token(paths: AppPaths) -> str | None:
+    try:
+        token = (paths.config / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return token or None
+
+
+def write_token(paths: AppPaths, token: str | None) -> None:
+    """Store the Hugging Face token readable by this user only (0600), or remove it."""
+    file = paths.config / TOKEN_FILE
+    if not token:
+        file.unlink(missing_ok=True)
+        return
+    paths.config.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token.strip())
+    os.chmod(file, 0o600)
