@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from desktop_app.core import fit
 from desktop_app.core import llama_native as native
 from desktop_app.core.errors import (
     GenerationError,
@@ -29,7 +30,6 @@ from desktop_app.core.errors import (
     ModelLoadError,
 )
 from desktop_app.core.generation import (
-    KV_BYTES_PER_ELEMENT,
     KV_TYPES,
     LoadSettings,
     SamplingSettings,
@@ -84,15 +84,6 @@ class LoadedModel:
     load_s: float
     gpu_offload: bool = False
     warnings: tuple[str, ...] = field(default=())
-
-
-def estimate_kv_bytes(summary: ModelSummary, n_ctx: int, kv_type: str) -> int:
-    """Keys and values for every layer and context position (per KV head, per head dimension)."""
-    layers = summary.block_count or 0
-    kv_heads = summary.head_count_kv or summary.head_count or 0
-    head_dims = (summary.key_length or 0) + (summary.value_length or 0)
-    per_token = layers * kv_heads * head_dims  # 0 for recurrent models, whose state is small
-    return int(per_token * n_ctx * KV_BYTES_PER_ELEMENT[kv_type])
 
 
 class Engine:
@@ -187,17 +178,23 @@ class Engine:
         self._cached = []
 
     def _check_memory(self, summary: ModelSummary, settings: LoadSettings, n_ctx: int) -> None:
+        """Refuse, with the numbers, a model that cannot fit: better than llama.cpp dying mid-load."""
         if settings.n_gpu_layers != 0:
             return  # weights go to VRAM; the fit estimate (Models page) covers that case
         available = available_memory_bytes()
         if available is None:
             return
-        kv = estimate_kv_bytes(summary, n_ctx, settings.kv_cache_type)
-        needed = summary.size_bytes + kv + 256 * 1024 * 1024
-        if needed > available:
+        need = fit.estimate(
+            fit.ModelShape.from_summary(summary),
+            n_ctx,
+            kv_type=settings.kv_cache_type,
+            flash_attention=settings.flash_attention,
+            free_ram=available,
+        )
+        if need.total > available:
             raise InsufficientMemoryError(
-                f"{summary.name} needs about {needed / 1e9:.1f} GB of memory "
-                f"({summary.size_bytes / 1e9:.1f} GB of weights, {kv / 1e9:.1f} GB for a {n_ctx}-token "
+                f"{summary.name} needs about {need.total / 1e9:.1f} GB of memory "
+                f"({need.weights / 1e9:.1f} GB of weights, {need.kv_cache / 1e9:.1f} GB for a {n_ctx}-token "
                 f"context) but only {available / 1e9:.1f} GB is free.",
                 hint="Close other apps, lower the context length, use a q8_0 KV cache, "
                 "or download a smaller quantization of this model.",

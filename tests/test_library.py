@@ -1,0 +1,143 @@
+"""The model library against a real SQLite file and real GGUF files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.db import Database
+from desktop_app.core.errors import DiskFullError, ModelFileError, StorageError
+from desktop_app.core.library import Library, UnknownModelError
+from desktop_app.core.paths import app_paths
+
+
+@pytest.fixture
+def library() -> Library:
+    paths = app_paths().ensure()
+    return Library(Database(paths.database), paths)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_split(tiny_gguf: Callable[..., Path], folder: Path, stem: str = "big") -> list[Path]:
+    """A real 2-part split model: the metadata llama.cpp's gguf-split writes, names it expects."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for number in (0, 1):
+        path = tiny_gguf(
+            filename=f"{stem}-0000{number + 1}-of-00002.gguf",
+            extra_kv={"split.count": 2, "split.no": number, "split.tensors.count": 1},
+        )
+        target = folder / path.name
+        shutil.copy(path, target)
+        parts.append(target)
+    return parts
+
+
+def test_import_copies_hashes_and_registers(library: Library, tiny_gguf) -> None:
+    source = tiny_gguf(filename="alpha.gguf", name="Alpha Tiny")
+    model = library.import_file(source)
+    assert model.path == (library.paths.models / "alpha.gguf").resolve()
+    assert model.path.read_bytes() == source.read_bytes()
+    assert model.sha256 == sha256(source)
+    assert (model.display_name, model.architecture, model.is_link) == ("Alpha Tiny", "llama", False)
+    assert [m.id for m in library.list()] == [model.id]
+    assert not list(library.paths.models.glob("*.importing"))
+    with pytest.raises(StorageError, match="already in the models folder"):
+        library.import_file(source)
+
+
+def test_link_keeps_the_file_in_place_and_delete_keeps_it(library: Library, tiny_gguf) -> None:
+    source = tiny_gguf(filename="linked.gguf")
+    model = library.import_file(source, link=True)
+    assert model.is_link and model.path == source.resolve()
+    assert library.import_file(source, link=True).id == model.id  # idempotent
+    assert not any(library.paths.models.glob("*.gguf"))
+    library.delete(model.id)
+    assert source.exists()
+    assert library.list() == []
+
+
+def test_delete_removes_file_and_entry(library: Library, tiny_gguf) -> None:
+    model = library.import_file(tiny_gguf(filename="gone.gguf"))
+    library.delete(model.id)
+    assert not model.path.exists()
+    with pytest.raises(UnknownModelError):
+        library.get(model.id)
+
+
+def test_a_corrupt_file_is_refused_and_nothing_is_left(library: Library, tmp_path: Path, tiny_gguf) -> None:
+    good = tiny_gguf()
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated"):
+        library.import_file(bad)
+    assert library.list() == []
+    assert not any(library.paths.models.iterdir())
+
+
+def test_scan_picks_up_dropped_files_reports_bad_ones_and_forgets_deleted(
+    library: Library, tiny_gguf
+) -> None:
+    dropped = library.paths.models / "dropped.gguf"
+    shutil.copy(tiny_gguf(), dropped)
+    (library.paths.models / "junk.gguf").write_bytes(b"not a model at all")
+    result = library.scan()
+    assert [m.path.name for m in result.added] == ["dropped.gguf"]
+    assert [p.name for p, _ in result.problems] == ["junk.gguf"]
+    assert library.scan().added == []  # already known
+    dropped.unlink()
+    assert library.scan().removed == [result.added[0].id]
+    assert library.list() == []
+
+
+def test_split_model_counts_once(library: Library, tiny_gguf) -> None:
+    parts = write_split(tiny_gguf, library.paths.models)
+    result = library.scan()
+    assert len(result.added) == 1, result.problems
+    model = result.added[0]
+    assert model.parts == 2 and model.path.name == parts[0].name
+    assert model.size_bytes == sum(p.stat().st_size for p in parts)
+    library.delete(model.id)
+    assert not any(p.exists() for p in parts)
+
+
+def test_a_split_model_with_a_missing_part_is_refused(library: Library, tiny_gguf, tmp_path: Path) -> None:
+    parts = write_split(tiny_gguf, tmp_path / "incoming")
+    parts[1].unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        library.import_file(parts[0])
+
+
+def test_not_enough_space_is_refused_before_copying(library: Library, tiny_gguf, monkeypatch) -> None:
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr("desktop_app.core.library.shutil.disk_usage", lambda _p: usage(10**9, 10**9, 1000))
+    with pytest.raises(DiskFullError, match="free"):
+        library.import_file(tiny_gguf())
+    assert not any(library.paths.models.iterdir())
+
+
+def test_registry_survives_a_restart_and_settings_persist(tiny_gguf) -> None:
+    paths = app_paths().ensure()
+    first = Library(Database(paths.database), paths)
+    model = first.import_file(tiny_gguf(filename="keep.gguf"))
+    first.update_settings(model.id, {"load": {"n_ctx": 2048}})
+    first.touch(model.id)
+    again = Library(Database(paths.database), paths).get(model.id)
+    assert again.settings == {"load": {"n_ctx": 2048}}
+    assert again.last_used_at is not None
+
+
+def test_disk_usage_counts_stored_models_only(library: Library, tiny_gguf) -> None:
+    stored = library.import_file(tiny_gguf(filename="stored.gguf"))
+    library.import_file(tiny_gguf(filename="elsewhere.gguf"), link=True)
+    used, free = library.disk_usage()
+    assert used == stored.size_bytes and free > 0
