@@ -57,3 +57,15 @@ def tiny_gguf(tmp_path: Path) -> Callable[..., Path]:
         return write_tiny_model(path, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A local Hugging Face Hub on 127.0.0.1 (tests/fake_hub.py), with HF_ENDPOINT pointing at it."""
+    from tests.fake_hub import FakeHub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        yield hub

@@ -19,13 +19,14 @@ download being rewritten) kills the process with SIGBUS; here it is only a short
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
 import struct
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
@@ -36,7 +37,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, Keys, Ll
 from desktop_app.core.architectures import PROJECTOR_ARCHITECTURES, SUPPORTED_ARCHITECTURES
 from desktop_app.core.errors import ModelFileError, UnsupportedModelError
 
-__all__ = ["ModelSummary", "inspect_gguf"]
+__all__ = ["IncompleteHeaderError", "ModelSummary", "inspect_gguf", "inspect_gguf_header"]
 
 _MAGIC: Final = b"GGUF"
 _SUPPORTED_VERSIONS: Final = (2, 3)
@@ -187,6 +188,22 @@ def _truncated(message: str) -> ModelFileError:
     return ModelFileError(message, hint=_HINT_TRUNCATED)
 
 
+class IncompleteHeaderError(ModelFileError):
+    """`inspect_gguf_header` needs more of the file than the prefix it was given.
+
+    Not a fault in the file: the caller reads at least `needed` bytes and tries again.
+    """
+
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"The first {available:,} bytes of the file do not hold its whole header"
+            f" (at least {needed:,} are needed).",
+            hint="Read more of the file and try again.",
+        )
+        self.needed = needed
+        self.available = available
+
+
 # --------------------------------------------------------------------------------------------- reading
 
 
@@ -301,6 +318,21 @@ class _Source:
                 # The next string runs past the buffer: check it against the file and step over it.
                 self.skip(self.string_length(f"item {i:,} of {what}"))
                 i += 1
+
+
+class _PrefixSource(_Source):
+    """The first bytes of a file whose full size is known: counts and lengths are still checked
+    against the whole file, but a read past the prefix asks for more bytes instead of failing."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        super().__init__(io.BytesIO(data), size)
+        self.available = len(data)
+
+    def _window(self, n: int) -> int:
+        self.need(n)
+        if self.pos + n > self.available:
+            raise IncompleteHeaderError(self.pos + n, self.available)
+        return super()._window(n)
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -648,7 +680,13 @@ def _public_metadata(kvs: Mapping[str, Value]) -> Mapping[str, Scalar | tuple[Sc
 
 
 def _summarize(
-    path: Path, src: _Source, version: int, kvs: dict[str, Value], tensors: list[_Tensor]
+    path: Path,
+    src: _Source,
+    version: int,
+    kvs: dict[str, Value],
+    tensors: list[_Tensor],
+    *,
+    local: bool = True,
 ) -> ModelSummary:
     architecture = _check_kind(kvs)
     if not tensors:
@@ -656,7 +694,8 @@ def _summarize(
             "The file holds no weights (it is a vocabulary-only or metadata-only GGUF).",
             hint="Pick the model file itself.",
         )
-    split_count = _check_split(path, kvs)
+    # A remote file has no neighbours on disk to check; report the declared part count.
+    split_count = _check_split(path, kvs) if local else _get_int(kvs, Keys.Split.LLM_KV_SPLIT_COUNT) or 1
 
     def arch_int(template: str, *, per_layer: bool = False) -> int | None:
         return _get_int(kvs, template.format(arch=architecture), per_layer=per_layer)
@@ -715,14 +754,17 @@ def _summarize(
 
 
 def _parse(path: Path, file: BinaryIO, size: int) -> ModelSummary:
-    src = _Source(file, size)
+    return _parse_source(path, _Source(file, size))
+
+
+def _parse_source(path: Path, src: _Source, *, local: bool = True) -> ModelSummary:
     version, n_tensors, n_kv = _read_header(src)
     kvs, types = _read_kvs(src, n_kv)
     alignment = _alignment(kvs, types)
     tensors = _read_tensors(src, n_tensors)
     data_start = _align(src.pos, alignment)
-    _check_layout(tensors, data_start, size, alignment)
-    return _summarize(path, src, version, kvs, tensors)
+    _check_layout(tensors, data_start, src.size, alignment)
+    return _summarize(path, src, version, kvs, tensors, local=local)
 
 
 # --------------------------------------------------------------------------------------------- entry
@@ -759,3 +801,23 @@ def inspect_gguf(path: str | os.PathLike[str]) -> ModelSummary:
             hint="Check that the file is readable and the disk is connected.",
             details=str(exc),
         ) from exc
+
+
+def inspect_gguf_header(data: bytes, *, name: str, total_size: int | None = None) -> ModelSummary:
+    """Summarize a GGUF from its first bytes (a ranged read of a remote file), with the same checks.
+
+    Why: to show a model's architecture, context length and layer shapes before a multi-gigabyte
+    download. `total_size` is the whole file's size; counts, lengths and tensor offsets are checked
+    against it. Without it they can only be checked for sanity, and `size_bytes` is the prefix length.
+    Raises IncompleteHeaderError (with `.needed`) when the metadata or tensor list runs past `data`;
+    other ModelFileErrors mean the file itself is bad. Split parts on disk are not looked for.
+    """
+    if total_size is not None and total_size < len(data):
+        raise ValueError(f"total_size {total_size} is smaller than the {len(data)} bytes given")
+    src = _PrefixSource(data, _INT64_MAX if total_size is None else total_size)
+    if total_size == 0:
+        raise _truncated("The file is empty.")
+    summary = _parse_source(Path(name), src, local=False)
+    if total_size is None:
+        summary = replace(summary, size_bytes=len(data))
+    return summary

@@ -41,7 +41,11 @@ def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
             continue  # written by a newer version: ignore, keep going
         if key == "offline" and not isinstance(value, bool):
             return AppSettings(), _quarantine(file, f"'offline' must be true or false, not {value!r}")
-        if key == "font_size" and value is not None and not (isinstance(value, int | float) and 6 <= value <= 40):
+        if (
+            key == "font_size"
+            and value is not None
+            and not (isinstance(value, int | float) and 6 <= value <= 40)
+        ):
             return AppSettings(), _quarantine(file, f"'font_size' must be 6 to 40, not {value!r}")
         values[key] = value
     return AppSettings(**values), None

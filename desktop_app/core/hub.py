@@ -1,0 +1,551 @@
+"""Find GGUF models on the Hugging Face Hub: search, the quantizations a repo offers, its card, and
+a model's header read with Range requests before anything is downloaded.
+
+Why these choices:
+- Only huggingface_hub's own calls and session are used (`HfApi`, `hf_hub_url`, `get_session`),
+  so proxies, user agent, retries and its error types behave as the library intends.
+- The library reads `HF_ENDPOINT` once, at import; `hub_endpoint()` reads it at each call and every
+  call passes it, so a test server (or a mirror set in the environment later) is honoured.
+- Every function calls `ensure_online` first: offline mode means no socket, not a failed request.
+- A missing token is sent as `token=False`: otherwise the library falls back to the user's
+  `hf auth login` token and may even refresh an OAuth token over the network. Hearth uses only the
+  token the user gave Hearth.
+- Every library error becomes a HearthError that says what happened and what to do next.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import PurePosixPath
+from typing import Final, Literal
+
+import httpx2
+from huggingface_hub import HfApi, get_session, hf_hub_url, hf_raise_for_status
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.hf_api import RepoFile as HfRepoFile
+from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # documented, lazily exported
+
+from desktop_app import __version__
+from desktop_app.core.errors import (
+    AuthRequiredError,
+    HearthError,
+    ModelFileError,
+    NetworkError,
+    OfflineError,
+    RemoteNotFoundError,
+    UnsupportedModelError,
+)
+from desktop_app.core.gguf_info import IncompleteHeaderError, ModelSummary, inspect_gguf_header
+from desktop_app.core.network import ensure_online
+from desktop_app.core.paths import app_paths
+from desktop_app.core.settings import read_token
+
+__all__ = [
+    "CardSummary",
+    "ModelOption",
+    "RepoFile",
+    "RepoSummary",
+    "SortKey",
+    "card_summary",
+    "hub_endpoint",
+    "list_model_options",
+    "parse_quant",
+    "read_remote_header",
+    "search_models",
+]
+
+DEFAULT_ENDPOINT: Final = "https://huggingface.co"
+SortKey = Literal["downloads", "likes", "recent"]
+_SORTS: Final[dict[str, Literal["downloads", "likes", "last_modified"]]] = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "recent": "last_modified",
+}
+# Fields the public Hub leaves out of /api/models unless asked for (lastModified, author, gated…).
+_SEARCH_FIELDS: Final = ["author", "downloads", "likes", "lastModified", "gated", "private", "tags"]
+_MAX_PAGE_SIZE: Final = 100
+
+#: seconds to wait for the Hub on calls that accept a timeout (HfApi's list calls do not)
+TIMEOUT: Final = 30.0
+#: first ranged read of a remote header; doubled until the metadata and tensor list parse
+INITIAL_READ: Final = 2 << 20
+_MAX_README_BYTES: Final = 256 << 10
+_DESCRIPTION_CHARS: Final = 400
+
+Token = str | Literal[False]
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class RepoSummary:
+    """One search hit."""
+
+    id: str
+    author: str | None
+    downloads: int
+    likes: int
+    last_modified: datetime | None
+    gated: bool
+    private: bool
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A .gguf file in a repo; `sha256` is the LFS hash downloads are verified against.
+
+    `split_index` is 1-based, as in `-00001-of-00003.gguf`; a whole file is part 1 of 1.
+    `sha256` is None only for a file stored in git rather than LFS; `blob_id` (git sha1) then applies.
+    """
+
+    path: str
+    size: int
+    sha256: str | None
+    quant: str | None
+    split_index: int = 1
+    split_count: int = 1
+    blob_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelOption:
+    """One quantization the user can pick: a single file, or every part of a split model.
+
+    `name` is the file llama.cpp opens (the first part); `size` the total over all parts.
+    """
+
+    name: str
+    quant: str | None
+    files: tuple[RepoFile, ...]
+    size: int
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """What a model page shows above the file list."""
+
+    description: str | None
+    license: str | None
+    base_model: str | None
+    pipeline_tag: str | None
+
+
+# ------------------------------------------------------------------------------------------ names
+
+_QUANT: Final = re.compile(
+    r"""
+    (?:^|(?<=[-._/\s]))
+    (?P<ud>UD[-_])?
+    (?P<q>
+        [IT]?Q[1-8]_(?:K(?:_(?:XXS|XS|S|M|L|XL))?|[0-9](?:_[0-9]_[0-9])?|XXS|XS|S|M|L|NL)
+      | MXFP4(?:_MOE)?
+      | BF16 | FP16 | FP32 | F16 | F32
+    )
+    (?=$|[-._\s])
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_SPLIT: Final = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+_SKIPPED: Final = re.compile(r"mmproj|imatrix", re.IGNORECASE)
+
+
+def parse_quant(filename: str) -> str | None:
+    """The quantization label in a GGUF file name ("Q4_K_M"), upper-cased; None if there is none.
+
+    Unsloth's dynamic quants keep their "UD-" prefix ("UD-Q4_K_XL"): the same repo often ships both
+    UD-IQ2_XXS and IQ2_XXS, and they are different files. The file name is tried before its folder
+    (big splits live in folders named after the quant); the last match in a name wins, since the
+    label comes after the model name.
+    """
+    path = PurePosixPath(filename)
+    for part in (path.name, *reversed(path.parent.parts)):
+        name = re.sub(r"(?i)(-\d{5}-of-\d{5})?\.gguf$", "", part)
+        matches = list(_QUANT.finditer(name))
+        if matches:
+            last = matches[-1]
+            label = last.group("q").upper().replace("FP16", "F16").replace("FP32", "F32")
+            return f"UD-{label}" if last.group("ud") else label
+    return None
+
+
+def hub_endpoint() -> str:
+    """The Hub to talk to, read at call time (the library freezes HF_ENDPOINT at import)."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+# ------------------------------------------------------------------------------------------ calls
+
+
+def search_models(
+    query: str,
+    *,
+    sort: SortKey = "downloads",
+    page: int = 0,
+    page_size: int = 20,
+    token: str | None = None,
+) -> list[RepoSummary]:
+    """One page of GGUF repos matching `query`, most downloaded, most liked or most recent first."""
+    ensure_online("search the Hugging Face Hub")
+    if sort not in _SORTS:
+        raise ValueError(f"sort must be one of {sorted(_SORTS)}, not {sort!r}")
+    page, page_size = max(page, 0), min(max(page_size, 1), _MAX_PAGE_SIZE)
+    auth = _auth(token)
+    with _hub_errors(auth=auth):
+        found = _api().list_models(
+            search=query.strip() or None,
+            filter="gguf",
+            sort=_SORTS[sort],
+            limit=(page + 1) * page_size,
+            expand=_SEARCH_FIELDS,  # type: ignore[arg-type]  # a list of the Literal names
+            token=auth,
+        )
+        hits = list(islice(found, page * page_size, (page + 1) * page_size))
+    return [
+        RepoSummary(
+            id=m.id,
+            author=m.author or (m.id.split("/")[0] if "/" in m.id else None),
+            downloads=m.downloads or 0,
+            likes=m.likes or 0,
+            last_modified=m.last_modified,
+            gated=bool(m.gated),
+            private=bool(m.private),
+            tags=tuple(m.tags or ()),
+        )
+        for m in hits
+    ]
+
+
+def list_model_options(
+    repo_id: str, *, revision: str = "main", token: str | None = None
+) -> list[ModelOption]:
+    """The GGUF quantizations in a repo, split parts grouped, smallest first.
+
+    Vision projectors (mmproj) and importance matrices are left out: they are not models to pick.
+    A split model with parts missing from the repo is left out too, since it could never load.
+    """
+    ensure_online(f"list the files of {repo_id}")
+    auth = _auth(token)
+    with _hub_errors(repo_id, auth=auth, revision=revision):
+        entries = list(
+            _api().list_repo_tree(repo_id, recursive=True, expand=True, revision=revision, token=auth)
+        )
+    files = [_repo_file(e) for e in entries if isinstance(e, HfRepoFile) and _is_model_file(e.path)]
+    groups: dict[tuple[str, int], list[RepoFile]] = {}
+    for f in files:
+        split = _SPLIT.match(f.path)
+        key = (split.group("stem") if split else f.path, f.split_count)
+        groups.setdefault(key, []).append(f)
+    options = []
+    for parts in groups.values():
+        parts.sort(key=lambda f: f.split_index)
+        if [f.split_index for f in parts] != list(range(1, parts[0].split_count + 1)):
+            continue
+        options.append(
+            ModelOption(
+                name=parts[0].path,
+                quant=parts[0].quant,
+                files=tuple(parts),
+                size=sum(f.size for f in parts),
+            )
+        )
+    return sorted(options, key=lambda o: (o.size, o.name))
+
+
+def card_summary(repo_id: str, token: str | None = None) -> CardSummary:
+    """License, base model and task from the card's metadata, and the README's first real paragraph."""
+    ensure_online(f"read the model card of {repo_id}")
+    auth = _auth(token)
+    with _hub_errors(repo_id, auth=auth):
+        info = _api().model_info(repo_id, timeout=TIMEOUT, token=auth)
+        has_readme = any(s.rfilename == "README.md" for s in info.siblings or ())
+        readme = _read_text(repo_id, "README.md", auth) if has_readme else ""
+    card = info.card_data
+    base = card.base_model if card is not None else None
+    if isinstance(base, list):
+        base = ", ".join(str(b) for b in base) or None
+    license_ = card.license if card is not None else None
+    pipeline = info.pipeline_tag or (card.pipeline_tag if card is not None else None)
+    return CardSummary(
+        description=first_paragraph(readme),
+        license=str(license_) if license_ else None,
+        base_model=str(base) if base else None,
+        pipeline_tag=str(pipeline) if pipeline else None,
+    )
+
+
+def read_remote_header(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str = "main",
+    token: str | None = None,
+    max_bytes: int = 32 << 20,
+) -> ModelSummary:
+    """Summarize a remote GGUF from its first bytes, fetched with Range requests.
+
+    Starts with 2 MiB and reads further (at least doubling) until the metadata and tensor list
+    parse with our bounded parser, up to `max_bytes`. Raises ModelFileError when the file on the Hub
+    is damaged or its header is bigger than `max_bytes`, UnsupportedModelError when it will not run.
+    """
+    ensure_online(f"read the header of {filename} from the Hub")
+    auth = _auth(token)
+    with _hub_errors(repo_id, auth=auth, filename=filename, revision=revision):
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub_endpoint())
+    data = b""
+    total: int | None = None
+    want = min(INITIAL_READ, max_bytes)
+    while True:
+        with _hub_errors(repo_id, auth=auth, filename=filename, revision=revision):
+            chunk, total = _read_range(url, len(data), want, auth)
+        data += chunk
+        try:
+            return inspect_gguf_header(data, name=filename, total_size=total)
+        except IncompleteHeaderError as exc:
+            if exc.needed > max_bytes or len(data) >= max_bytes or not chunk:
+                raise ModelFileError(
+                    f"The header of {filename} is larger than the {_size(max_bytes)} Hearth reads"
+                    " ahead of a download.",
+                    hint="Download the file to see its details.",
+                ) from exc
+            want = min(max(want * 2, exc.needed + (64 << 10)), max_bytes)
+        except UnsupportedModelError:
+            raise
+        except ModelFileError as exc:
+            raise type(exc)(
+                f"{filename} on the Hub is not a usable model: {exc.message}",
+                hint="Pick another file or another repository.",
+                details=exc.details,
+            ) from exc
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _api() -> HfApi:
+    return HfApi(endpoint=hub_endpoint(), library_name="hearth", library_version=__version__)
+
+
+def _auth(token: str | None) -> Token:
+    """The token the user gave Hearth, or False: never the library's own login or OAuth refresh."""
+    if token is None:
+        token = read_token(app_paths())
+    return token or False
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
+
+
+def _is_model_file(path: str) -> bool:
+    return path.lower().endswith(".gguf") and not _SKIPPED.search(PurePosixPath(path).name)
+
+
+def _repo_file(entry: HfRepoFile) -> RepoFile:
+    split = _SPLIT.match(entry.path)
+    return RepoFile(
+        path=entry.path,
+        size=entry.size,
+        sha256=entry.lfs.sha256 if entry.lfs is not None else None,
+        quant=parse_quant(entry.path),
+        split_index=int(split.group("index")) if split else 1,
+        split_count=int(split.group("count")) if split else 1,
+        blob_id=entry.blob_id,
+    )
+
+
+def _headers(auth: Token) -> dict[str, str]:
+    return build_hf_headers(token=auth, library_name="hearth", library_version=__version__)
+
+
+def _read_range(url: str, start: int, end: int, auth: Token) -> tuple[bytes, int | None]:
+    """Bytes [start, end) and the file's total size; stops reading if the server ignores Range."""
+    headers = _headers(auth) | {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+    with get_session().stream("GET", url, headers=headers, timeout=TIMEOUT) as response:
+        if response.status_code == 416:  # nothing at `start`: the file is shorter (or empty)
+            return b"", _total_size(response)
+        hf_raise_for_status(response)
+        total = _total_size(response)
+        skip = start if response.status_code == 200 else 0  # whole-file answer: drop what we have
+        out = bytearray()
+        for block in response.iter_bytes():
+            out += block
+            if len(out) >= skip + (end - start):
+                break
+    return bytes(out[skip : skip + end - start]), total
+
+
+def _total_size(response: httpx2.Response) -> int | None:
+    content_range = response.headers.get("Content-Range", "")
+    if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+        return int(content_range.rsplit("/", 1)[1])
+    if response.status_code == 200 and response.headers.get("Content-Length", "").isdigit():
+        return int(response.headers["Content-Length"])
+    return None
+
+
+def _read_text(repo_id: str, filename: str, auth: Token) -> str:
+    url = hf_hub_url(repo_id, filename, endpoint=hub_endpoint())
+    data, _ = _read_range(url, 0, _MAX_README_BYTES, auth)
+    return data.decode("utf-8", errors="replace")
+
+
+_FRONT_MATTER: Final = re.compile(r"\A---\s*\n.*?\n---\s*(\n|\Z)", re.DOTALL)
+_HTML_COMMENT: Final = re.compile(r"<!--.*?-->", re.DOTALL)
+_IMAGE: Final = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK: Final = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG: Final = re.compile(r"<[^>]+>")
+_NOT_PROSE: Final = re.compile(r"^\s*(#|\||>|```|~~~|[-*_]{3,}\s*$|[-*+]\s|\d+\.\s|https?://\S+\s*$)")
+
+
+def first_paragraph(markdown: str) -> str | None:
+    """The first paragraph of prose in a README: no headings, tables, lists, code, badges or bare links."""
+    text = _FRONT_MATTER.sub("", markdown.replace("\r\n", "\n"))
+    text = _HTML_COMMENT.sub("", text)
+    in_code = False
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line for line in block.strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        fences = sum(line.lstrip().startswith(("```", "~~~")) for line in lines)
+        if in_code or fences:
+            in_code = in_code != (fences % 2 == 1)
+            continue
+        if _NOT_PROSE.match(lines[0]):
+            continue
+        prose = " ".join(line.strip() for line in lines)
+        prose = _TAG.sub("", _LINK.sub(r"\1", _IMAGE.sub("", prose)))
+        prose = re.sub(r"(\*\*|__|\*|`)", "", prose)
+        prose = re.sub(r"\s+", " ", prose).strip()
+        if len(re.findall(r"[A-Za-z]{2,}", prose)) < 3:  # badges, a lone name, stray markup
+            continue
+        if len(prose) > _DESCRIPTION_CHARS:
+            prose = prose[:_DESCRIPTION_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+        return prose
+    return None
+
+
+@contextmanager
+def _hub_errors(
+    repo_id: str | None = None,
+    *,
+    auth: Token,
+    filename: str | None = None,
+    revision: str | None = None,
+) -> Iterator[None]:
+    """Turn the library's and httpx's exceptions into HearthErrors a user can act on."""
+    page = f"{hub_endpoint()}/{repo_id}" if repo_id else hub_endpoint()
+    try:
+        yield
+    except HearthError:
+        raise
+    except HFValidationError as exc:
+        raise RemoteNotFoundError(
+            f"{repo_id!r} is not a valid name for a model repository.",
+            hint="Repository names look like owner/name, for example Qwen/Qwen2.5-7B-Instruct-GGUF.",
+            details=str(exc),
+        ) from exc
+    except OfflineModeIsEnabled as exc:
+        raise OfflineError(
+            "Offline mode is on, so Hearth will not contact the Hugging Face Hub.",
+            hint="Turn off offline mode in Settings to search and download.",
+            details=str(exc),
+        ) from exc
+    except GatedRepoError as exc:
+        if auth is False:
+            raise AuthRequiredError(
+                f"{repo_id} is a gated model: downloading it needs a Hugging Face token.",
+                hint=f"Accept the model's terms at {page} while logged in, then add an access token"
+                " in Settings.",
+                details=str(exc),
+            ) from exc
+        raise AuthRequiredError(
+            f"Your Hugging Face token does not give access to the gated model {repo_id}.",
+            hint=f"Accept the model's terms at {page} with the account the token belongs to"
+            " (some authors approve requests by hand), then try again.",
+            details=str(exc),
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise RemoteNotFoundError(
+            f"No model repository named {repo_id} was found on the Hugging Face Hub.",
+            hint="Check the name. A private repository also needs a token, in Settings, from an account"
+            " that can read it."
+            if auth is False
+            else "Check the name, and that your token's account can read the repository.",
+            details=str(exc),
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise RemoteNotFoundError(
+            f"{repo_id} has no branch, tag or commit named {revision}.",
+            hint="Check the revision, or use main.",
+            details=str(exc),
+        ) from exc
+    except RemoteEntryNotFoundError as exc:
+        raise RemoteNotFoundError(
+            f"{repo_id} has no file named {filename}.",
+            hint=f"The file may have been renamed or removed; refresh the file list of {repo_id}.",
+            details=str(exc),
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise _http_error(exc, repo_id, auth) from exc
+    except httpx2.TimeoutException as exc:
+        raise NetworkError(
+            "The Hugging Face Hub did not answer in time.",
+            hint="Check your connection and try again; the Hub may be slow right now.",
+            details=repr(exc),
+        ) from exc
+    except (httpx2.ConnectError, httpx2.NetworkError, ConnectionError) as exc:
+        raise OfflineError(
+            "Hearth cannot reach the Hugging Face Hub.",
+            hint="Check your internet connection (and proxy settings), then try again.",
+            details=repr(exc),
+        ) from exc
+    except (httpx2.HTTPError, ValueError, KeyError) as exc:
+        raise NetworkError(
+            "The Hugging Face Hub sent an answer Hearth could not understand.",
+            hint="Try again later; if it keeps happening, update Hearth.",
+            details=repr(exc),
+        ) from exc
+
+
+def _http_error(exc: HfHubHTTPError, repo_id: str | None, auth: Token) -> HearthError:
+    status = exc.response.status_code if exc.response is not None else 0
+    if status == 401:
+        return AuthRequiredError(
+            "The Hugging Face Hub rejected your access token.",
+            hint="Paste a valid token in Settings, or remove it to use public models only.",
+            details=str(exc),
+        )
+    if status == 403:
+        return AuthRequiredError(
+            f"The Hugging Face Hub refused access to {repo_id or 'this resource'}.",
+            hint="Check that your token has read access"
+            + (", or add a token in Settings." if auth is False else "."),
+            details=str(exc),
+        )
+    if status == 429:
+        return NetworkError(
+            "The Hugging Face Hub is limiting how fast Hearth may ask (too many requests).",
+            hint="Wait a minute and try again; adding a token in Settings raises the limit.",
+            details=str(exc),
+        )
+    return NetworkError(
+        f"The Hugging Face Hub answered with an error (HTTP {status}).",
+        hint="Try again in a few minutes; the Hub may be having trouble.",
+        details=str(exc),
+    )
