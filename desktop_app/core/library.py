@@ -35,11 +35,18 @@ class UnknownModelError(HearthError):
 
 
 class CompletedDownloadLike(Protocol):
-    repo: str
-    filename: str
-    revision: str
-    path: Path
-    sha256: str | None
+    """What the library needs of a finished download (downloads.CompletedDownload)."""
+
+    @property
+    def repo(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def revision(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def sha256(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

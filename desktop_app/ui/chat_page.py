@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import starter
 from desktop_app.core.engine import GenerationStats, LoadedModel, Message
-from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe
 from desktop_app.ui.message_bubble import MessageBubble
@@ -162,7 +162,9 @@ class ChatPage(QWidget):
 
     # -- loading -----------------------------------------------------------------------------------
 
-    def load(self, path: Path) -> None:
+    def load(
+        self, path: Path, settings: LoadSettings | None = None, template_override: str | None = None
+    ) -> None:
         self.stop()
         self._loading_since = time.monotonic()
         self.model_title.setText(f"Loading {path.name}…")
@@ -172,7 +174,7 @@ class ChatPage(QWidget):
         self.composer.set_ready(False, "Loading the model…")
         self.banner.hide()
         self.unload_button.hide()
-        self.controller.load(path)
+        self.controller.load(path, settings, template_override)
 
     def _tick_loading(self) -> None:
         self.progress_label.setText(f"{time.monotonic() - self._loading_since:.1f} s")

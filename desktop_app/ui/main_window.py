@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -17,14 +19,29 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import __version__
+from desktop_app.core import network
+from desktop_app.core.db import Database
+from desktop_app.core.downloads import CompletedDownload, DownloadManager
+from desktop_app.core.errors import HearthError
+from desktop_app.core.generation import LoadSettings
+from desktop_app.core.library import Library, LibraryModel
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.settings import (
+    AppSettings,
+    load_settings,
+    read_token,
+    save_settings,
+    write_token,
+)
 from desktop_app.resources import icon_path
 from desktop_app.ui.chat_page import ChatPage
-from desktop_app.ui.library_page import LibraryPage
+from desktop_app.ui.error_dialog import show_error
+from desktop_app.ui.models_page import ModelsPage
 from desktop_app.ui.widgets import button, label
 from desktop_app.workers.inference import InferenceController
 
 WINDOW_TITLE = "Hearth"
+log = logging.getLogger(__name__)
 
 
 class Sidebar(QWidget):
@@ -51,6 +68,12 @@ class Sidebar(QWidget):
         self.group.setExclusive(True)
         self._stretch_index = layout.count()
         layout.addStretch(1)
+        self.offline = QCheckBox("Offline mode")
+        self.offline.setToolTip(
+            "Guarantee that Hearth makes no network request: search and downloads are off."
+        )
+        self.offline.setAccessibleName("Offline mode")
+        layout.addWidget(self.offline)
         privacy = label("● Private · runs offline", "muted")
         privacy.setToolTip(
             "Hearth has no telemetry. It uses the network only when you search for or download a model."
@@ -76,6 +99,17 @@ class MainWindow(QMainWindow):
     def __init__(self, paths: AppPaths) -> None:
         super().__init__()
         self.paths = paths
+        self.settings, settings_problem = load_settings(paths)
+        network.apply_offline(self.settings.offline)
+        self.db = Database(paths.database)
+        self.library_store = Library(self.db, paths)
+        self.downloads = DownloadManager(
+            self.db,
+            paths,
+            on_complete=self._register_download,  # reads the token per download
+        )
+        self.downloads.start()
+        self.setAcceptDrops(True)
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(QIcon(str(icon_path())))
         self.resize(1180, 760)
@@ -93,24 +127,68 @@ class MainWindow(QMainWindow):
 
         self.inference = InferenceController(self)
         self.chat = ChatPage(self.inference)
-        self.library = LibraryPage(paths.models, can_load=True)
+        self.models = ModelsPage(
+            self.library_store, self.downloads, lambda: read_token(paths), lambda t: write_token(paths, t)
+        )
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
-        self.library_index = self.add_page("Models", self.library, "Ctrl+2")
+        self.models_index = self.add_page("Models", self.models, "Ctrl+2")
         self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
-        self.library.load_requested.connect(self.load_model)
-        self.chat.choose_model.connect(lambda: self.show_page(self.library_index))
+        self.models.my_models.load_requested.connect(self.load_model)
+        self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
+        self.sidebar.offline.setChecked(self.settings.offline)
+        self.sidebar.offline.toggled.connect(self.set_offline)
 
         self.status_message = label("Ready", "muted")
         self.statusBar().addWidget(self.status_message, 1)
         self.statusBar().setSizeGripEnabled(False)
         self.chat.status_changed.connect(self.status_message.setText)
+        self.models.my_models.status.connect(self.status_message.setText)
+        if settings_problem is not None:
+            self.status_message.setText(str(settings_problem))
 
-    def load_model(self, path: Path) -> None:
+    def load_model(self, model: LibraryModel | Path) -> None:
         self.show_page(self.chat_index)
-        self.chat.load(path)
+        if isinstance(model, Path):
+            self.chat.load(model)
+            return
+        try:
+            settings = LoadSettings.from_dict(dict(model.settings.get("load", {})))
+        except Exception as exc:  # a malformed saved setting: say so, load with defaults
+            show_error(self, exc)
+            settings = LoadSettings()
+        self.chat.load(model.path, settings, model.settings.get("template_override"))
+
+    def _register_download(self, done: CompletedDownload) -> None:
+        """Runs on the download thread; the library page picks the model up on its next refresh."""
+        try:
+            self.library_store.register_download(done)
+        except HearthError:
+            log.warning("downloaded %s but could not register it", done.path, exc_info=True)
+
+    def set_offline(self, offline: bool) -> None:
+        network.apply_offline(offline)
+        self.settings = AppSettings(offline=offline, font_size=self.settings.font_size)
+        save_settings(self.paths, self.settings)
+        self.models.discover.set_offline(offline)
+        self.status_message.setText(
+            "Offline mode: Hearth makes no network requests." if offline else "Online"
+        )
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(u.toLocalFile().lower().endswith(".gguf") for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls()]
+        self.show_page(self.models_index)
+        self.models.tabs.setCurrentWidget(self.models.my_models)
+        self.models.my_models.import_paths(paths)
+        event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.inference.shutdown()
+        self.downloads.stop()
         super().closeEvent(event)
 
     def add_page(self, title: str, page: QWidget, shortcut: str = "") -> int:

@@ -128,6 +128,26 @@ QScrollArea > QWidget > QWidget {{ background: transparent; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
 QScrollBar::handle:vertical {{ background: {c.border}; border-radius: 4px; min-height: 30px; }}
 QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; }}
+QTableView {{
+    background: {c.surface}; alternate-background-color: {c.surface_alt}; border: 1px solid {c.border};
+    border-radius: 10px; selection-background-color: {c.selection}; selection-color: {c.text};
+    gridline-color: transparent;
+}}
+QTableView::item {{ padding: 0 8px; border: none; }}
+QHeaderView {{ background: transparent; }}
+QHeaderView::section {{
+    background: {c.surface}; color: {c.muted}; border: none; border-bottom: 1px solid {c.border};
+    padding: 8px 8px; font-weight: 600;
+}}
+QTabWidget::pane {{ border: none; }}
+QTabBar::tab {{
+    background: transparent; color: {c.muted}; border: none; border-bottom: 2px solid transparent;
+    padding: 8px 14px; margin-right: 6px; font-weight: 600;
+}}
+QTabBar::tab:selected {{ color: {c.accent}; border-bottom: 2px solid {c.accent}; }}
+QTabBar::tab:hover {{ color: {c.text}; }}
+QSplitter::handle {{ background: transparent; width: 12px; }}
+QCheckBox {{ color: {c.text}; spacing: 8px; }}
 QToolTip {{ background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; padding: 4px; }}
 """
 

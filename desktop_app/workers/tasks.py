@@ -62,9 +62,16 @@ class _Job(QRunnable):
             result = self._fn()
         except BaseException as exc:
             log.debug("background task failed", exc_info=True)
-            self._signals.failed.emit(exc)
+            self._emit(self._signals.failed, exc)
             return
-        self._signals.succeeded.emit(result)
+        self._emit(self._signals.succeeded, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: object) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the widget that asked was closed meanwhile: nobody left to tell
+            log.debug("background task finished after its receiver was deleted")
 
 
 def run_in_background(

@@ -1,0 +1,106 @@
+"""Per-model load settings and chat-template override, saved in the library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QPlainTextEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import HearthError
+from desktop_app.core.generation import DEFAULT_CONTEXT, KV_TYPES
+from desktop_app.core.library import LibraryModel
+from desktop_app.core.templates import list_builtin_families, validate_template
+from desktop_app.ui.widgets import label
+
+
+class ModelSettingsDialog(QDialog):
+    def __init__(self, model: LibraryModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Settings: {model.display_name}")
+        self.setMinimumWidth(520)
+        load: dict[str, Any] = dict(model.settings.get("load", {}))
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.n_ctx = QSpinBox()
+        self.n_ctx.setRange(256, model.context_length or 131072)
+        self.n_ctx.setSingleStep(1024)
+        self.n_ctx.setValue(
+            int(load.get("n_ctx") or min(model.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT))
+        )
+        self.n_ctx.setToolTip("How many tokens of conversation the model sees. More uses more memory.")
+        form.addRow("Context length", self.n_ctx)
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setRange(-1, 1000)
+        self.gpu_layers.setValue(int(load.get("n_gpu_layers", 0)))
+        self.gpu_layers.setToolTip("Layers to run on the GPU (-1: all). Needs a CUDA or Metal build.")
+        form.addRow("GPU layers", self.gpu_layers)
+        self.kv_type = QComboBox()
+        self.kv_type.addItems(list(KV_TYPES))
+        self.kv_type.setCurrentText(str(load.get("kv_cache_type", "f16")))
+        self.kv_type.setToolTip("q8_0 halves the KV cache's memory with little quality loss.")
+        form.addRow("KV cache type", self.kv_type)
+        self.template = QComboBox()
+        self.template.addItem("From the model file (or automatic)", None)
+        for key, name in list_builtin_families():
+            self.template.addItem(f"Built-in: {name}", key)
+        self.template.addItem("Custom Jinja template…", "custom")
+        override = model.settings.get("template_override")
+        self.custom = QPlainTextEdit()
+        self.custom.setPlaceholderText("{% for message in messages %}…{% endfor %}")
+        index = self.template.findData(override) if override else 0
+        if override and index < 0:
+            self.template.setCurrentIndex(self.template.count() - 1)
+            self.custom.setPlainText(str(override))
+        else:
+            self.template.setCurrentIndex(max(index, 0))
+        self.template.currentIndexChanged.connect(self._toggle_custom)
+        form.addRow("Chat template", self.template)
+        layout.addLayout(form)
+        layout.addWidget(self.custom)
+        self.error = label("", "error", wrap=True)
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._toggle_custom()
+
+    def _toggle_custom(self) -> None:
+        self.custom.setVisible(self.template.currentData() == "custom")
+
+    def _override(self) -> str | None:
+        data = self.template.currentData()
+        if data == "custom":
+            return self.custom.toPlainText().strip() or None
+        return str(data) if data else None
+
+    def _save(self) -> None:
+        override = self._override()
+        if override and self.template.currentData() == "custom":
+            try:
+                validate_template(override)
+            except HearthError as exc:
+                self.error.setText(str(exc))
+                return
+        self.accept()
+
+    def result_settings(self) -> dict[str, Any]:
+        return {
+            "load": {
+                "n_ctx": self.n_ctx.value(),
+                "n_gpu_layers": self.gpu_layers.value(),
+                "kv_cache_type": self.kv_type.currentText(),
+            },
+            "template_override": self._override(),
+        }

@@ -1,0 +1,253 @@
+"""My models: the library as a table, with load, settings, show in folder, delete, and import."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core import starter
+from desktop_app.core.errors import HearthError
+from desktop_app.core.library import Library, LibraryModel
+from desktop_app.ui.error_dialog import show_error
+from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
+from desktop_app.ui.table_models import LibraryTableModel
+from desktop_app.ui.widgets import SPACING, Card, button, human_size, label
+from desktop_app.workers.tasks import run_in_background
+
+
+def configure_table(view: QTableView) -> None:
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().hide()
+    view.setShowGrid(False)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name gets the room
+    header.setStretchLastSection(False)
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    header.setHighlightSections(False)
+    view.verticalHeader().setDefaultSectionSize(36)
+    view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+
+class MyModelsTab(QWidget):
+    load_requested = Signal(object)  # LibraryModel
+    status = Signal(str)
+
+    def __init__(self, library: Library, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.model = LibraryTableModel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, SPACING, 0, 0)
+        layout.setSpacing(SPACING)
+
+        top = QHBoxLayout()
+        self.usage = label("", "muted")
+        top.addWidget(self.usage)
+        top.addStretch(1)
+        self.import_button = button(
+            "Import .gguf…", tooltip="Copy a model file into your library (or drop it here)"
+        )
+        self.import_button.clicked.connect(self._choose_import)
+        top.addWidget(self.import_button)
+        open_folder = button("Open models folder", "ghost", tooltip=str(library.paths.models))
+        open_folder.clicked.connect(lambda: self._open(library.paths.models))
+        top.addWidget(open_folder)
+        layout.addLayout(top)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        layout.addWidget(self.progress)
+
+        self.stack = QStackedWidget()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        configure_table(self.table)
+        self.table.doubleClicked.connect(lambda _i: self._load())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self._empty_state())
+        layout.addWidget(self.stack, 1)
+
+        actions = QHBoxLayout()
+        self.load_button = button("Load", "primary", tooltip="Load this model and chat")
+        self.settings_button = button("Settings…", tooltip="Context length, GPU layers, chat template")
+        self.show_button = button("Show in folder", "ghost")
+        self.delete_button = button("Delete…", "danger", tooltip="Delete the model's file and entry")
+        self.load_button.clicked.connect(self._load)
+        self.settings_button.clicked.connect(self._edit_settings)
+        self.show_button.clicked.connect(self._open_selected_folder)
+        self.delete_button.clicked.connect(self._delete)
+        for widget in (self.load_button, self.settings_button, self.show_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.delete_button)
+        layout.addLayout(actions)
+        self._import_cancel: threading.Event | None = None
+        self.refresh()
+
+    def _empty_state(self) -> QWidget:
+        card = Card()
+        card.body.setContentsMargins(32, 32, 32, 32)
+        card.body.addWidget(label("No models yet", "title"))
+        card.body.addWidget(
+            label(
+                "Find one in Discover and download it, drop a .gguf file onto this window, or press "
+                "“Import .gguf…”. Install the offline starter model with "
+                "`pip install 'hearth-desktop[starter]'`.",
+                "muted",
+                wrap=True,
+            )
+        )
+        card.body.addStretch(1)
+        return card
+
+    def selected(self) -> LibraryModel | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.item(rows[0].row()) if rows else None
+
+    def refresh(self) -> None:
+        current = self.selected()
+        try:
+            self.library.scan()
+            models = self.library.list()
+            used, free = self.library.disk_usage()
+        except HearthError as exc:
+            self.status.emit(str(exc))
+            return
+        self.model.set_items(models)
+        self.stack.setCurrentIndex(0 if models else 1)
+        self.usage.setText(
+            f"{len(models)} model{'s' if len(models) != 1 else ''} · "
+            f"{human_size(used)} on disk · {human_size(free)} free"
+        )
+        if current is not None:
+            for row, item in enumerate(models):
+                if item.id == current.id:
+                    self.table.selectRow(row)
+        elif models:
+            self.table.selectRow(0)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        model = self.selected()
+        for widget in (self.load_button, self.settings_button, self.show_button, self.delete_button):
+            widget.setEnabled(model is not None)
+        if model is not None and model.missing:
+            self.load_button.setEnabled(False)
+
+    def _load(self) -> None:
+        model = self.selected()
+        if model is not None and not model.missing:
+            self.library.touch(model.id)
+            self.load_requested.emit(model)
+
+    def _edit_settings(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        dialog = ModelSettingsDialog(model, self)
+        if dialog.exec():
+            self.library.update_settings(model.id, dialog.result_settings())
+            self.refresh()
+
+    def _delete(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        what = (
+            "Its entry is removed; the linked file stays where it is."
+            if model.is_link
+            else (f"The file ({human_size(model.size_bytes)}) is deleted from your disk.")
+        )
+        answer = QMessageBox.question(self, "Delete model", f"Delete {model.display_name}?\n\n{what}")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.library.delete(model.id)
+        except HearthError as exc:
+            show_error(self, exc)
+        self.refresh()
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF models (*.gguf)")
+        if path:
+            self.import_paths([Path(path)])
+
+    def import_paths(self, paths: list[Path]) -> None:
+        """Validate, copy and hash off the GUI thread; the bar shows the copy's progress."""
+        ggufs = [p for p in paths if p.suffix.lower() == ".gguf"]
+        if not ggufs:
+            self.status.emit("Only .gguf model files can be imported.")
+            return
+        done = [0, 1]
+        self._import_cancel = threading.Event()
+        cancel = self._import_cancel
+
+        def work() -> list[LibraryModel]:
+            def progress(n: int, total: int) -> None:
+                done[0], done[1] = n, max(total, 1)
+
+            return [self.library.import_file(p, progress=progress, cancel=cancel) for p in ggufs]
+
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.import_button.setEnabled(False)
+        timer_id = self.startTimer(100)
+
+        def finish() -> None:
+            self.killTimer(timer_id)
+            self.progress.hide()
+            self.import_button.setEnabled(True)
+            self.refresh()
+
+        def ok(models: object) -> None:
+            finish()
+            names = ", ".join(m.display_name for m in models) if isinstance(models, list) else ""
+            self.status.emit(f"Imported {names}")
+
+        def failed(exc: BaseException) -> None:
+            finish()
+            show_error(self, exc)
+
+        self._progress_source = done
+        run_in_background(work, parent=self, on_success=ok, on_failure=failed)
+
+    def timerEvent(self, event: object) -> None:
+        done = getattr(self, "_progress_source", [0, 1])
+        self.progress.setValue(int(1000 * done[0] / done[1]))
+
+    def _open_selected_folder(self) -> None:
+        model = self.selected()
+        if model is not None:
+            self._open(model.path.parent)
+
+    @staticmethod
+    def _open(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+def is_starter_model(model: LibraryModel) -> bool:
+    return starter.is_starter(model.path)
