@@ -52,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Command = args.handler
     try:
+        if handler is not _run_gui:  # the GUI sets up its own logging
+            from desktop_app.core.logs import setup_logging
+            from desktop_app.core.paths import app_paths
+
+            setup_logging(app_paths())  # library warnings go to the log file, not the terminal
         return handler(args)
     except HearthError as exc:
         return fail(exc)

@@ -1119,7 +1119,8 @@ def _auth_error(repo: str, status: int, had_token: bool) -> AuthRequiredError:
     if not had_token:
         return AuthRequiredError(
             f"{repo} is gated or private ({status}): downloading it needs a Hugging Face token.",
-            hint=f"Accept the model's terms at {page} while logged in, then add an access token in Settings.",
+            hint=f"Accept the model's terms at {page} while logged in, then add an access token in "
+            "Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull).",
         )
     return AuthRequiredError(
         f"Your Hugging Face token does not give access to {repo} ({status}).",

@@ -463,15 +463,15 @@ def _hub_errors(
     except OfflineModeIsEnabled as exc:
         raise OfflineError(
             "Offline mode is on, so Hearth will not contact the Hugging Face Hub.",
-            hint="Turn off offline mode in Settings to search and download.",
+            hint="Turn off offline mode (the switch in Hearth's sidebar) to search and download.",
             details=str(exc),
         ) from exc
     except GatedRepoError as exc:
         if auth is False:
             raise AuthRequiredError(
                 f"{repo_id} is a gated model: downloading it needs a Hugging Face token.",
-                hint=f"Accept the model's terms at {page} while logged in, then add an access token"
-                " in Settings.",
+                hint=f"Accept the model's terms at {page} while logged in, then add an access token in Hearth"
+                " (Models → Discover → Token…; HF_TOKEN for hearth pull).",
                 details=str(exc),
             ) from exc
         raise AuthRequiredError(
@@ -483,8 +483,8 @@ def _hub_errors(
     except RepositoryNotFoundError as exc:
         raise RemoteNotFoundError(
             f"No model repository named {repo_id} was found on the Hugging Face Hub.",
-            hint="Check the name. A private repository also needs a token, in Settings, from an account"
-            " that can read it."
+            hint="Check the name. A private repository also needs a token (Models → Discover → Token…)"
+            " from an account that can read it."
             if auth is False
             else "Check the name, and that your token's account can read the repository.",
             details=str(exc),
@@ -528,20 +528,25 @@ def _http_error(exc: HfHubHTTPError, repo_id: str | None, auth: Token) -> Hearth
     if status == 401:
         return AuthRequiredError(
             "The Hugging Face Hub rejected your access token.",
-            hint="Paste a valid token in Settings, or remove it to use public models only.",
+            hint="Paste a valid token in Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull),"
+            " or remove it to use public models only.",
             details=str(exc),
         )
     if status == 403:
         return AuthRequiredError(
             f"The Hugging Face Hub refused access to {repo_id or 'this resource'}.",
             hint="Check that your token has read access"
-            + (", or add a token in Settings." if auth is False else "."),
+            + (
+                ", or add a token in Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull)."
+                if auth is False
+                else "."
+            ),
             details=str(exc),
         )
     if status == 429:
         return NetworkError(
             "The Hugging Face Hub is limiting how fast Hearth may ask (too many requests).",
-            hint="Wait a minute and try again; adding a token in Settings raises the limit.",
+            hint="Wait a minute and try again; adding a token in Hearth raises the limit.",
             details=str(exc),
         )
     return NetworkError(

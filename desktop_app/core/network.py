@@ -12,6 +12,7 @@ network function in Hearth calls `ensure_online` before it touches the library.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -58,6 +59,12 @@ def quiet_library() -> None:
         return
     constants.HF_HUB_DISABLE_TELEMETRY = True
     constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
+    # Its retry warnings ("'[Errno 111]…' thrown while requesting…") go to our log file, not the
+    # user's terminal: the user gets one clear line when the retries are over.
+    library_log = logging.getLogger("huggingface_hub")
+    library_log.propagate = True
+    for handler in list(library_log.handlers):
+        library_log.removeHandler(handler)
 
 
 def is_offline() -> bool:
@@ -78,7 +85,7 @@ def ensure_online(action: str) -> None:
     if switched_off:
         raise OfflineError(
             f"Offline mode is on, so Hearth will not {action}.",
-            hint="Turn off offline mode in Settings to search and download.",
+            hint="Turn off offline mode (the switch in Hearth's sidebar) to search and download.",
         )
     if is_offline():
         raise OfflineError(
