@@ -287,7 +287,7 @@ def test_gated_repo_needs_the_right_token(fake_hub: FakeHub, tiny_bytes: bytes) 
     with pytest.raises(AuthRequiredError) as no_token:
         hub.read_remote_header("org/Gated-GGUF", "Tiny-Q4_K_M.gguf")
     assert "org/Gated-GGUF" in no_token.value.message and "token" in no_token.value.message
-    assert "Settings" in no_token.value.hint
+    assert "Models → Discover → Token…" in no_token.value.hint
 
     write_token(app_paths(), "hf_wrong")
     with pytest.raises(AuthRequiredError) as wrong:
@@ -390,7 +390,9 @@ def _every_call_refuses(fake_hub: FakeHub) -> None:
         with pytest.raises(OfflineError) as exc:
             call()
         assert exc.value.message.startswith("Offline mode is on, so Hearth will not")
-        assert exc.value.hint == "Turn off offline mode in Settings to search and download."
+        assert (
+            exc.value.hint == "Turn off offline mode (the switch in Hearth's sidebar) to search and download."
+        )
     # the library's own switch is on too, for code that calls it directly
     assert huggingface_hub.constants.HF_HUB_OFFLINE is True and os.environ["HF_HUB_OFFLINE"] == "1"
     with pytest.raises(OfflineModeIsEnabled):
