@@ -114,3 +114,24 @@ def test_dropped_file_is_imported(qtbot, window, tiny_gguf) -> None:
     my_models.import_paths([tiny_gguf(filename="dropped.gguf")])
     qtbot.waitUntil(lambda: my_models.model.rowCount() == 1, timeout=10_000)
     assert my_models.model.items()[0].path.name == "dropped.gguf"
+
+
+def test_model_settings_dialog_round_trips_and_feeds_the_chat(qtbot, window, tiny_gguf) -> None:
+    from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
+
+    library = window.library_store
+    model = library.import_file(tiny_gguf(filename="s.gguf"))
+    dialog = ModelSettingsDialog(model)
+    qtbot.addWidget(dialog)
+    dialog.n_ctx.setValue(100_000)  # capped at what the model was trained for (256 here)
+    dialog.temperature.setValue(0.2)
+    dialog.max_tokens.setValue(64)
+    dialog.template.setCurrentIndex(dialog.template.findData("chatml"))
+    settings = dialog.result_settings()
+    library.update_settings(model.id, settings)
+    saved = library.get(model.id)
+    assert saved.settings["load"]["n_ctx"] == 256 and saved.settings["template_override"] == "chatml"
+    with qtbot.waitSignal(window.inference.loaded, timeout=30_000) as loaded:
+        window.load_model(saved)
+    assert loaded.args[0].chat_format.source == "override"
+    assert window.chat.sampling.temperature == 0.2 and window.chat.sampling.max_tokens == 64

@@ -35,8 +35,9 @@ def window(qtbot, no_starter):
     yield from _window(qtbot)
 
 
-def test_window_title_icon_and_empty_state(window) -> None:
+def test_window_title_icon_and_empty_state(qtbot, window) -> None:
     window.show()
+    qtbot.waitUntil(lambda: not window.models.my_models._refreshing, timeout=10_000)
     assert window.windowTitle() == "Hearth"
     assert not window.windowIcon().isNull()
     my_models = window.models.my_models
@@ -51,6 +52,7 @@ def test_models_in_the_folder_are_listed_and_split_parts_count_once(qtbot, no_st
     write_split(tiny_gguf, paths.models)
     gen = _window(qtbot)
     window = next(gen)
+    qtbot.waitUntil(lambda: window.models.my_models.model.rowCount() == 2, timeout=10_000)
     rows = window.models.my_models.model.items()
     assert sorted(m.path.name for m in rows) == ["alpha.gguf", "big-00001-of-00002.gguf"]
     assert [m.parts for m in rows if m.path.name.startswith("big")] == [2]
@@ -69,6 +71,7 @@ def test_first_run_installs_the_starter_model_once(qtbot) -> None:
         timeout=60_000,
     )
     assert starter.installed_path(paths).stat().st_size == starter.SIZE_BYTES
+    qtbot.waitUntil(lambda: window.models.my_models.model.rowCount() == 1, timeout=10_000)
     assert [m.path.name for m in window.models.my_models.model.items()] == [starter.FILE_NAME]
     next(gen, None)
     # The user deletes it: it must not come back on the next start.
@@ -77,6 +80,7 @@ def test_first_run_installs_the_starter_model_once(qtbot) -> None:
     gen2 = _window(qtbot)
     second = next(gen2)
     assert not second.models.notice.isVisibleTo(second.models)
+    qtbot.waitUntil(lambda: not second.models.my_models._refreshing, timeout=10_000)
     assert second.models.my_models.model.rowCount() == 0
     assert not list(Path(paths.models).glob("*.part"))
     next(gen2, None)

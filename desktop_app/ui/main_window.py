@@ -23,7 +23,7 @@ from desktop_app.core import network
 from desktop_app.core.db import Database
 from desktop_app.core.downloads import CompletedDownload, DownloadManager
 from desktop_app.core.errors import HearthError
-from desktop_app.core.generation import LoadSettings
+from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import Library, LibraryModel
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import (
@@ -74,12 +74,18 @@ class Sidebar(QWidget):
         )
         self.offline.setAccessibleName("Offline mode")
         layout.addWidget(self.offline)
-        privacy = label("● Private · runs offline", "muted")
-        privacy.setToolTip(
+        self.privacy = label("● Private · runs offline", "muted")
+        self.privacy.setToolTip(
             "Hearth has no telemetry. It uses the network only when you search for or download a model."
         )
-        layout.addWidget(privacy)
+        layout.addWidget(self.privacy)
         layout.addWidget(label(f"Version {__version__}", "muted"))
+
+    def show_offline(self, offline: bool) -> None:
+        self.privacy.setText("● Offline mode: no network at all" if offline else "● Private · runs offline")
+        self.privacy.setProperty("role", "badge-accent" if offline else "muted")
+        self.privacy.style().unpolish(self.privacy)
+        self.privacy.style().polish(self.privacy)
 
     def add_section(self, title: str) -> None:
         self.nav_layout.insertWidget(self._stretch_index, label(title.upper(), "section"))
@@ -136,6 +142,7 @@ class MainWindow(QMainWindow):
         self.models.my_models.load_requested.connect(self.load_model)
         self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
         self.sidebar.offline.setChecked(self.settings.offline)
+        self.sidebar.show_offline(self.settings.offline)
         self.sidebar.offline.toggled.connect(self.set_offline)
 
         self.status_message = label("Ready", "muted")
@@ -153,9 +160,11 @@ class MainWindow(QMainWindow):
             return
         try:
             settings = LoadSettings.from_dict(dict(model.settings.get("load", {})))
-        except Exception as exc:  # a malformed saved setting: say so, load with defaults
+            self.chat.sampling = SamplingSettings.from_dict(dict(model.settings.get("sampling", {})))
+        except HearthError as exc:  # a malformed saved setting: say so, use defaults
             show_error(self, exc)
             settings = LoadSettings()
+            self.chat.sampling = SamplingSettings()
         self.chat.load(model.path, settings, model.settings.get("template_override"))
 
     def _register_download(self, done: CompletedDownload) -> None:
@@ -170,6 +179,7 @@ class MainWindow(QMainWindow):
         self.settings = AppSettings(offline=offline, font_size=self.settings.font_size)
         save_settings(self.paths, self.settings)
         self.models.discover.set_offline(offline)
+        self.sidebar.show_offline(offline)
         self.status_message.setText(
             "Offline mode: Hearth makes no network requests." if offline else "Online"
         )

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QPlainTextEdit,
     QSpinBox,
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.generation import DEFAULT_CONTEXT, KV_TYPES
+from desktop_app.core.generation import DEFAULT_CONTEXT, KV_TYPES, SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.templates import list_builtin_families, validate_template
 from desktop_app.ui.widgets import label
@@ -64,6 +65,41 @@ class ModelSettingsDialog(QDialog):
             self.template.setCurrentIndex(max(index, 0))
         self.template.currentIndexChanged.connect(self._toggle_custom)
         form.addRow("Chat template", self.template)
+        sampling: dict[str, Any] = dict(model.settings.get("sampling", {}))
+        defaults = SamplingSettings()
+        self.temperature = _double(
+            sampling.get("temperature", defaults.temperature), 0.0, 5.0, 0.05,
+            "Randomness. 0 always picks the likeliest token; 0.7 is a good default.",
+        )  # fmt: skip
+        self.top_p = _double(
+            sampling.get("top_p", defaults.top_p), 0.0, 1.0, 0.05,
+            "Keep the smallest set of tokens whose probabilities add up to this.",
+        )  # fmt: skip
+        self.min_p = _double(
+            sampling.get("min_p", defaults.min_p), 0.0, 1.0, 0.01,
+            "Drop tokens less likely than this fraction of the likeliest one.",
+        )  # fmt: skip
+        self.repeat_penalty = _double(
+            sampling.get("repeat_penalty", defaults.repeat_penalty), 0.0, 5.0, 0.05,
+            "Above 1 discourages repeating recent tokens.",
+        )  # fmt: skip
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, 1000)
+        self.top_k.setValue(int(sampling.get("top_k", defaults.top_k)))
+        self.top_k.setToolTip("Consider only the k likeliest tokens (0: all).")
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 1 << 20)
+        self.max_tokens.setValue(int(sampling.get("max_tokens", defaults.max_tokens)))
+        self.max_tokens.setToolTip("The longest reply, in tokens.")
+        for name, widget in (
+            ("Temperature", self.temperature),
+            ("Top-p", self.top_p),
+            ("Top-k", self.top_k),
+            ("Min-p", self.min_p),
+            ("Repeat penalty", self.repeat_penalty),
+            ("Max reply tokens", self.max_tokens),
+        ):
+            form.addRow(name, widget)
         layout.addLayout(form)
         layout.addWidget(self.custom)
         self.error = label("", "error", wrap=True)
@@ -103,4 +139,22 @@ class ModelSettingsDialog(QDialog):
                 "kv_cache_type": self.kv_type.currentText(),
             },
             "template_override": self._override(),
+            "sampling": {
+                "temperature": round(self.temperature.value(), 3),
+                "top_p": round(self.top_p.value(), 3),
+                "top_k": self.top_k.value(),
+                "min_p": round(self.min_p.value(), 3),
+                "repeat_penalty": round(self.repeat_penalty.value(), 3),
+                "max_tokens": self.max_tokens.value(),
+            },
         }
+
+
+def _double(value: object, low: float, high: float, step: float, tooltip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setDecimals(2)
+    box.setValue(float(value) if isinstance(value, int | float) else low)
+    box.setToolTip(tooltip)
+    return box

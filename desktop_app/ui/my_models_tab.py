@@ -51,6 +51,7 @@ def configure_table(view: QTableView) -> None:
 class MyModelsTab(QWidget):
     load_requested = Signal(object)  # LibraryModel
     status = Signal(str)
+    refreshed = Signal()
 
     def __init__(self, library: Library, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,6 +105,8 @@ class MyModelsTab(QWidget):
         actions.addWidget(self.delete_button)
         layout.addLayout(actions)
         self._import_cancel: threading.Event | None = None
+        self._refreshing = False
+        self._refresh_again = False
         self.refresh()
 
     def _empty_state(self) -> QWidget:
@@ -127,27 +130,48 @@ class MyModelsTab(QWidget):
         return self.model.item(rows[0].row()) if rows else None
 
     def refresh(self) -> None:
-        current = self.selected()
-        try:
-            self.library.scan()
-            models = self.library.list()
-            used, free = self.library.disk_usage()
-        except HearthError as exc:
-            self.status.emit(str(exc))
+        """Rescan the folder and reload the list off the GUI thread (validation reads files);
+        a refresh asked for while one runs is coalesced into one more run."""
+        if self._refreshing:
+            self._refresh_again = True
             return
+        self._refreshing = True
+        library = self.library
+
+        def work() -> tuple[list[LibraryModel], int, int]:
+            library.scan()
+            used, free = library.disk_usage()
+            return library.list(), used, free
+
+        run_in_background(work, parent=self, on_success=self._show, on_failure=self._refresh_failed)
+
+    def _refresh_done(self) -> None:
+        self._refreshing = False
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    def _refresh_failed(self, exc: BaseException) -> None:
+        self.status.emit(str(exc))
+        self._refresh_done()
+
+    def _show(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        models: list[LibraryModel] = result[0]
+        used, free = result[1], result[2]
+        current = self.selected()
         self.model.set_items(models)
         self.stack.setCurrentIndex(0 if models else 1)
         self.usage.setText(
             f"{len(models)} model{'s' if len(models) != 1 else ''} · "
             f"{human_size(used)} on disk · {human_size(free)} free"
         )
-        if current is not None:
-            for row, item in enumerate(models):
-                if item.id == current.id:
-                    self.table.selectRow(row)
-        elif models:
-            self.table.selectRow(0)
+        rows = [i for i, item in enumerate(models) if current is not None and item.id == current.id]
+        if rows or models:
+            self.table.selectRow(rows[0] if rows else 0)
         self._update_actions()
+        self.refreshed.emit()
+        self._refresh_done()
 
     def _update_actions(self) -> None:
         model = self.selected()
