@@ -73,6 +73,9 @@ def test_first_run_installs_the_starter_model_once(qtbot) -> None:
     assert starter.installed_path(paths).stat().st_size == starter.SIZE_BYTES
     qtbot.waitUntil(lambda: window.models.my_models.model.rowCount() == 1, timeout=10_000)
     assert [m.path.name for m in window.models.my_models.model.items()] == [starter.FILE_NAME]
+    # the UI says what it is: a tiny base model, not an assistant
+    assert window.models.my_models.note.isVisibleTo(window.models.my_models)
+    assert "not tuned to be an assistant" in _texts(window.models.my_models.note)
     next(gen, None)
     # The user deletes it: it must not come back on the next start.
     starter.installed_path(paths).unlink()

@@ -89,6 +89,10 @@ class MyModelsTab(QWidget):
         self.stack.addWidget(self.table)
         self.stack.addWidget(self._empty_state())
         layout.addWidget(self.stack, 1)
+        self.note = Card(object_name="Notice")
+        self.note.body.addWidget(label(f"{starter.DISPLAY_NAME}: {starter.NOTE}", wrap=True))
+        self.note.hide()
+        layout.addWidget(self.note)
 
         actions = QHBoxLayout()
         self.load_button = button("Load", "primary", tooltip="Load this model and chat")
@@ -175,6 +179,7 @@ class MyModelsTab(QWidget):
 
     def _update_actions(self) -> None:
         model = self.selected()
+        self.note.setVisible(model is not None and is_starter_model(model))
         for widget in (self.load_button, self.settings_button, self.show_button, self.delete_button):
             widget.setEnabled(model is not None)
         if model is not None and model.missing:
