@@ -24,7 +24,8 @@ def window(qtbot, monkeypatch):
 
 
 def _bubbles(window) -> list[MessageBubble]:
-    return window.chat.findChildren(MessageBubble)
+    bubbles: list[MessageBubble] = window.chat.findChildren(MessageBubble)
+    return bubbles
 
 
 @pytest.mark.gemma
