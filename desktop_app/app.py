@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None, *, screenshot: Path | None = None) -> in
     setup_logging(paths)
     log.info("Hearth %s starting; data in %s", __version__, paths.data)
     window = build_window(paths)
+    app.aboutToQuit.connect(window.shutdown)
     reporter = CrashReporter(window)
     reporter.install()
     window.show()

@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
         self.models_index = self.add_page("Models", self.models, "Ctrl+2")
         self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
+        QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
         self.models.my_models.load_requested.connect(self.load_model)
         self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
         self.sidebar.offline.setChecked(self.settings.offline)
@@ -196,9 +197,14 @@ class MainWindow(QMainWindow):
         self.models.my_models.import_paths(paths)
         event.acceptProposedAction()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def shutdown(self) -> None:
+        """Stop generation, free the model on its thread, pause the download worker. Idempotent:
+        runs from closeEvent and from QApplication.aboutToQuit, whichever comes first."""
         self.inference.shutdown()
         self.downloads.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
         super().closeEvent(event)
 
     def add_page(self, title: str, page: QWidget, shortcut: str = "") -> int:
