@@ -28,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_run_gui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from desktop_app.commands import bench, chat, models, pull, search
+    from desktop_app.commands import bench, chat, chats, models, pull, search
 
-    for module in (models, search, pull, chat, bench):
+    for module in (models, search, pull, chat, chats, bench):
         module.register(sub)
     return parser
 

@@ -13,11 +13,16 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TextIO
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, TextIO
 
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
+
+if TYPE_CHECKING:
+    from desktop_app.commands.chats import ChatRecorder
+    from desktop_app.core.conversations import ReplyWriter
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.add_argument("--ctx", type=int, default=None, help="context length (default: up to 4096)")
     chat.add_argument("--threads", type=int, default=None)
     chat.add_argument("--json", action="store_true", help="end with one JSON line of text and stats")
+    chat.add_argument(
+        "--save", action="store_true", help="save the exchange as a conversation (the app shows it)"
+    )
     chat.set_defaults(handler=_chat)
 
 
@@ -78,21 +86,30 @@ def stream_in_thread(engine: Engine, events: Iterator[Event]) -> Iterator[Event]
 
 
 def answer(
-    engine: Engine, messages: list[Message], sampling: SamplingSettings, out: TextIO
+    engine: Engine,
+    messages: list[Message],
+    sampling: SamplingSettings,
+    out: TextIO,
+    writer: ReplyWriter | None = None,
 ) -> tuple[str, str, GenerationStats]:
+    """Stream one reply to `out`; `writer` (--save) stores it as it grows, and as failed on an error."""
     text: list[str] = []
     reasoning: list[str] = []
     stats: GenerationStats | None = None
-    for event in stream_in_thread(engine, engine.stream_chat(messages, sampling)):
-        if isinstance(event, TextDelta):
-            if event.kind == "reasoning":
-                reasoning.append(event.text)
-                continue
-            text.append(event.text)
-            out.write(event.text)
-            out.flush()
-        else:
-            stats = event
+    saving: AbstractContextManager[object] = writer if writer is not None else nullcontext()
+    with saving:
+        for event in stream_in_thread(engine, engine.stream_chat(messages, sampling)):
+            if writer is not None:
+                writer.feed(event)
+            if isinstance(event, TextDelta):
+                if event.kind == "reasoning":
+                    reasoning.append(event.text)
+                    continue
+                text.append(event.text)
+                out.write(event.text)
+                out.flush()
+            else:
+                stats = event
     assert stats is not None
     return "".join(text), "".join(reasoning), stats
 
@@ -101,20 +118,35 @@ def _chat(args: argparse.Namespace) -> int:
     sampling = SamplingSettings(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     engine = load_engine(args.model, args.ctx, args.threads)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
+    recorder: ChatRecorder | None = None
     try:
+        if args.save:
+            from desktop_app.commands.chats import ChatRecorder
+
+            assert engine.model is not None
+            recorder = ChatRecorder(args.model, engine.model.summary.name, args.system, sampling)
         if args.prompt is not None:
             history.append({"role": "user", "content": args.prompt})
-            text, reasoning, stats = answer(engine, history, sampling, sys.stdout)
+            writer, turn_sampling = recorder.begin_turn(args.prompt) if recorder else (None, sampling)
+            text, reasoning, stats = answer(engine, history, turn_sampling, sys.stdout, writer)
             print()
             if args.json:
                 print(json.dumps(_result(text, reasoning, stats), ensure_ascii=False))
             return 0
-        return _interactive(engine, history, sampling, args.json)
+        return _interactive(engine, history, sampling, args.json, recorder)
     finally:
         engine.unload()
+        if recorder is not None:
+            recorder.report()
 
 
-def _interactive(engine: Engine, history: list[Message], sampling: SamplingSettings, as_json: bool) -> int:
+def _interactive(
+    engine: Engine,
+    history: list[Message],
+    sampling: SamplingSettings,
+    as_json: bool,
+    recorder: ChatRecorder | None = None,
+) -> int:
     model = engine.model
     assert model is not None
     print(
@@ -136,10 +168,13 @@ def _interactive(engine: Engine, history: list[Message], sampling: SamplingSetti
         if not line.strip():
             continue
         history.append({"role": "user", "content": line})
+        writer, turn_sampling = recorder.begin_turn(line) if recorder else (None, sampling)
         try:
-            text, reasoning, stats = answer(engine, history, sampling, sys.stdout)
+            text, reasoning, stats = answer(engine, history, turn_sampling, sys.stdout, writer)
         except HearthError as exc:
             history.pop()
+            if recorder is not None:
+                recorder.turn_failed()
             print(f"\nhearth: {exc}", file=sys.stderr)
             continue
         print()

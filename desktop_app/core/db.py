@@ -55,6 +55,56 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX downloads_state ON downloads(state);
     """,
+    # 2: conversations, messages as a tree (edits and regenerations are siblings), full-text search.
+    # parent_id has no ON DELETE CASCADE on purpose: a cascade down a 1000-message chain exceeds
+    # SQLite's trigger depth, so conversations.py deletes subtrees with one recursive query instead.
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL DEFAULT '',
+        model_id TEXT,
+        model_path TEXT,
+        model_name TEXT,
+        system_prompt TEXT NOT NULL DEFAULT '',
+        settings TEXT NOT NULL DEFAULT '{}',
+        current_leaf_id INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX conversations_updated ON conversations(updated_at DESC);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id INTEGER REFERENCES messages(id),
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL DEFAULT '',
+        reasoning TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'complete'
+            CHECK (state IN ('complete', 'streaming', 'cancelled', 'failed', 'interrupted')),
+        model TEXT,
+        sampling TEXT,
+        stats TEXT,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX messages_conversation ON messages(conversation_id, id);
+    CREATE INDEX messages_parent ON messages(parent_id, id);
+    CREATE INDEX messages_streaming ON messages(state) WHERE state = 'streaming';
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -140,7 +190,19 @@ class Database:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements; a trigger's BEGIN … END body keeps its inner semicolons."""
+    statements: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            statement = current.strip().removesuffix(";").strip()
+            if statement:
+                statements.append(statement)
+            current = ""
+    if current.strip(" \n\t;"):
+        statements.append(current.strip().removesuffix(";").strip())
+    return statements
 
 
 def _storage_error(path: Path, exc: sqlite3.DatabaseError) -> StorageError:
