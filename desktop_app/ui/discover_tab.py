@@ -104,6 +104,10 @@ class DiscoverTab(QWidget):
         self.options_view = QTableView()
         self.options_view.setModel(self.options)
         configure_table(self.options_view)
+        options_header = self.options_view.horizontalHeader()
+        options_header.setSectionResizeMode(0, options_header.ResizeMode.ResizeToContents)
+        options_header.setSectionResizeMode(1, options_header.ResizeMode.Stretch)  # the file name
+        self.options_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.download_button = button(
             "Download", "primary", tooltip="Download the selected file, verified against the Hub's checksum"
         )
@@ -114,7 +118,10 @@ class DiscoverTab(QWidget):
         self.repo_card.body.addWidget(self.download_button, alignment=Qt.AlignmentFlag.AlignRight)
         self.repo_card.hide()
         split.addWidget(self.repo_card)
-        split.setSizes([420, 520])
+        split.setSizes([520, 480])
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        self.results_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the model name's end
         layout.addWidget(split, 1)
         self.set_offline(network.is_offline())
 

@@ -6,6 +6,7 @@ spacing and colours stay consistent and a theme switch is a single `setStyleShee
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
@@ -66,6 +67,10 @@ DARK = Colors(
 
 
 def system_prefers_dark() -> bool:
+    """The OS's choice, unless HEARTH_THEME=dark|light forces one (for desktops that report none)."""
+    forced = os.environ.get("HEARTH_THEME", "").strip().lower()
+    if forced in ("dark", "light"):
+        return forced == "dark"
     return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
