@@ -40,10 +40,9 @@ def test_send_streams_a_reply_and_stop_cancels(qtbot, window, gemma_path: Path) 
 
     chat.sampling = SamplingSettings(temperature=0.0, max_tokens=12)
     chat.composer.input.setPlainText("The capital of France is")
-    chat.composer._on_submit()
-    assert chat.composer.action.text() == "Stop"
-    with qtbot.waitSignal(window.inference.finished, timeout=60_000):
-        pass
+    with qtbot.waitSignal(window.inference.finished, timeout=180_000):
+        chat.composer._on_submit()
+        assert chat.composer.action.text() == "Stop"
     user, reply = _bubbles(window)[-2:]
     assert user.text == "The capital of France is"
     assert reply.text.strip() and "12 tokens" in reply.footer.text()
@@ -53,8 +52,8 @@ def test_send_streams_a_reply_and_stop_cancels(qtbot, window, gemma_path: Path) 
     chat.sampling = SamplingSettings(temperature=0.8, max_tokens=2000, seed=1)
     chat.composer.input.setPlainText("Tell me a very long story about the sea.")
     chat.composer._on_submit()
-    qtbot.waitUntil(lambda: bool(_bubbles(window)[-1].text), timeout=60_000)
-    with qtbot.waitSignal(window.inference.finished, timeout=30_000):
+    qtbot.waitUntil(lambda: bool(_bubbles(window)[-1].text), timeout=180_000)
+    with qtbot.waitSignal(window.inference.finished, timeout=60_000):
         chat.composer.stop_requested.emit()  # what Esc and the Stop button do
     assert "stopped" in _bubbles(window)[-1].footer.text()
     assert chat.composer.input.isEnabled()

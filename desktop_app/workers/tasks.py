@@ -33,7 +33,10 @@ class _Relay(QObject):
         super().__init__(parent)
         self._on_success = on_success
         self._on_failure = on_failure
-        self.signals = _Signals()
+        # Parented, so Qt owns it and destroys it with the relay on the GUI thread. Owned by Python,
+        # the pool thread could drop the last reference when the job ends and destroy a GUI-thread
+        # QObject from the wrong thread: a segfault seen under load in the window tests.
+        self.signals = _Signals(self)
 
     @Slot(object)
     def succeed(self, result: object) -> None:
