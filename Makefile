@@ -39,6 +39,11 @@ setup-%:
 	     && echo "$$want" > $$stamp; \
 	 fi
 
+# package: the Linux bundle (dist/hearth/) and .deb, with a portable llama.cpp (AVX2 baseline, no
+# AVX-512/AMX) in its own build venv (.build/package-venv); .venv is not touched. See packaging/.
+package:
+	@PYTHON=$(PYTHON) packaging/build-linux.sh
+
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -26,6 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hearth {__version__}")
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check that this installation works (Qt, llama.cpp, data folders) and exit; "
+        "works without a display",
+    )
+    parser.add_argument(
+        "--model",
+        dest="self_test_model",
+        type=Path,
+        metavar="PATH",
+        help="with --self-test: also load this .gguf model and generate a few tokens",
+    )
     parser.set_defaults(handler=_run_gui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     from desktop_app.commands import bench, chat, chats, models, pull, search
@@ -50,6 +63,12 @@ def fail(exc: HearthError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from desktop_app import self_test
+
+        return self_test.main(args.self_test_model)
+    if args.self_test_model is not None:
+        parser.error("--model PATH goes with --self-test (or after a command: hearth chat --model PATH)")
     handler: Command = args.handler
     try:
         if handler is not _run_gui:  # the GUI sets up its own logging
