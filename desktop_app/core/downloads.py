@@ -48,7 +48,7 @@ from desktop_app.core.errors import (
     RemoteNotFoundError,
     StorageError,
 )
-from desktop_app.core.hub import hub_endpoint
+from desktop_app.core.hub import gated_error, hub_endpoint
 from desktop_app.core.network import ensure_online, is_offline
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import read_token
@@ -1115,17 +1115,7 @@ def _network_error(exc: Exception, filename: str) -> NetworkError:
 
 
 def _auth_error(repo: str, status: int, had_token: bool) -> AuthRequiredError:
-    page = f"{hub_endpoint()}/{repo}"
-    if not had_token:
-        return AuthRequiredError(
-            f"{repo} is gated or private ({status}): downloading it needs a Hugging Face token.",
-            hint=f"Accept the model's terms at {page} while logged in, then add an access token in "
-            "Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull).",
-        )
-    return AuthRequiredError(
-        f"Your Hugging Face token does not give access to {repo} ({status}).",
-        hint=f"Accept the model's terms at {page} with the token's account (some authors approve by hand).",
-    )
+    return gated_error(repo, had_token=had_token, status=status)
 
 
 def _not_found_error(repo: str, filename: str, revision: str) -> RemoteNotFoundError:

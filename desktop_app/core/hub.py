@@ -449,7 +449,6 @@ def _hub_errors(
     revision: str | None = None,
 ) -> Iterator[None]:
     """Turn the library's and httpx's exceptions into HearthErrors a user can act on."""
-    page = f"{hub_endpoint()}/{repo_id}" if repo_id else hub_endpoint()
     try:
         yield
     except HearthError:
@@ -467,19 +466,7 @@ def _hub_errors(
             details=str(exc),
         ) from exc
     except GatedRepoError as exc:
-        if auth is False:
-            raise AuthRequiredError(
-                f"{repo_id} is a gated model: downloading it needs a Hugging Face token.",
-                hint=f"Accept the model's terms at {page} while logged in, then add an access token in Hearth"
-                " (Models → Discover → Token…; HF_TOKEN for hearth pull).",
-                details=str(exc),
-            ) from exc
-        raise AuthRequiredError(
-            f"Your Hugging Face token does not give access to the gated model {repo_id}.",
-            hint=f"Accept the model's terms at {page} with the account the token belongs to"
-            " (some authors approve requests by hand), then try again.",
-            details=str(exc),
-        ) from exc
+        raise gated_error(repo_id or "", had_token=auth is not False, details=str(exc)) from exc
     except RepositoryNotFoundError as exc:
         raise RemoteNotFoundError(
             f"No model repository named {repo_id} was found on the Hugging Face Hub.",
@@ -521,6 +508,27 @@ def _hub_errors(
             hint="Try again later; if it keeps happening, update Hearth.",
             details=repr(exc),
         ) from exc
+
+
+def gated_error(
+    repo_id: str, *, had_token: bool, status: int | None = None, details: str = ""
+) -> AuthRequiredError:
+    """The one message for a gated or private repo, from a listing (hub) or a download (downloads)."""
+    page = f"{hub_endpoint()}/{repo_id}"
+    code = f" ({status})" if status else ""
+    if not had_token:
+        return AuthRequiredError(
+            f"{repo_id} is gated or private{code}: downloading it needs a Hugging Face token.",
+            hint=f"Accept the model's terms at {page} while logged in, then add an access token in Hearth"
+            " (Models → Discover → Token…; HF_TOKEN for hearth pull).",
+            details=details,
+        )
+    return AuthRequiredError(
+        f"Your Hugging Face token does not give access to {repo_id}{code}.",
+        hint=f"Accept the model's terms at {page} with the account the token belongs to"
+        " (some authors approve requests by hand), then try again.",
+        details=details,
+    )
 
 
 def _http_error(exc: HfHubHTTPError, repo_id: str | None, auth: Token) -> HearthError:
