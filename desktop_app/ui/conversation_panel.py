@@ -1,0 +1,731 @@
+"""The conversation sidebar: New chat, a full-text search box, and the chats grouped by date.
+
+The panel only reads and edits the store and says what the user picked; the main window opens chats.
+Opening is explicit (a click or Enter): Up/Down only move the highlight, so browsing the list with the
+keyboard never reloads the chat view. Rename, export and delete go through public methods that raise
+`HearthError`s (tests and the window call them directly); the menu and key paths ask first (inline
+editor, save dialog, confirmation) and show errors with `show_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QFontMetrics,
+    QHideEvent,
+    QIcon,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+    QShowEvent,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFrame,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.errors import HearthError, StorageError
+from desktop_app.ui.conversation_models import (
+    Clock,
+    ConversationListModel,
+    Roles,
+    SearchResultsModel,
+)
+from desktop_app.ui.error_dialog import show_error
+from desktop_app.ui.theme import Colors, current_colors
+from desktop_app.ui.widgets import button, label
+
+ExportFormat = Literal["md", "json"]
+Index = QModelIndex | QPersistentModelIndex
+
+SEARCH_DEBOUNCE_MS = 200
+AGE_REFRESH_MS = 60_000  # relative times ("5m") and the date groups age while the app is open
+EMPTY_LIST = "No chats yet — start one with New chat"
+_EXPORT_FILTERS: dict[ExportFormat, str] = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}
+_PAD_X = 10  # a row's text inset, matching the nav buttons' padding in the Sidebar
+_ROLE_LABELS = {"user": "You", "assistant": "Reply", "system": "System"}
+
+
+def export_file_name(title: str, fmt: ExportFormat, conversation_id: int) -> str:
+    """A safe default file name from the title ("Trip to Rome?" -> "Trip to Rome.md")."""
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title)
+    name = re.sub(r"\s+", " ", name).strip(" .")[:60].strip()
+    return f"{name or f'chat-{conversation_id}'}.{fmt}"
+
+
+def _scaled(font: QFont, delta_pt: float, weight: QFont.Weight | None = None) -> QFont:
+    scaled = QFont(font)
+    size = font.pointSizeF()
+    if size > 0:
+        scaled.setPointSizeF(max(6.0, size + delta_pt))
+    if weight is not None:
+        scaled.setWeight(weight)
+    return scaled
+
+
+def _search_icon(color: str) -> QIcon:
+    """A magnifier drawn at run time, so the search field needs no icon files and follows the theme."""
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(color), 3.2)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(pen)
+    painter.drawEllipse(QPointF(13.5, 13.5), 8.0, 8.0)
+    painter.drawLine(QPointF(19.5, 19.5), QPointF(26.5, 26.5))
+    painter.end()
+    return QIcon(pixmap)
+
+
+def _row_background(painter: QPainter, option: QStyleOptionViewItem, colors: Colors) -> bool:
+    """The rounded hover/selected fill shared by both lists; True when the row is selected."""
+    state = option.state
+    selected = bool(state & QStyle.StateFlag.State_Selected)
+    hovered = bool(state & QStyle.StateFlag.State_MouseOver)
+    focused = bool(state & QStyle.StateFlag.State_HasFocus)  # the keyboard's place, before Up/Down
+    path = QPainterPath()
+    path.addRoundedRect(QRectF(QRect(option.rect)).adjusted(0.5, 1.5, -0.5, -1.5), 8, 8)
+    if selected or hovered:
+        painter.fillPath(path, QColor(colors.selection if selected else colors.surface_alt))
+    if focused and not selected:
+        painter.setPen(QPen(QColor(colors.accent), 1))
+        painter.drawPath(path)
+    return selected
+
+
+class ConversationDelegate(QStyledItemDelegate):
+    """Paints date sections and conversation rows (title elided, muted age on the right) and edits a
+    title in place; a committed edit is reported with rename_committed, never written by the model."""
+
+    rename_committed = Signal(int, str)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        font: QFont = option.font
+        if index.data(Roles.KIND) == "section":
+            top = 6 if index.row() == 0 else 16
+            return QSize(0, QFontMetrics(_scaled(font, -1)).height() + top + 6)
+        return QSize(0, QFontMetrics(font).height() + 16)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        colors = current_colors()
+        rect = QRect(option.rect)
+        font: QFont = option.font
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if index.data(Roles.KIND) == "section":
+            section_font = _scaled(font, -1, QFont.Weight.DemiBold)
+            painter.setFont(section_font)
+            painter.setPen(QColor(colors.muted))
+            text_rect = rect.adjusted(_PAD_X, 0, -_PAD_X, -4)
+            text = QFontMetrics(section_font).elidedText(
+                str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, text_rect.width()
+            )
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, text)
+            painter.restore()
+            return
+        selected = _row_background(painter, option, colors)
+        age = str(index.data(Roles.TIME) or "")
+        age_font = _scaled(font, -1.5)
+        age_width = QFontMetrics(age_font).horizontalAdvance(age) if age else 0
+        inner = rect.adjusted(_PAD_X, 0, -_PAD_X, 0)
+        if age:
+            painter.setFont(age_font)
+            painter.setPen(QColor(colors.accent if selected else colors.muted))
+            painter.drawText(inner, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, age)
+        title_font = _scaled(font, 0, QFont.Weight.DemiBold) if selected else QFont(font)
+        painter.setFont(title_font)
+        painter.setPen(QColor(colors.text))
+        title_rect = inner.adjusted(0, 0, -(age_width + 8 if age else 0), 0)
+        title = QFontMetrics(title_font).elidedText(
+            str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, title_rect.width()
+        )
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        painter.restore()
+
+    # -- inline rename ----------------------------------------------------------------------------
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
+        editor = QLineEdit(parent)
+        editor.setObjectName("RenameEditor")
+        editor.setAccessibleName("Chat title")
+        editor.setMaxLength(200)
+        return editor
+
+    def setEditorData(self, editor: QWidget, index: Index) -> None:
+        if isinstance(editor, QLineEdit):
+            editor.setText(str(index.data(Roles.TITLE) or ""))
+            editor.selectAll()
+
+    def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: Index) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        if isinstance(editor, QLineEdit) and isinstance(conversation_id, int):
+            text = editor.text()
+            if text.strip() and text.strip() != index.data(Roles.TITLE):
+                self.rename_committed.emit(conversation_id, text)
+
+    def updateEditorGeometry(self, editor: QWidget, option: QStyleOptionViewItem, index: Index) -> None:
+        editor.setGeometry(QRect(option.rect).adjusted(2, 1, -2, -1))
+
+
+class HitDelegate(QStyledItemDelegate):
+    """A search hit: the chat's title and who wrote the message, then up to three lines of the
+    snippet with the matched words bold."""
+
+    MAX_LINES = 3
+
+    def __init__(self, view: QListView) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def _document(self, index: Index, font: QFont, width: int, colors: Colors) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDocumentMargin(0)
+        doc.setDefaultFont(_scaled(font, -0.5))
+        doc.setTextWidth(max(40, width))
+        snippet = str(index.data(Roles.SNIPPET_HTML) or "")
+        first = snippet.find("<b>")
+        before = snippet[:first].split(" ") if first > 0 else []
+        for dropped in range(max(1, len(before) - 2)):
+            # Too long for the lines shown: drop words before the first match, so it is never cut off.
+            text = snippet if not dropped else "… " + " ".join(before[dropped:]) + snippet[first:]
+            styled = text.replace("<b>", f'<b style="color:{colors.text}">')
+            doc.setHtml(f'<span style="color:{colors.muted}">{styled}</span>')
+            if self._line_count(doc) <= self.MAX_LINES:
+                break
+        return doc
+
+    @staticmethod
+    def _line_count(doc: QTextDocument) -> int:
+        doc.size()  # lays the document out
+        count, block = 0, doc.firstBlock()
+        while block.isValid():
+            count += block.layout().lineCount()
+            block = block.next()
+        return count
+
+    def _snippet_height(self, doc: QTextDocument) -> int:
+        """The height of the first MAX_LINES lines (the rest is clipped)."""
+        layout = doc.firstBlock().layout()
+        if self._line_count(doc) <= self.MAX_LINES or layout.lineCount() < self.MAX_LINES:
+            return int(doc.size().height() + 0.5)
+        return int(layout.lineAt(self.MAX_LINES - 1).rect().bottom() + 0.5)
+
+    def _text_width(self, rect_width: int) -> int:
+        return (rect_width or self._view.viewport().width()) - 2 * _PAD_X
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        font: QFont = option.font
+        doc = self._document(index, font, self._text_width(0), current_colors())
+        return QSize(0, 8 + QFontMetrics(font).height() + 2 + self._snippet_height(doc) + 10)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        colors = current_colors()
+        rect = QRect(option.rect)
+        font: QFont = option.font
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        _row_background(painter, option, colors)
+        inner = rect.adjusted(_PAD_X, 8, -_PAD_X, -8)
+        who = _ROLE_LABELS.get(str(index.data(Roles.MESSAGE_ROLE)), "")
+        who_font = _scaled(font, -1.5)
+        who_width = QFontMetrics(who_font).horizontalAdvance(who)
+        title_height = QFontMetrics(font).height()
+        line = QRect(inner.left(), inner.top(), inner.width(), title_height)
+        painter.setFont(who_font)
+        painter.setPen(QColor(colors.muted))
+        painter.drawText(line, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, who)
+        title_font = _scaled(font, 0, QFont.Weight.DemiBold)
+        painter.setFont(title_font)
+        painter.setPen(QColor(colors.text))
+        title = QFontMetrics(title_font).elidedText(
+            str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, inner.width() - who_width - 8
+        )
+        painter.drawText(line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        doc = self._document(index, font, inner.width(), colors)
+        height = self._snippet_height(doc)
+        painter.translate(inner.left(), inner.top() + title_height + 2)
+        painter.setClipRect(QRect(0, 0, inner.width(), height))
+        doc.drawContents(painter)
+        painter.restore()
+
+
+class _ListView(QListView):
+    """A sidebar list: transparent over the Sidebar colour, hover tracking, and the keys the panel
+    handles itself (Enter opens, Delete deletes, F2 renames, Menu / Shift+F10 opens the menu)."""
+
+    open_requested = Signal(QModelIndex)
+    delete_requested = Signal(QModelIndex)
+    rename_requested = Signal(QModelIndex)
+    menu_requested = Signal(QModelIndex, QPoint)  # the item, and a global position
+
+    def __init__(self, accessible_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName(accessible_name)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # F2 is handled below
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(False)
+        self.setMouseTracking(True)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover, True)
+        self.setAutoFillBackground(False)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Base, Qt.GlobalColor.transparent)
+        self.setPalette(palette)
+        self.viewport().setAutoFillBackground(False)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        index = self.currentIndex()
+        if self.state() != QAbstractItemView.State.EditingState and index.isValid():
+            menu_key = key == Qt.Key.Key_Menu or (
+                key == Qt.Key.Key_F10 and event.modifiers() == Qt.KeyboardModifier.ShiftModifier
+            )
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.open_requested.emit(index)
+            elif key == Qt.Key.Key_Delete:
+                self.delete_requested.emit(index)
+            elif key == Qt.Key.Key_F2:
+                self.rename_requested.emit(index)
+            elif menu_key:
+                self.menu_requested.emit(index, self.viewport().mapToGlobal(self.visualRect(index).center()))
+            else:
+                super().keyPressEvent(event)
+                return
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if event.reason() == QContextMenuEvent.Reason.Keyboard:
+            index = self.currentIndex()
+            pos = self.viewport().mapToGlobal(self.visualRect(index).center())
+        else:
+            index = self.indexAt(self.viewport().mapFromGlobal(event.globalPos()))
+            pos = event.globalPos()
+        if index.isValid() and index.flags() & Qt.ItemFlag.ItemIsEnabled:
+            self.menu_requested.emit(index, pos)
+            event.accept()
+
+
+class ConversationPanel(QWidget):
+    """New chat, search and the grouped chat list, for the main window's sidebar."""
+
+    new_chat_requested = Signal()
+    conversation_selected = Signal(int)  # conversation id
+    hit_selected = Signal(int, int)  # conversation id, message id (jump to that message)
+    conversation_deleted = Signal(int)
+
+    def __init__(
+        self, store: ConversationStore, parent: QWidget | None = None, *, clock: Clock = time.time
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("ConversationPanel")
+        self.store = store
+        self._selected_id: int | None = None
+        self._last_export_dir: Path | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+
+        self.new_chat_button = button("+  New chat", "primary", tooltip="Start a new chat")
+        self.new_chat_button.setAccessibleName("New chat")
+        self.new_chat_button.clicked.connect(self.new_chat_requested)
+        layout.addWidget(self.new_chat_button)
+
+        self.search_field = QLineEdit()
+        self.search_field.setPlaceholderText("Search chats")
+        self.search_field.setAccessibleName("Search chats")
+        self.search_field.setToolTip("Find text in any message of any chat")
+        self.search_field.setClearButtonEnabled(True)
+        self.search_field.addAction(
+            _search_icon(current_colors().muted), QLineEdit.ActionPosition.LeadingPosition
+        )
+        self.search_field.installEventFilter(self)
+        layout.addWidget(self.search_field)
+
+        self.list_model = ConversationListModel(store, self, clock=clock)
+        self.list_view = _ListView("Conversations")
+        self.list_view.setModel(self.list_model)
+        self.delegate = ConversationDelegate(self.list_view)
+        self.list_view.setItemDelegate(self.delegate)
+
+        self.hits_model = SearchResultsModel(store, self)
+        self.hits_view = _ListView("Search results")
+        self.hits_view.setModel(self.hits_model)
+        self.hits_view.setItemDelegate(HitDelegate(self.hits_view))
+        self.hits_view.setWordWrap(True)
+
+        self.empty_label = label("", "muted", wrap=True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.empty_label.setContentsMargins(8, 24, 8, 0)
+        self.empty_label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+
+        self.stack = QStackedWidget()
+        for widget in (self.list_view, self.hits_view, self.empty_label):
+            self.stack.addWidget(widget)
+        layout.addWidget(self.stack, 1)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._run_search)
+        self.search_field.textChanged.connect(self._query_changed)
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(AGE_REFRESH_MS)
+        self._age_timer.timeout.connect(self.refresh)
+
+        self.list_view.clicked.connect(self._open_index)
+        self.list_view.open_requested.connect(self._open_index)
+        self.list_view.delete_requested.connect(self._delete_index)
+        self.list_view.rename_requested.connect(self._rename_index)
+        self.list_view.menu_requested.connect(self._show_menu)
+        self.hits_view.clicked.connect(self._open_hit)
+        self.hits_view.open_requested.connect(self._open_hit)
+        self.hits_view.delete_requested.connect(self._delete_index)
+        self.hits_view.rename_requested.connect(self._rename_index)
+        self.hits_view.menu_requested.connect(self._show_menu)
+        self.delegate.rename_committed.connect(self._rename_committed)
+        self.refresh()
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read the list (and the search, when one is shown); the highlighted chat stays."""
+        scroll = self.list_view.verticalScrollBar().value()
+        self.list_model.refresh()
+        browsing = self.list_view.hasFocus() and self.list_view.currentIndex().isValid()
+        if not browsing:  # don't pull the keyboard's place back while the user moves through the list
+            self._restore_selection()
+        self.list_view.verticalScrollBar().setValue(scroll)
+        if self.search_field.text().strip():
+            self._run_search()
+        else:
+            self._show_current()
+
+    def select(self, conversation_id: int | None) -> None:
+        """Highlight a chat (the one the window shows) without emitting conversation_selected. A chat
+        not listed yet (just created) is highlighted by the next refresh(); None clears."""
+        self._selected_id = conversation_id
+        self._restore_selection()
+        index = self.list_model.index_of(conversation_id) if conversation_id is not None else None
+        if index is not None and index.isValid():
+            self.list_view.scrollTo(index)
+
+    def selected_id(self) -> int | None:
+        return self._selected_id
+
+    def focus_search(self) -> None:
+        self.search_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_field.selectAll()
+
+    def rename_conversation(self, conversation_id: int, title: str) -> bool:
+        """Rename; False (and nothing changes) for an empty or blank title. Raises HearthError."""
+        if not title.strip():
+            return False
+        self.store.rename(conversation_id, title)
+        self.refresh()
+        return True
+
+    def export_conversation(self, conversation_id: int, path: Path, fmt: ExportFormat) -> Path:
+        """Write the chat as Markdown ("md") or JSON ("json", the `hearth chats export` shape) to `path`,
+        via a temporary file so a failed write never leaves half a file. Raises HearthError."""
+        if fmt == "json":
+            text = json.dumps(self.store.export_json(conversation_id), ensure_ascii=False, indent=2) + "\n"
+        else:
+            text = self.store.export_markdown(conversation_id)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise StorageError(
+                f"Cannot write {path}: {exc.strerror or exc}.",
+                hint="Choose a folder you can write to, and check that the disk is not full.",
+                details=repr(exc),
+            ) from exc
+        self._last_export_dir = path.parent
+        return path
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Delete without asking (the menu and the Delete key ask first). Raises HearthError."""
+        self.store.delete_conversation(conversation_id)
+        if self._selected_id == conversation_id:
+            self._selected_id = None
+        self.refresh()
+        self.conversation_deleted.emit(conversation_id)
+
+    def context_menu(self, conversation_id: int) -> QMenu:
+        """The menu for one chat (right click, the Menu key); its actions ask before acting."""
+        menu = QMenu(self)
+        menu.setAccessibleName("Chat actions")
+        menu.addAction("Rename", lambda: self.ask_rename(conversation_id))
+        menu.addSeparator()
+        menu.addAction("Export as Markdown…", lambda: self.ask_export(conversation_id, "md"))
+        menu.addAction("Export as JSON…", lambda: self.ask_export(conversation_id, "json"))
+        menu.addSeparator()
+        menu.addAction("Delete…", lambda: self.ask_delete(conversation_id))
+        return menu
+
+    # -- asking the user ---------------------------------------------------------------------------
+
+    def ask_rename(self, conversation_id: int) -> None:
+        """Edit the title in place when the chat is in the visible list, else in a small dialog."""
+        index = self.list_model.index_of(conversation_id)
+        if self.stack.currentWidget() is self.list_view and index.isValid():
+            self.list_view.scrollTo(index)
+            self.list_view.edit(index)
+            return
+        title = self._title_of(conversation_id)
+        dialog = QInputDialog(self)
+        dialog.setObjectName("RenameDialog")
+        dialog.setWindowTitle("Rename chat")
+        dialog.setLabelText("Title")
+        dialog.setTextValue(title)
+        dialog.setOkButtonText("Rename")
+        dialog.textValueSelected.connect(lambda text: self._rename_committed(conversation_id, text))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def ask_export(self, conversation_id: int, fmt: ExportFormat) -> None:
+        name = export_file_name(self._title_of(conversation_id), fmt, conversation_id)
+        folder = self._last_export_dir or Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
+        )
+        what = "Markdown" if fmt == "md" else "JSON"
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, f"Export chat as {what}", str(folder / name), _EXPORT_FILTERS[fmt]
+        )
+        if not chosen:
+            return
+        path = Path(chosen)
+        if path.suffix.lower() != f".{fmt}":
+            path = path.with_name(path.name + f".{fmt}")
+        try:
+            self.export_conversation(conversation_id, path, fmt)
+        except HearthError as exc:
+            show_error(self, exc)
+
+    def ask_delete(self, conversation_id: int) -> None:
+        """A confirmation (window-modal, non-blocking); Delete in it deletes."""
+        try:
+            conversation = self.store.get_conversation(conversation_id)
+            count = len(self.store.path(conversation_id))
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        box = QMessageBox(self)
+        box.setObjectName("DeleteChatDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Delete chat")
+        box.setText(f"Delete “{conversation.display_title}”?")
+        messages = f"{count} message" + ("" if count == 1 else "s")
+        box.setInformativeText(f"Its {messages} will be deleted from this computer. This cannot be undone.")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+
+        def done() -> None:
+            if box.clickedButton() is delete:
+                self._guarded(lambda: self.delete_conversation(conversation_id))
+            box.deleteLater()
+
+        box.finished.connect(done)
+        box.open()
+
+    # -- slots -------------------------------------------------------------------------------------
+
+    @Slot(QModelIndex)
+    def _open_index(self, index: QModelIndex) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        if index.data(Roles.KIND) != "conversation" or not isinstance(conversation_id, int):
+            return
+        self._selected_id = conversation_id
+        self._restore_selection()
+        self.conversation_selected.emit(conversation_id)
+
+    @Slot(QModelIndex)
+    def _open_hit(self, index: QModelIndex) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        message_id = index.data(Roles.MESSAGE_ID)
+        if not isinstance(conversation_id, int) or not isinstance(message_id, int):
+            return
+        self._selected_id = conversation_id
+        self._restore_selection()
+        self.hit_selected.emit(conversation_id, message_id)
+
+    @Slot(QModelIndex)
+    def _delete_index(self, index: QModelIndex) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        if isinstance(conversation_id, int):
+            self.ask_delete(conversation_id)
+
+    @Slot(QModelIndex)
+    def _rename_index(self, index: QModelIndex) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        if isinstance(conversation_id, int):
+            self.ask_rename(conversation_id)
+
+    @Slot(QModelIndex, QPoint)
+    def _show_menu(self, index: QModelIndex, global_pos: QPoint) -> None:
+        conversation_id = index.data(Roles.CONVERSATION_ID)
+        if isinstance(conversation_id, int):
+            menu = self.context_menu(conversation_id)
+            menu.aboutToHide.connect(menu.deleteLater)
+            menu.popup(global_pos)
+
+    @Slot(int, str)
+    def _rename_committed(self, conversation_id: int, title: str) -> None:
+        self._guarded(lambda: self.rename_conversation(conversation_id, title))
+
+    @Slot(str)
+    def _query_changed(self, text: str) -> None:
+        if text.strip():
+            self._search_timer.start()
+        else:
+            self._search_timer.stop()
+            self.hits_model.search("")
+            self._show_current()
+
+    @Slot()
+    def _run_search(self) -> None:
+        self._search_timer.stop()
+        query = self.search_field.text()
+        try:
+            self.hits_model.search(query)
+        except HearthError as exc:
+            self.hits_model.set_hits([])
+            self.empty_label.setText(exc.message)
+            self.stack.setCurrentWidget(self.empty_label)
+            return
+        self._show_current()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search_field and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            key = event.key()
+            if key == Qt.Key.Key_Escape and self.search_field.text():
+                self.search_field.clear()
+                return True
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                return self._enter_results(open_first=key != Qt.Key.Key_Down)
+        return super().eventFilter(watched, event)
+
+    def _enter_results(self, *, open_first: bool) -> bool:
+        """From the search field: Down moves into the list shown, Enter opens its first hit."""
+        if self._search_timer.isActive():
+            self._run_search()
+        view = self.stack.currentWidget()
+        if not isinstance(view, _ListView):
+            return False
+        model = view.model()
+        first = next(
+            (model.index(row, 0) for row in range(model.rowCount())
+             if model.flags(model.index(row, 0)) & Qt.ItemFlag.ItemIsSelectable),
+            None,
+        )  # fmt: skip
+        if first is None:
+            return False
+        if open_first:
+            view.open_requested.emit(first)
+            return True
+        if not view.currentIndex().isValid() or view is self.hits_view:
+            view.setCurrentIndex(first)
+        view.setFocus(Qt.FocusReason.TabFocusReason)
+        return True
+
+    def _show_current(self) -> None:
+        query = self.search_field.text().strip()
+        if query:
+            if self.hits_model.rowCount():
+                self.stack.setCurrentWidget(self.hits_view)
+            else:
+                self.empty_label.setText(f"No messages match “{query}”")
+                self.stack.setCurrentWidget(self.empty_label)
+        elif self.list_model.rowCount():
+            self.stack.setCurrentWidget(self.list_view)
+        else:
+            self.empty_label.setText(EMPTY_LIST)
+            self.stack.setCurrentWidget(self.empty_label)
+
+    def _restore_selection(self) -> None:
+        selection = self.list_view.selectionModel()
+        index = self.list_model.index_of(self._selected_id) if self._selected_id is not None else None
+        if index is None or not index.isValid():
+            selection.clearSelection()
+            return
+        if index != self.list_view.currentIndex() or not selection.isSelected(index):
+            selection.setCurrentIndex(index, selection.SelectionFlag.ClearAndSelect)
+
+    def _title_of(self, conversation_id: int) -> str:
+        try:
+            return self.store.get_conversation(conversation_id).display_title
+        except HearthError:
+            return ""
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        """Run a store action from a user gesture; its HearthError becomes a dialog."""
+        try:
+            action()
+        except HearthError as exc:
+            show_error(self, exc)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._age_timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._age_timer.stop()
+        super().hideEvent(event)
