@@ -105,6 +105,23 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # 3: named settings presets per model (system prompt + sampling + load settings, as JSON).
+    # model_key is the library id, or the file path for a model outside the library; no foreign key,
+    # so presets outlive a model that is deleted and imported again. Names are unique per model,
+    # ignoring case, so "Creative" and "creative" cannot both exist.
+    """
+    CREATE TABLE presets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_key TEXT NOT NULL,
+        name TEXT NOT NULL COLLATE NOCASE,
+        system_prompt TEXT NOT NULL DEFAULT '',
+        sampling TEXT NOT NULL DEFAULT '{}',
+        load TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (model_key, name)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
