@@ -41,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(handler=_run_gui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from desktop_app.commands import bench, chat, chats, models, pull, search
+    from desktop_app.commands import bench, chat, chats, models, pull, search, serve
 
-    for module in (models, search, pull, chat, chats, bench):
+    for module in (models, search, pull, chat, chats, bench, serve):
         module.register(sub)
     return parser
 

@@ -26,13 +26,19 @@ def _imported_modules(path: Path) -> set[str]:
 def test_core_sources_never_import_qt() -> None:
     offenders = {
         str(path.relative_to(PACKAGE)): sorted(m for m in _imported_modules(path) if m.startswith(QT_MODULES))
-        for path in (PACKAGE / "core").rglob("*.py")
+        for layer in ("core", "server")  # the API server runs headless too (`hearth serve`)
+        for path in (PACKAGE / layer).rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
 def test_importing_every_core_module_loads_no_qt() -> None:
-    modules = ["desktop_app.core." + p.stem for p in (PACKAGE / "core").glob("*.py") if p.stem != "__init__"]
+    modules = [
+        f"desktop_app.{layer}.{p.stem}"
+        for layer in ("core", "server")
+        for p in (PACKAGE / layer).glob("*.py")
+        if p.stem != "__init__"
+    ]
     assert len(modules) >= 5
     code = (
         "import importlib, sys\n"
