@@ -243,10 +243,17 @@ class Engine:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return str(self._require().detokenize(list(tokens)).decode("utf-8", errors="replace"))
 
-    def build_chat_prompt(self, messages: Sequence[Message], reserve: int) -> tuple[list[int], int]:
+    def build_chat_prompt(
+        self, messages: Sequence[Message], reserve: int, *, continue_last: bool = False
+    ) -> tuple[list[int], int]:
         """Render and tokenize the conversation; drop the oldest turns (never the system prompt) until
-        the prompt plus `reserve` tokens for the reply fit in the context. Returns (tokens, dropped)."""
+        the prompt plus `reserve` tokens for the reply fit in the context. Returns (tokens, dropped).
+
+        `continue_last`: the last message is an unfinished assistant reply that the model continues, so
+        it is rendered as the start of the model's turn (no end-of-turn marker after it)."""
         model = self._require_model()
+        if continue_last and (not messages or messages[-1].get("role") != "assistant"):
+            raise GenerationError("Only an assistant reply can be continued.", hint="Send a message instead.")
         system = [m for m in messages if m.get("role") == "system"]
         turns = [m for m in messages if m.get("role") != "system"]
         if not turns:
@@ -254,8 +261,8 @@ class Engine:
         limit = model.n_ctx - reserve
         dropped = 0
         while True:
-            tokens = self._render_tokens([*system, *turns])
-            if len(tokens) <= limit or len(turns) == 1:
+            tokens = self._render_tokens([*system, *turns], continue_last=continue_last)
+            if len(tokens) <= limit or len(turns) <= (2 if continue_last else 1):
                 break
             drop = 2 if len(turns) > 2 and turns[1].get("role") == "assistant" else 1
             turns = turns[drop:]
@@ -268,15 +275,22 @@ class Engine:
             )
         return tokens, dropped
 
-    def _render_tokens(self, messages: Sequence[Message]) -> list[int]:
+    def _render_tokens(self, messages: Sequence[Message], *, continue_last: bool = False) -> list[int]:
         model = self._require_model()
         summary = model.summary
-        text = render_template(
-            model.chat_format.template,
-            messages,
-            bos_token=summary.bos_token or "",
-            eos_token=summary.eos_token or "",
-            add_generation_prompt=True,
+        partial = ""
+        if continue_last:  # the template's generation prompt opens the model's turn; the text goes on it
+            partial = str(messages[-1].get("content", ""))
+            messages = messages[:-1]
+        text = (
+            render_template(
+                model.chat_format.template,
+                messages,
+                bos_token=summary.bos_token or "",
+                eos_token=summary.eos_token or "",
+                add_generation_prompt=True,
+            )
+            + partial
         )
         tokens = self.tokenize(text, add_bos=False, special=True)
         llama_cpp = native.lib()
@@ -287,15 +301,20 @@ class Engine:
         return tokens
 
     def stream_chat(
-        self, messages: Sequence[Message], sampling: SamplingSettings | None = None
+        self,
+        messages: Sequence[Message],
+        sampling: SamplingSettings | None = None,
+        *,
+        continue_last: bool = False,
     ) -> Iterator[Event]:
-        """Yield TextDelta events, then exactly one GenerationStats."""
+        """Yield TextDelta events, then exactly one GenerationStats. With `continue_last`, the last
+        (assistant) message is extended: the deltas are what comes after its text."""
         sampling = sampling or SamplingSettings()
         started = time.perf_counter()
         self._begin_request()
         model = self._require_model()
         reserve = min(sampling.max_tokens, model.n_ctx // 4)
-        tokens, dropped = self.build_chat_prompt(messages, reserve)
+        tokens, dropped = self.build_chat_prompt(messages, reserve, continue_last=continue_last)
         stops = (*sampling.stop, *model.chat_format.stop_strings)
         yield from self._stream(tokens, sampling, stops, started=started, dropped=dropped, reasoning=True)
 

@@ -1,108 +1,133 @@
-"""The chat page: model header with load progress, the conversation, and the composer.
+"""The chat page: top bar, the conversation, the composer, and the settings drawer.
 
-Streaming: the worker sends ~40 ms text batches; only the live bubble is updated, as plain text, and
-Markdown is rendered once when the reply ends. All engine calls go through the InferenceController.
+Every exchange is stored as it happens: the user's message is committed before generation starts, and
+the reply is saved at least once a second from the inference thread (workers/reply_saver.py), so a crash
+loses at most a second of it. The view is fed ~40 ms text batches; only the live row is redrawn.
 """
 
 from __future__ import annotations
 
-import time
+import logging
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QHBoxLayout,
-    QProgressBar,
-    QScrollArea,
+    QMessageBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.core import starter
-from desktop_app.core.engine import GenerationStats, LoadedModel, Message
+from desktop_app.core.conversations import Conversation, ConversationStore, Message, with_fixed_seed
+from desktop_app.core.engine import GenerationStats, LoadedModel
+from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.presets import PresetStore
+from desktop_app.ui.chat_header import ChatHeader
+from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
-from desktop_app.ui.error_dialog import describe
-from desktop_app.ui.message_bubble import MessageBubble
+from desktop_app.ui.error_dialog import describe, show_error
+from desktop_app.ui.settings_panel import SettingsPanel
 from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
 from desktop_app.workers.inference import InferenceController
+from desktop_app.workers.reply_saver import ReplySaver
 
-_STOP_LABELS = {
-    "max_tokens": "stopped at the token limit",
-    "cancelled": "stopped",
-    "context_full": "context full",
-    "stop_string": "stop string",
-}
+log = logging.getLogger(__name__)
 
-
-def format_stats(stats: GenerationStats) -> str:
-    parts = [
-        f"{stats.completion_tokens} tokens",
-        f"{stats.generation_tps:.1f} tok/s",
-        f"TTFT {stats.ttft_s:.2f} s",
-    ]
-    if stats.cached_tokens:
-        parts.append(f"{stats.cached_tokens} prompt tokens reused")
-    if stats.dropped_messages:
-        parts.append(f"{stats.dropped_messages} old messages left out to fit the context")
-    if stats.stop_reason != "eos":
-        parts.append(_STOP_LABELS.get(stats.stop_reason, stats.stop_reason))
-    return " · ".join(parts)
+Kind = Literal["send", "regenerate", "continue"]
 
 
 class ChatPage(QWidget):
     choose_model = Signal()
     status_changed = Signal(str)
+    stats_changed = Signal(object)  # GenerationStats of the last reply
+    conversation_changed = Signal(object)  # the conversation on screen: id, or None for a new chat
+    conversations_changed = Signal()  # titles or activity changed: the sidebar re-reads its list
+    model_chosen = Signal(object)  # LibraryModel picked in the top bar
+    reload_requested = Signal(object)  # LoadSettings from the settings drawer
+    sampling_changed = Signal(object)  # SamplingSettings the user set: remembered for the model
 
-    def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        controller: InferenceController,
+        store: ConversationStore,
+        presets: PresetStore,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("Page")
         self.controller = controller
-        self.history: list[Message] = []
+        self.store = store
+        self.saver = ReplySaver(controller.worker)
         self.sampling = SamplingSettings()
-        self._request_id = 0
-        self._live: MessageBubble | None = None
-        self._loading_since = 0.0
+        self.system_prompt = ""
+        self.conversation: Conversation | None = None
+        self._live: tuple[int, int] | None = None  # request id, message id
+        self._editing: int | None = None  # the user message being edited (the next send branches)
+        self.model_key: str | None = None  # library id, or the file path, of the model chosen
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
-        outer.addWidget(self._build_header())
+        self.header = ChatHeader()
+        self.header.model_chosen.connect(self.model_chosen)
+        self.header.open_file.connect(self._open_file)
+        self.header.unload.connect(self.controller.unload)
+        outer.addWidget(self.header)
 
-        body = QVBoxLayout()
-        body.setContentsMargins(MARGIN, SPACING, MARGIN, MARGIN)
-        body.setSpacing(SPACING)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        outer.addLayout(row, 1)
+        center = QVBoxLayout()
+        center.setContentsMargins(0, SPACING, 0, MARGIN)
+        center.setSpacing(SPACING)
+        row.addLayout(center, 1)
+        self.drawer_host = QVBoxLayout()
+        self.drawer_host.setContentsMargins(0, 0, 0, 0)
+        row.addLayout(self.drawer_host)
+        self.settings_panel = SettingsPanel(presets)
+        self.settings_panel.setObjectName("SettingsDrawer")
+        self.settings_panel.setFixedWidth(350)
+        self.settings_panel.hide()
+        self.settings_panel.sampling_changed.connect(self._on_sampling_changed)
+        self.settings_panel.system_prompt_changed.connect(self._on_prompt_edited)
+        self.settings_panel.reload_requested.connect(self.reload_requested)
+        self.drawer_host.addWidget(self.settings_panel)
+        self.header.toggle_settings.connect(self.toggle_settings)
+        self._prompt_timer = QTimer(self)
+        self._prompt_timer.setSingleShot(True)
+        self._prompt_timer.setInterval(600)
+        self._prompt_timer.timeout.connect(self._save_prompt)
+
         self.banner = Card(object_name="Notice")
         self.banner_text = label("", wrap=True)
+        self.banner_text.setOpenExternalLinks(False)
         self.banner.body.addWidget(self.banner_text)
         self.banner.hide()
-        body.addWidget(self.banner)
+        center.addWidget(_inset(self.banner))
 
-        self.scroll_area = QScrollArea()
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        host = QWidget()
-        self.messages = QVBoxLayout(host)
-        self.messages.setContentsMargins(0, 0, 6, 0)
-        self.messages.setSpacing(SPACING)
+        self.stack = QStackedWidget()
         self.empty = self._build_empty_state()
-        self.messages.addWidget(self.empty)
-        self.messages.addStretch(1)
-        self.scroll_area.setWidget(host)
-        body.addWidget(self.scroll_area, 1)
+        self.view = ChatView()
+        self.view.action_triggered.connect(self._on_action)
+        self.view.notice.connect(self.status_changed)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.view)
+        center.addWidget(self.stack, 1)
 
         self.composer = Composer()
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
-        body.addWidget(self.composer)
-        outer.addLayout(body, 1)
+        self.composer.cancel_edit_requested.connect(self.cancel_edit)
+        center.addWidget(_inset(self.composer, max_width=900))
 
-        self._elapsed = QTimer(self)
-        self._elapsed.setInterval(250)
-        self._elapsed.timeout.connect(self._tick_loading)
-
+        controller.load_started.connect(self._on_load_started)
         controller.loaded.connect(self._on_loaded)
         controller.load_failed.connect(self._on_load_failed)
         controller.unloaded.connect(self._on_unloaded)
@@ -110,105 +135,77 @@ class ChatPage(QWidget):
         controller.finished.connect(self._on_finished)
         controller.failed.connect(self._on_failed)
 
-    # -- construction ------------------------------------------------------------------------------
-
-    def _build_header(self) -> QWidget:
-        header = QFrame()
-        header.setObjectName("ChatHeader")
-        row = QHBoxLayout(header)
-        row.setContentsMargins(MARGIN, 14, MARGIN, 14)
-        row.setSpacing(10)
-        self.model_title = label("No model loaded", "heading")
-        row.addWidget(self.model_title)
-        self.model_badges = QHBoxLayout()
-        self.model_badges.setSpacing(6)
-        row.addLayout(self.model_badges)
-        row.addStretch(1)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 0)
-        self.progress.setFixedWidth(140)
-        self.progress.setTextVisible(False)
-        self.progress.setAccessibleName("Loading progress")
-        self.progress.hide()
-        row.addWidget(self.progress)
-        self.progress_label = label("", "muted")
-        row.addWidget(self.progress_label)
-        self.open_button = button("Open file…", "ghost", tooltip="Load a .gguf file from anywhere")
-        self.open_button.clicked.connect(self._open_file)
-        row.addWidget(self.open_button)
-        self.unload_button = button("Unload", tooltip="Free the memory the model uses")
-        self.unload_button.clicked.connect(self.controller.unload)
-        self.unload_button.hide()
-        row.addWidget(self.unload_button)
-        return header
-
     def _build_empty_state(self) -> QWidget:
+        host = QWidget()
+        column = QVBoxLayout(host)
+        column.addStretch(1)
         card = Card()
-        card.body.setContentsMargins(32, 32, 32, 32)
+        card.setMaximumWidth(560)
+        card.body.setContentsMargins(36, 32, 36, 32)
         card.body.setSpacing(10)
         self.empty_title = label("Start a private chat", "title")
         card.body.addWidget(self.empty_title, alignment=Qt.AlignmentFlag.AlignHCenter)
         self.empty_text = label(
-            "Load a model from your library, then type below. Everything is computed on this computer.",
+            "Choose a model in the bar above, then type below. Everything is computed on this computer, "
+            "and your chats are saved only here.",
             "muted",
             wrap=True,
         )
         self.empty_text.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         card.body.addWidget(self.empty_text)
-        self.choose_button = button("Choose a model", "primary")
+        self.choose_button = button("Browse models", "primary")
         self.choose_button.clicked.connect(self.choose_model)
         card.body.addWidget(self.choose_button, alignment=Qt.AlignmentFlag.AlignHCenter)
-        return card
+        column.addWidget(card, alignment=Qt.AlignmentFlag.AlignHCenter)
+        column.addStretch(2)
+        return host
 
-    # -- loading -----------------------------------------------------------------------------------
+    # -- model loading -----------------------------------------------------------------------------
 
     def load(
         self, path: Path, settings: LoadSettings | None = None, template_override: str | None = None
     ) -> None:
         self.stop()
-        self._loading_since = time.monotonic()
-        self.model_title.setText(f"Loading {path.name}…")
-        self._clear_badges()
-        self.progress.show()
-        self._elapsed.start()
-        self.composer.set_ready(False, "Loading the model…")
         self.banner.hide()
-        self.unload_button.hide()
+        self.composer.set_ready(False, "Loading the model…")
         self.controller.load(path, settings, template_override)
 
-    def _tick_loading(self) -> None:
-        self.progress_label.setText(f"{time.monotonic() - self._loading_since:.1f} s")
-
-    def _loading_done(self) -> None:
-        self._elapsed.stop()
-        self.progress.hide()
-        self.progress_label.setText("")
+    @Slot(str)
+    def _on_load_started(self, path: str) -> None:
+        self.header.show_loading(Path(path).name)
 
     @Slot(object)
     def _on_loaded(self, model: object) -> None:
         assert isinstance(model, LoadedModel)
-        self._loading_done()
         summary = model.summary
         is_starter = starter.is_starter(summary.path)
-        self.model_title.setText(starter.DISPLAY_NAME if is_starter else summary.name)
-        for text in (summary.architecture, summary.file_type, f"{model.n_ctx:,} ctx"):
-            self._add_badge(text)
-        if model.chat_format.source == "builtin":
-            self._add_badge(f"{model.chat_format.family} template", accent=True)
-        self.unload_button.show()
+        self.header.show_loaded(model)
+        self.settings_panel.set_model(
+            self.model_key or str(summary.path),
+            trained_context=summary.context_length or 0,
+            loaded=model.settings,
+            sampling=self.sampling,
+            system_prompt=self.system_prompt,
+            metadata=summary.metadata,
+        )
+        self.view.delegate.default_model_name = self._model_name()
         self.composer.set_ready(True, f"Message {summary.name}…  (Enter to send, Shift+Enter for a new line)")
         self.composer.input.setFocus()
         self.empty_title.setText("Say hello")
-        self.empty_text.setText(f"{summary.name} is loaded in {model.load_s:.1f} s. Type a message below.")
+        self.empty_text.setText(
+            f"{starter.DISPLAY_NAME if is_starter else summary.name} is loaded ({model.load_s:.1f} s). "
+            "Type a message below; this chat is saved on this computer only."
+        )
         self.choose_button.hide()
         if is_starter:
             self._show_banner(starter.NOTE)
+        else:
+            self.banner.hide()
         self.status_changed.emit(f"Loaded {summary.name} in {model.load_s:.1f} s")
 
     @Slot(object)
     def _on_load_failed(self, exc: object) -> None:
-        self._loading_done()
-        self.model_title.setText("No model loaded")
+        self.header.show_unloaded()
         assert isinstance(exc, BaseException)
         title, message, hint = describe(exc)
         self._show_banner(f"<b>{title}.</b> {message} {hint}", rich=True)
@@ -217,9 +214,7 @@ class ChatPage(QWidget):
 
     @Slot()
     def _on_unloaded(self) -> None:
-        self.model_title.setText("No model loaded")
-        self._clear_badges()
-        self.unload_button.hide()
+        self.header.show_unloaded()
         self.banner.hide()
         self.composer.set_ready(False, "Load a model to start chatting")
         self.empty_title.setText("Start a private chat")
@@ -231,17 +226,175 @@ class ChatPage(QWidget):
         if path:
             self.load(Path(path))
 
-    # -- chatting ------------------------------------------------------------------------------------
+    def _model_name(self) -> str:
+        model = self.controller.loaded_model
+        if model is None:
+            return "Assistant"
+        return starter.DISPLAY_NAME if starter.is_starter(model.summary.path) else model.summary.name
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        self._save_prompt()
+        self.stop()
+        self._live = None
+        self.cancel_edit()
+        self.conversation = None
+        self.view.chat_model.set_messages([], {})
+        self.stack.setCurrentWidget(self.empty)
+        self.composer.input.setFocus()
+        self.conversation_changed.emit(None)
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> bool:
+        """Show a stored chat; with `message_id` (a search hit), switch to the branch that holds it
+        and scroll to it. False if it no longer exists."""
+        if self._live is not None:
+            self.stop()
+        self.cancel_edit()
+        try:
+            conversation = self.store.get_conversation(conversation_id)
+            if message_id is not None:
+                path = self.store.path(conversation_id)
+                if all(m.id != message_id for m in path):
+                    self.store.select_branch(message_id)
+        except HearthError as exc:
+            show_error(self, exc)
+            return False
+        self._save_prompt()  # a pending edit belongs to the chat being left
+        self.conversation = conversation
+        self.system_prompt = conversation.system_prompt
+        self.settings_panel.set_system_prompt(conversation.system_prompt)
+        self._reload_messages()
+        self.conversation_changed.emit(conversation_id)
+        if message_id is not None:
+            self.view.doItemsLayout()
+            self.view.show_message(message_id)
+        return True
+
+    def _reload_messages(self) -> None:
+        if self.conversation is None:
+            return
+        messages = self.store.path(self.conversation.id)
+        positions = self.store.sibling_positions(self.conversation.id)
+        self.view.chat_model.set_messages(messages, positions)
+        self.stack.setCurrentWidget(self.view if messages else self.empty)
+
+    def _ensure_conversation(self) -> Conversation:
+        if self.conversation is None:
+            model = self.controller.loaded_model
+            self.conversation = self.store.create_conversation(
+                model_name=self._model_name() if model else None,
+                model_path=str(model.summary.path) if model else None,
+                system_prompt=self.system_prompt,
+            )
+            self.conversation_changed.emit(self.conversation.id)
+        return self.conversation
+
+    @Slot(str)
+    def _on_prompt_edited(self, text: str) -> None:
+        self.system_prompt = text
+        self._prompt_timer.start()  # saved when typing pauses, not per keystroke
+
+    @Slot()
+    def _save_prompt(self) -> None:
+        self._prompt_timer.stop()
+        self.set_system_prompt(self.system_prompt)
+
+    @Slot(object)
+    def _on_sampling_changed(self, sampling: object) -> None:
+        if isinstance(sampling, SamplingSettings):
+            self.sampling = sampling
+            self.sampling_changed.emit(sampling)
+
+    def set_system_prompt(self, text: str) -> None:
+        self.system_prompt = text
+        if self.conversation is not None and self.conversation.system_prompt != text:
+            try:
+                self.conversation = self.store.update_conversation(self.conversation.id, system_prompt=text)
+            except HearthError as exc:
+                show_error(self, exc)
+
+    # -- chatting ----------------------------------------------------------------------------------
 
     @Slot(str)
     def send(self, text: str) -> None:
-        self.empty.hide()
-        self.history.append({"role": "user", "content": text})
-        self._add_bubble(MessageBubble("user", text))
-        self._live = MessageBubble("assistant")
-        self._add_bubble(self._live)
+        if self._live is not None or self.controller.loaded_model is None:
+            return
+        editing, self._editing = self._editing, None
+        self.composer.set_editing(False)
+        try:
+            conversation = self._ensure_conversation()
+            if editing is not None:  # a branch: the edited message becomes a sibling of the old one
+                row = self.view.chat_model.row_of(editing)
+                user = self.store.add_message(conversation.id, "user", text, sibling_of=editing)
+                self.view.chat_model.truncate(row if row is not None else self.view.chat_model.rowCount())
+            else:
+                user = self.store.add_message(conversation.id, "user", text)
+        except HearthError as exc:  # the message could not be saved: do not generate, keep the text
+            self.composer.input.setPlainText(text)
+            show_error(self, exc)
+            return
+        self.stack.setCurrentWidget(self.view)
+        self.view.chat_model.append(user, position=self._position(user.id))
+        self._generate("send")
+        self.conversations_changed.emit()
+
+    def regenerate(self, message_id: int) -> None:
+        """A new alternative for an assistant reply, next to the old one (< 2/2 >)."""
+        row = self.view.chat_model.row_of(message_id)
+        if self._live is not None or row is None or self.controller.loaded_model is None:
+            return
+        self.view.chat_model.truncate(row)
+        self._generate("regenerate", sibling_of=message_id)
+
+    def continue_reply(self, message_id: int) -> None:
+        model = self.view.chat_model
+        if self._live is not None or self.controller.loaded_model is None:
+            return
+        if model.row_of(message_id) != model.rowCount() - 1:
+            self.status_changed.emit("Only the last reply can be continued.")
+            return
+        self._generate("continue", message_id=message_id)
+
+    def _generate(self, kind: Kind, *, sibling_of: int | None = None, message_id: int | None = None) -> None:
+        assert self.conversation is not None
+        conversation_id = self.conversation.id
+        sampling = with_fixed_seed(self.sampling)  # stored with the reply: it can be reproduced
+        history = [
+            {"role": item.role, "content": item.content}
+            for item in self.view.chat_model.items()
+            if item.content or item.role == "user"
+        ]
+        if self.system_prompt.strip():
+            history.insert(0, {"role": "system", "content": self.system_prompt})
+        try:
+            if kind == "continue":
+                assert message_id is not None
+                writer = self.store.continue_reply(message_id)
+                reply = self.store.get_message(message_id)
+            else:
+                writer = self.store.start_reply(
+                    conversation_id, sibling_of=sibling_of, model=self._model_name(), sampling=sampling
+                )
+                reply = self.store.get_message(writer.message_id)
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        request_id = self.controller.new_request_id()
+        self.saver.track(request_id, writer)  # before the request exists, so no text can be missed
+        if kind == "continue":
+            self.view.chat_model.restart_live(reply)
+        else:
+            self.view.chat_model.append(reply, position=self._position(reply.id), live=True)
+        self._live = (request_id, reply.id)
         self.composer.set_generating(True)
-        self._request_id = self.controller.generate(self.history, self.sampling)
+        self.view.scroll_to_end()
+        self.controller.generate(history, sampling, continue_last=kind == "continue", request_id=request_id)
+
+    def _position(self, message_id: int) -> tuple[int, int]:
+        assert self.conversation is not None
+        positions = self.store.sibling_positions(self.conversation.id)
+        return positions.get(message_id, (1, 1))
 
     @Slot()
     def stop(self) -> None:
@@ -250,57 +403,149 @@ class ChatPage(QWidget):
 
     @Slot(int, str, str)
     def _on_text(self, request_id: int, kind: str, text: str) -> None:
-        if request_id == self._request_id and self._live is not None:
-            self._live.append(kind, text)
-            self._scroll_to_end()
+        if self._live is not None and request_id == self._live[0]:
+            self.view.chat_model.append_text(self._live[1], kind, text)
 
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: object) -> None:
-        if request_id != self._request_id or self._live is None:
+        if self._live is None or request_id != self._live[0]:
             return
         assert isinstance(stats, GenerationStats)
-        bubble, self._live = self._live, None
-        bubble.finish(format_stats(stats))
-        if bubble.text:
-            self.history.append({"role": "assistant", "content": bubble.text})
-        self.composer.set_generating(False)
-        self.composer.input.setFocus()
-        self.status_changed.emit(
-            f"{stats.generation_tps:.1f} tok/s · TTFT {stats.ttft_s:.2f} s · "
-            f"context {stats.context_used:,}/{stats.n_ctx:,}"
-        )
-        self._scroll_to_end()
+        state = "cancelled" if stats.stop_reason == "cancelled" else "complete"
+        self._end_live(state=state, stats=stats.to_dict())
+        self.stats_changed.emit(stats)
+        self.status_changed.emit("Reply stopped" if state == "cancelled" else "Reply saved")
 
     @Slot(int, object)
     def _on_failed(self, request_id: int, exc: object) -> None:
-        if request_id != self._request_id or self._live is None:
+        if self._live is None or request_id != self._live[0]:
             return
         assert isinstance(exc, BaseException)
         _, message, hint = describe(exc)
-        self._live.show_error(f"{message} {hint}".strip())
+        self._end_live(state="failed", error=f"{message} {hint}".strip())
+        self.status_changed.emit(message)
+
+    def _end_live(
+        self, *, state: str, stats: dict[str, object] | None = None, error: str | None = None
+    ) -> None:
+        """Show the finished reply from what streamed (the saver writes the same to the database on
+        the inference thread; reading it back here could race with that write)."""
+        assert self._live is not None
+        _, message_id = self._live
         self._live = None
-        self.history.pop()  # the user's message got no answer: do not send it again as history
+        item = self.view.chat_model.item_by_id(message_id)
+        if item is not None:
+            final = replace(
+                item.message,
+                content=item.content,
+                reasoning=item.reasoning,
+                state=state,  # type: ignore[arg-type]
+                stats=stats,
+                error=error,
+            )
+            self.view.chat_model.finish(final)
         self.composer.set_generating(False)
+        self.composer.input.setFocus()
+        self.conversations_changed.emit()
 
-    # -- helpers -------------------------------------------------------------------------------------
+    @property
+    def generating(self) -> bool:
+        return self._live is not None
 
-    def _add_bubble(self, bubble: MessageBubble) -> None:
-        self.messages.insertWidget(self.messages.count() - 1, bubble)
-        self._scroll_to_end()
+    # -- per-message actions -----------------------------------------------------------------------
 
-    def _scroll_to_end(self) -> None:
-        bar = self.scroll_area.verticalScrollBar()
-        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
+    @Slot(str, int)
+    def _on_action(self, action: str, message_id: int) -> None:
+        if action == "edit":
+            self.edit(message_id)
+        elif action == "regenerate":
+            self.regenerate(message_id)
+        elif action == "continue":
+            self.continue_reply(message_id)
+        elif action == "delete":
+            self.delete_message(message_id, confirm=True)
+        elif action in ("prev", "next"):
+            self.step_alternative(message_id, -1 if action == "prev" else 1)
+
+    def edit(self, message_id: int) -> None:
+        item = self.view.chat_model.item_by_id(message_id)
+        if item is None or self._live is not None:
+            return
+        self._editing = message_id
+        self.composer.set_editing(True)
+        self.composer.input.setPlainText(item.content)
+        self.composer.input.setFocus()
+
+    @Slot()
+    def cancel_edit(self) -> None:
+        if self._editing is not None:
+            self._editing = None
+            self.composer.input.clear()
+        self.composer.set_editing(False)
+
+    def delete_message(self, message_id: int, *, confirm: bool = False) -> None:
+        if self._live is not None:
+            self.status_changed.emit("Stop the reply before deleting messages.")
+            return
+        model = self.view.chat_model
+        row = model.row_of(message_id)
+        if row is None or self.conversation is None:
+            return
+        below = model.rowCount() - row - 1
+        if confirm:
+            text = "Delete this message" + (f" and the {below} below it?" if below else "?")
+            answer = QMessageBox.question(self, "Delete message", text)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        try:
+            self.store.delete_message(message_id)
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        self._reload_messages()
+        self.conversations_changed.emit()
+
+    def step_alternative(self, message_id: int, step: int) -> None:
+        """Show the previous or next version of a message (< 1/2 >) and the branch below it."""
+        if self._live is not None or self.conversation is None:
+            return
+        try:
+            siblings = self.store.siblings(message_id)
+            ids = [m.id for m in siblings]
+            target = ids[(ids.index(message_id) + step) % len(ids)]
+            self.store.select_branch(target)
+        except (HearthError, ValueError) as exc:
+            log.warning("could not switch to another version of %d: %s", message_id, exc)
+            return
+        self._reload_messages()
+
+    # -- the settings drawer ------------------------------------------------------------------------
+
+    def toggle_settings(self) -> None:
+        visible = self.settings_panel.isHidden()
+        self.settings_panel.setVisible(visible)
+        self.header.settings_button.setChecked(visible)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def messages(self) -> list[Message]:
+        """What is on screen, as messages (the live one with its text so far)."""
+        return [
+            replace(i.message, content=i.content, reasoning=i.reasoning) for i in self.view.chat_model.items()
+        ]
 
     def _show_banner(self, text: str, *, rich: bool = False) -> None:
         self.banner_text.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
         self.banner_text.setText(text)
         self.banner.show()
 
-    def _add_badge(self, text: str, *, accent: bool = False) -> None:
-        self.model_badges.addWidget(label(text, "badge-accent" if accent else "badge"))
 
-    def _clear_badges(self) -> None:
-        while (item := self.model_badges.takeAt(0)) is not None:
-            if (widget := item.widget()) is not None:
-                widget.deleteLater()
+def _inset(widget: QWidget, *, max_width: int | None = None) -> QWidget:
+    """Center a widget in the page with the page margins (and a reading width, if given)."""
+    host = QWidget()
+    row = QHBoxLayout(host)
+    row.setContentsMargins(MARGIN, 0, MARGIN, 0)
+    if max_width is not None:
+        widget.setMaximumWidth(max_width)
+    row.addWidget(widget)
+    return host

@@ -1,12 +1,13 @@
-"""The message box: Enter sends, Shift+Enter is a new line, Esc stops; one button that is Send or Stop."""
+"""The message box: Enter sends, Shift+Enter is a new line, Esc stops (or leaves editing); one button
+that is Send or Stop. Editing a sent message happens here too: the next send makes a branch."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QVBoxLayout, QWidget
 
-from desktop_app.ui.widgets import button
+from desktop_app.ui.widgets import button, label
 
 
 class _Input(QPlainTextEdit):
@@ -28,18 +29,32 @@ class _Input(QPlainTextEdit):
 class Composer(QFrame):
     send_requested = Signal(str)
     stop_requested = Signal()
+    cancel_edit_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("Composer")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(10, 8, 8, 8)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(10, 8, 8, 8)
+        column.setSpacing(6)
+        self.edit_bar = QWidget()
+        edit_row = QHBoxLayout(self.edit_bar)
+        edit_row.setContentsMargins(4, 0, 0, 0)
+        self.edit_note = label("Editing your message: sending it starts a new branch of this chat.", "muted")
+        edit_row.addWidget(self.edit_note, 1)
+        self.cancel_edit = button("Cancel", "ghost", tooltip="Keep the message as it was (Esc)")
+        self.cancel_edit.clicked.connect(self.cancel_edit_requested)
+        edit_row.addWidget(self.cancel_edit)
+        self.edit_bar.hide()
+        column.addWidget(self.edit_bar)
+        row = QHBoxLayout()
         row.setSpacing(8)
+        column.addLayout(row)
         self.input = _Input()
         self.input.setAccessibleName("Message")
         self.input.setFixedHeight(64)
         self.input.submit.connect(self._on_submit)
-        self.input.stop.connect(self.stop_requested)
+        self.input.stop.connect(self._on_escape)
         row.addWidget(self.input, 1)
         self.action = button("Send", "primary", tooltip="Send (Enter)")
         self.action.setMinimumWidth(84)
@@ -48,6 +63,21 @@ class Composer(QFrame):
         self._generating = False
         self.set_ready(False, "Load a model to start chatting")
 
+    @property
+    def editing(self) -> bool:
+        return not self.edit_bar.isHidden()
+
+    def set_editing(self, editing: bool) -> None:
+        self.edit_bar.setVisible(editing)
+        if not self._generating:
+            self.action.setText("Save & send" if editing else "Send")
+
+    def _on_escape(self) -> None:
+        if self._generating:
+            self.stop_requested.emit()
+        elif self.editing:
+            self.cancel_edit_requested.emit()
+
     def set_ready(self, ready: bool, placeholder: str) -> None:
         self.input.setEnabled(ready)
         self.action.setEnabled(ready)
@@ -55,7 +85,7 @@ class Composer(QFrame):
 
     def set_generating(self, generating: bool) -> None:
         self._generating = generating
-        self.action.setText("Stop" if generating else "Send")
+        self.action.setText("Stop" if generating else ("Save & send" if self.editing else "Send"))
         self.action.setToolTip("Stop generating (Esc)" if generating else "Send (Enter)")
         self.action.setAccessibleName(self.action.text())
         self.action.setProperty("kind", "danger" if generating else "primary")

@@ -6,8 +6,17 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QHBoxLayout,
@@ -20,12 +29,14 @@ from PySide6.QtWidgets import (
 
 from desktop_app import __version__
 from desktop_app.core import network
+from desktop_app.core.conversations import ConversationStore
 from desktop_app.core.db import Database
 from desktop_app.core.downloads import CompletedDownload, DownloadManager
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import Library, LibraryModel
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.presets import PresetStore
 from desktop_app.core.settings import (
     AppSettings,
     load_settings,
@@ -35,8 +46,12 @@ from desktop_app.core.settings import (
 )
 from desktop_app.resources import icon_path
 from desktop_app.ui.chat_page import ChatPage
+from desktop_app.ui.conversation_panel import ConversationPanel
 from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.models_page import ModelsPage
+from desktop_app.ui.server_page import ServerPage
+from desktop_app.ui.status_bar import StatusBar
+from desktop_app.ui.theme import apply_theme, current_colors
 from desktop_app.ui.widgets import button, label
 from desktop_app.workers.inference import InferenceController
 
@@ -91,6 +106,13 @@ class Sidebar(QWidget):
         self.nav_layout.insertWidget(self._stretch_index, label(title.upper(), "section"))
         self._stretch_index += 1
 
+    def set_conversations(self, panel: QWidget) -> None:
+        """The chat list fills the space between the navigation and the footer."""
+        stretch = self.nav_layout.takeAt(self._stretch_index)
+        del stretch
+        self.nav_layout.insertSpacing(self._stretch_index, 10)
+        self.nav_layout.insertWidget(self._stretch_index + 1, panel, 1)
+
     def add_nav(self, text: str, page_index: int, shortcut_hint: str = "") -> None:
         nav = button(text, "nav", tooltip=shortcut_hint or text)
         nav.setCheckable(True)
@@ -106,9 +128,17 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.paths = paths
         self.settings, settings_problem = load_settings(paths)
+        app = QApplication.instance()
+        if self.settings.font_size and isinstance(app, QApplication):
+            apply_theme(app, self.settings.font_size)
         network.apply_offline(self.settings.offline)
         self.db = Database(paths.database)
         self.library_store = Library(self.db, paths)
+        self.conversations = ConversationStore(self.db)
+        try:  # replies a crash cut off are shown as such, not as still being written
+            recovered = self.conversations.recover_interrupted()
+        except HearthError:
+            recovered = 0
         self.downloads = DownloadManager(
             self.db,
             paths,
@@ -132,33 +162,73 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.inference = InferenceController(self)
-        self.chat = ChatPage(self.inference)
+        self.presets = PresetStore(self.db)
+        self.chat = ChatPage(self.inference, self.conversations, self.presets)
+        self.chat.reload_requested.connect(self.reload_model)
+        self.chat.sampling_changed.connect(self._remember_sampling)
+        self._model: LibraryModel | Path | None = None
         self.models = ModelsPage(
             self.library_store, self.downloads, lambda: read_token(paths), lambda t: write_token(paths, t)
         )
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
         self.models_index = self.add_page("Models", self.models, "Ctrl+2")
+        self.server = ServerPage(self.inference, paths)  # the local API; off until switched on
+        self.server_index = self.add_page("Server", self.server, "Ctrl+3")
         self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
         QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
         self.models.my_models.load_requested.connect(self.load_model)
+        self.chat.model_chosen.connect(self.load_model)
         self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
+        self.models.my_models.refreshed.connect(self._refresh_model_picker)
+        self._refresh_model_picker()
+
+        self.chat_list = ConversationPanel(self.conversations)
+        self.sidebar.set_conversations(self.chat_list)
+        self.chat_list.new_chat_requested.connect(self.new_chat)
+        self.chat_list.conversation_selected.connect(self.open_conversation)
+        self.chat_list.hit_selected.connect(self.open_conversation)
+        self.chat_list.conversation_deleted.connect(self._conversation_deleted)
+        self.chat.conversation_changed.connect(self.chat_list.select)
+        self.chat.conversations_changed.connect(self.chat_list.refresh)
+        for keys, action in (
+            ("Ctrl+N", self.new_chat),
+            ("Ctrl+K", self.chat_list.focus_search),
+            ("Ctrl+F", self.chat_list.focus_search),
+            ("Ctrl+L", self.focus_composer),
+            ("Ctrl+,", self.chat.toggle_settings),
+            ("Ctrl+=", lambda: self.change_font_size(1)),
+            ("Ctrl++", lambda: self.change_font_size(1)),
+            ("Ctrl+-", lambda: self.change_font_size(-1)),
+            ("Ctrl+0", lambda: self.change_font_size(0)),
+        ):
+            QShortcut(QKeySequence(keys), self, action)
         self.sidebar.offline.setChecked(self.settings.offline)
         self.sidebar.show_offline(self.settings.offline)
         self.sidebar.offline.toggled.connect(self.set_offline)
 
-        self.status_message = label("Ready", "muted")
-        self.statusBar().addWidget(self.status_message, 1)
-        self.statusBar().setSizeGripEnabled(False)
+        self.status = StatusBar(self.inference)
+        self.setStatusBar(self.status)
+        self.status_message = self.status.message
         self.chat.status_changed.connect(self.status_message.setText)
+        self.chat.stats_changed.connect(self.status.show_stats)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
+        if recovered:
+            self.status_message.setText(f"{recovered} reply(s) cut off by a crash were kept as they were.")
         self.models.my_models.status.connect(self.status_message.setText)
         if settings_problem is not None:
             self.status_message.setText(str(settings_problem))
 
-    def load_model(self, model: LibraryModel | Path) -> None:
+    def load_model(self, model: LibraryModel | Path, settings_override: LoadSettings | None = None) -> None:
         self.show_page(self.chat_index)
+        self._model = model
         if isinstance(model, Path):
-            self.chat.load(model)
-            return
+            known = self.library_store.find_by_path(model)
+            if known is None:
+                self.chat.model_key = str(model.resolve())
+                self.chat.load(model, settings_override)
+                return
+            model = self._model = known
+        self.chat.model_key = model.id
         try:
             settings = LoadSettings.from_dict(dict(model.settings.get("load", {})))
             self.chat.sampling = SamplingSettings.from_dict(dict(model.settings.get("sampling", {})))
@@ -166,7 +236,77 @@ class MainWindow(QMainWindow):
             show_error(self, exc)
             settings = LoadSettings()
             self.chat.sampling = SamplingSettings()
-        self.chat.load(model.path, settings, model.settings.get("template_override"))
+        self.chat.load(model.path, settings_override or settings, model.settings.get("template_override"))
+
+    def reload_model(self, settings: object) -> None:
+        """The settings drawer's "Reload": load the same model again with new load settings, and keep
+        them for this model (in the library) when it is one of the user's models."""
+        if not isinstance(settings, LoadSettings) or self._model is None:
+            return
+        if isinstance(self._model, LibraryModel):
+            try:
+                current = self.library_store.get(self._model.id)
+                self.library_store.update_settings(
+                    current.id, {**current.settings, "load": settings.to_dict()}
+                )
+                self._model = current
+            except HearthError as exc:
+                show_error(self, exc)
+        self.load_model(self._model, settings)
+
+    def _remember_sampling(self, sampling: object) -> None:
+        if not isinstance(sampling, SamplingSettings) or not isinstance(self._model, LibraryModel):
+            return
+        try:
+            current = self.library_store.get(self._model.id)
+            self.library_store.update_settings(
+                current.id, {**current.settings, "sampling": sampling.to_dict()}
+            )
+        except HearthError:
+            log.warning("could not remember the sampling settings", exc_info=True)
+
+    def _refresh_model_picker(self) -> None:
+        try:
+            self.chat.header.set_models(self.library_store.list())
+        except HearthError:
+            log.warning("could not list the library for the model picker", exc_info=True)
+
+    def new_chat(self) -> None:
+        self.show_page(self.chat_index)
+        self.chat.new_chat()
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        self.show_page(self.chat_index)
+        if not self.chat.open_conversation(conversation_id, message_id):
+            self.chat_list.refresh()
+
+    def _conversation_deleted(self, conversation_id: int) -> None:
+        if self.chat.conversation is not None and self.chat.conversation.id == conversation_id:
+            self.chat.new_chat()
+
+    def _theme_changed(self) -> None:
+        """The OS switched light/dark: app.py re-applies the stylesheet; painted rows follow here."""
+        self.chat.view.delegate.set_colors(current_colors())
+        self.chat.view.doItemsLayout()
+
+    def focus_composer(self) -> None:
+        self.show_page(self.chat_index)
+        self.chat.composer.input.setFocus()
+
+    def change_font_size(self, step: int) -> None:
+        """Ctrl+= / Ctrl+- / Ctrl+0: the whole UI and the chat text; remembered across restarts."""
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        current = self.settings.font_size or app.font().pointSizeF() or 10.0
+        size = 10.0 if step == 0 else min(24.0, max(8.0, current + step))
+        self.settings = AppSettings(offline=self.settings.offline, font_size=size)
+        save_settings(self.paths, self.settings)
+        apply_theme(app, size)
+        self.chat.view.setFont(app.font())
+        self.chat.view.delegate.clear_cache()
+        self.chat.view.doItemsLayout()
+        self.status_message.setText(f"Text size {size:g} pt")
 
     def _register_download(self, done: CompletedDownload) -> None:
         """Runs on the download thread; the library page picks the model up on its next refresh."""
@@ -200,6 +340,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop generation, free the model on its thread, pause the download worker. Idempotent:
         runs from closeEvent and from QApplication.aboutToQuit, whichever comes first."""
+        self.server.shutdown()  # before the inference thread: cancels the API's requests first
         self.inference.shutdown()
         self.downloads.stop()
 

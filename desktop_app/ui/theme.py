@@ -153,6 +153,10 @@ QTabBar::tab:selected {{ color: {c.accent}; border-bottom: 2px solid {c.accent};
 QTabBar::tab:hover {{ color: {c.text}; }}
 QSplitter::handle {{ background: transparent; width: 12px; }}
 QCheckBox {{ color: {c.text}; spacing: 8px; }}
+QMenu {{ background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; padding: 4px; }}
+QMenu::item {{ padding: 6px 18px; border-radius: 6px; }}
+QMenu::item:selected {{ background: {c.selection}; }}
+QMenu::separator {{ height: 1px; background: {c.border}; margin: 4px 8px; }}
 QToolTip {{ background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; padding: 4px; }}
 """
 
@@ -200,4 +204,9 @@ QFrame#Bubble[role="assistant"] {{ background: {c.surface}; border: 1px solid {c
 QFrame#Composer {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px; }}
 QFrame#Composer QPlainTextEdit {{ border: none; background: transparent; padding: 4px; }}
 QFrame#ChatHeader {{ background: {c.window}; border-bottom: 1px solid {c.border}; }}
+QListView#ChatView {{ background: {c.window}; border: none; }}
+QComboBox#ModelPicker {{ font-weight: 600; padding: 6px 10px; }}
+QComboBox#ModelPicker::drop-down {{ border: none; width: 24px; }}
+QComboBox#ModelPicker::down-arrow {{ image: none; width: 0px; }}
+QPushButton:checked {{ background: {c.selection}; color: {c.accent}; border-color: {c.selection}; }}
 """

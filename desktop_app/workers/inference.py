@@ -13,11 +13,15 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.engine import Engine, GenerationStats, LoadedModel, Message, TextDelta
 from desktop_app.core.generation import LoadSettings, SamplingSettings
+
+if TYPE_CHECKING:
+    from desktop_app.server.backend import Job, JobResult
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ class InferenceWorker(QObject):
     text = Signal(int, str, str)  # request id, kind ("answer" | "reasoning"), text batch
     finished = Signal(int, object)  # request id, GenerationStats
     failed = Signal(int, object)  # request id, exception
+    # Jobs from the API server (desktop_app/server), queued with the GUI's requests:
+    external_started = Signal(int, str)  # request id, description ("POST /v1/chat/completions")
+    external_finished = Signal(int, object)  # request id, JobResult (GenerationStats | exception | None)
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
@@ -50,6 +57,8 @@ class InferenceWorker(QObject):
         self._next_id = 0
         self._cancel_up_to = 0  # every request id <= this is cancelled
         self._active = 0
+        self._external: set[int] = set()  # server jobs queued or running; cancel() leaves them be
+        self._external_cancelled: set[int] = set()
 
     # -- called from any thread -------------------------------------------------------------------
 
@@ -62,9 +71,37 @@ class InferenceWorker(QObject):
         """Cancel the running request and every request queued so far."""
         with self._lock:
             self._cancel_up_to = self._next_id
-            active = self._active
+            active = self._active and self._active not in self._external  # Stop is for the chat
         if active:
             self.engine.cancel()
+
+    def new_external_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            self._external.add(self._next_id)
+            return self._next_id
+
+    def cancel_request(self, request_id: int) -> None:
+        """Cancel one server job, queued or running; an unknown or finished id is ignored."""
+        with self._lock:
+            if request_id not in self._external:
+                return
+            self._external_cancelled.add(request_id)
+            running = self._active == request_id
+        if running:
+            self.engine.cancel()
+
+    def cancel_external(self) -> None:
+        """Cancel every server job (shutdown)."""
+        with self._lock:
+            self._external_cancelled.update(self._external)
+            running = self._active in self._external
+        if running:
+            self.engine.cancel()
+
+    def _is_external_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id in self._external_cancelled
 
     def _is_cancelled(self, request_id: int) -> bool:
         with self._lock:
@@ -92,15 +129,42 @@ class InferenceWorker(QObject):
         self.engine.unload()
         self.unloaded.emit()
 
-    @Slot(int, object, object)
-    def generate(self, request_id: int, messages: object, sampling: object) -> None:
+    @Slot(int, object, str)
+    def run_job(self, request_id: int, job: Job, description: str) -> None:
+        """Run a server job in its turn; one cancelled while queued is skipped."""
+        with self._lock:
+            skip = request_id in self._external_cancelled
+            if not skip:
+                self._active = request_id
+        result: JobResult = None
+        try:
+            if skip:
+                job.skipped()
+                return
+            self.external_started.emit(request_id, description)
+            try:
+                result = job.run(self.engine, lambda: self._is_external_cancelled(request_id))
+            except Exception as exc:  # jobs report their own errors; this is a bug, keep the thread
+                log.error("server job %d failed", request_id, exc_info=True)
+                result = exc
+        finally:
+            with self._lock:
+                self._active = 0
+                self._external.discard(request_id)
+                self._external_cancelled.discard(request_id)
+        self.external_finished.emit(request_id, result)
+
+    @Slot(int, object, object, bool)
+    def generate(
+        self, request_id: int, messages: object, sampling: object, continue_last: bool = False
+    ) -> None:
         if self._is_cancelled(request_id):
             self.finished.emit(request_id, cancelled_stats())
             return
         with self._lock:
             self._active = request_id
         try:
-            self._generate(request_id, messages, sampling)  # type: ignore[arg-type]
+            self._generate(request_id, messages, sampling, continue_last)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("generation %d failed: %s", request_id, exc, exc_info=True)
             self.failed.emit(request_id, exc)
@@ -109,13 +173,17 @@ class InferenceWorker(QObject):
                 self._active = 0
 
     def _generate(
-        self, request_id: int, messages: Sequence[Message], sampling: SamplingSettings | None
+        self,
+        request_id: int,
+        messages: Sequence[Message],
+        sampling: SamplingSettings | None,
+        continue_last: bool = False,
     ) -> None:
         self.generation_started.emit(request_id)
         pending: list[str] = []
         pending_kind = "answer"
         last_emit = time.monotonic()
-        for event in self.engine.stream_chat(messages, sampling):
+        for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last):
             if self._is_cancelled(request_id):
                 self.engine.cancel()  # a cancel that raced with the start of this request
             if isinstance(event, TextDelta):
@@ -153,9 +221,12 @@ class InferenceController(QObject):
     text = Signal(int, str, str)
     finished = Signal(int, object)
     failed = Signal(int, object)
+    external_started = Signal(int, str)
+    external_finished = Signal(int, object)
 
     _load = Signal(str, object, object)
-    _generate = Signal(int, object, object)
+    _run_job = Signal(int, object, str)
+    _generate = Signal(int, object, object, bool)
     _unload = Signal()
 
     def __init__(self, parent: QObject | None = None, engine: Engine | None = None) -> None:
@@ -167,6 +238,9 @@ class InferenceController(QObject):
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
         self._unload.connect(self.worker.unload)
+        self._run_job.connect(self.worker.run_job)
+        self.worker.external_started.connect(self.external_started)
+        self.worker.external_finished.connect(self.external_finished)
         for name in ("load_started", "loaded", "load_failed", "unloaded", "generation_started", "text",
                      "finished", "failed"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
@@ -188,13 +262,37 @@ class InferenceController(QObject):
     ) -> None:
         self._load.emit(str(path), settings, template_override)
 
-    def generate(self, messages: Sequence[Message], sampling: SamplingSettings | None = None) -> int:
-        request_id = self.worker.new_request_id()
-        self._generate.emit(request_id, [dict(m) for m in messages], sampling)
+    def generate(
+        self,
+        messages: Sequence[Message],
+        sampling: SamplingSettings | None = None,
+        *,
+        continue_last: bool = False,
+        request_id: int | None = None,
+    ) -> int:
+        """Queue a chat generation; `continue_last` extends the last (assistant) message. Pass a
+        `request_id` from new_request_id() to set up receivers of its output before it can start."""
+        if request_id is None:
+            request_id = self.worker.new_request_id()
+        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last)
         return request_id
+
+    def new_request_id(self) -> int:
+        return self.worker.new_request_id()
 
     def cancel(self) -> None:
         self.worker.cancel()
+
+    def submit_job(self, job: Job, description: str) -> int:
+        """Thread-safe (the API server calls it from its own thread): queue a job behind the
+        requests already queued. Returns its request id."""
+        request_id = self.worker.new_external_id()
+        self._run_job.emit(request_id, job, description)
+        return request_id
+
+    def cancel_request(self, request_id: int) -> None:
+        """Thread-safe: cancel one server job, queued or running."""
+        self.worker.cancel_request(request_id)
 
     def unload(self) -> None:
         self._unload.emit()
@@ -204,6 +302,7 @@ class InferenceController(QObject):
         if not self.inference_thread.isRunning():
             return True
         self.worker.cancel()
+        self.worker.cancel_external()
         self._unload.emit()
         self.inference_thread.quit()
         return bool(self.inference_thread.wait(timeout_ms))

@@ -1,0 +1,429 @@
+"""Paints chat messages for the list view: lazily, and only the rows that changed.
+
+Each row's text lives in a QTextDocument cached by (message id, version, width). A finished message is
+rendered to Markdown HTML once; a streaming one is plain text that grows by appending at the end, so a
+40 ms batch costs a layout of the new text, not of the whole reply. Geometry (bubble, Thinking toggle,
+action buttons) is computed with the layout and reused for painting and for hit-testing clicks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPalette,
+    QTextCursor,
+    QTextDocument,
+    QTextOption,
+)
+from PySide6.QtWidgets import QAbstractItemView, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from desktop_app.ui.chat_model import ChatItem, ItemRole
+from desktop_app.ui.markdown_html import render_markdown
+from desktop_app.ui.theme import DARK, Colors, current_colors
+
+SIDE = 28  # space left and right of the column
+MAX_COLUMN = 860  # reading width: long lines are tiring
+GAP = 10  # above each message
+USER_PAD_X, USER_PAD_Y = 16, 10
+ACTION_H = 26
+ACTION_GAP = 2
+LIVE_STEP = 120  # px: a streaming row's height is rounded up to this
+
+_STOP_NOTES = {
+    "max_tokens": "stopped at the token limit",
+    "cancelled": "stopped",
+    "context_full": "context full",
+    "stop_string": "stop string",
+}
+_STATE_NOTES = {
+    "cancelled": "Stopped",
+    "interrupted": "Cut off: Hearth was closed while writing this reply",
+    "streaming": "Cut off: Hearth was closed while writing this reply",
+}
+
+
+def footer_text(item: ChatItem) -> str:
+    """The line under an assistant reply: speed and how it ended (or why it failed)."""
+    message = item.message
+    if item.live:
+        return "Generating…"
+    if message.state == "failed":
+        return f"Failed: {message.error or 'generation failed'}"
+    stats = message.stats or {}
+    parts: list[str] = []
+    if stats.get("completion_tokens"):
+        parts.append(f"{stats['completion_tokens']} tokens")
+        if stats.get("generation_tps"):
+            parts.append(f"{float(stats['generation_tps']):.1f} tok/s")
+        if stats.get("ttft_s") is not None:
+            parts.append(f"TTFT {float(stats['ttft_s']):.2f} s")
+    reason = stats.get("stop_reason")
+    if isinstance(reason, str) and reason in _STOP_NOTES:
+        parts.append(_STOP_NOTES[reason])
+    elif message.state in _STATE_NOTES:
+        parts.append(_STATE_NOTES[message.state])
+    if stats.get("dropped_messages"):
+        parts.append(f"{stats['dropped_messages']} old messages left out to fit the context")
+    return " · ".join(parts)
+
+
+def actions_for(item: ChatItem) -> list[tuple[str, str]]:
+    if item.live:
+        return []
+    keys: list[tuple[str, str]] = [("copy", "Copy")]
+    if item.role == "user":
+        keys.append(("edit", "Edit"))
+    else:
+        keys += [("regenerate", "Regenerate"), ("continue", "Continue")]
+    keys.append(("delete", "Delete"))
+    return keys
+
+
+@dataclass
+class Layout:
+    """A rendered row; rectangles are relative to the row's top-left corner."""
+
+    version: int
+    width: int
+    body: QTextDocument
+    markdown: bool
+    text_len: int
+    code_blocks: tuple[str, ...] = ()
+    thinking: QTextDocument | None = None
+    height: int = 0
+    bubble: QRect | None = None
+    header: QRect | None = None
+    body_pos: QPoint = field(default_factory=QPoint)
+    thinking_toggle: QRect | None = None
+    thinking_pos: QPoint | None = None
+    footer: QRect | None = None
+    footer_text: str = ""
+    actions: list[tuple[str, str, QRect]] = field(default_factory=list)
+
+
+class MessageDelegate(QStyledItemDelegate):
+    def __init__(self, view: QAbstractItemView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view = view
+        self._cache: dict[int, Layout] = {}
+        self.colors: Colors = current_colors()
+        self.hover: tuple[int, str | None] = (-1, None)  # row, action key under the mouse
+        self.highlight_id: int | None = None  # a search hit, tinted for a moment
+        self.default_model_name = "Assistant"
+        self.hinted: dict[int, int] = {}  # message id -> the height sizeHint last reported
+        self._estimates: dict[int, tuple[tuple[int, int], int]] = {}  # id -> ((version, width), height)
+        self.corrected: set[QPersistentModelIndex] = set()  # rows painted taller or shorter than hinted
+
+    # -- theme and fonts ---------------------------------------------------------------------------
+
+    def set_colors(self, colors: Colors) -> None:
+        self.colors = colors
+        self._cache.clear()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self.hinted.clear()
+
+    def _fonts(self) -> tuple[QFont, QFont, QFont]:
+        base = QFont(self._view.font())
+        small = QFont(base)
+        small.setPointSizeF(max(6.0, base.pointSizeF() - 1.5))
+        bold = QFont(small)
+        bold.setWeight(QFont.Weight.DemiBold)
+        return base, small, bold
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    def layout_for(self, item: ChatItem, width: int) -> Layout:
+        cached = self._cache.get(item.id)
+        if cached is not None and cached.version == item.version and cached.width == width:
+            return cached
+        base, small, bold = self._fonts()
+        column = max(200, min(width - 2 * SIDE, MAX_COLUMN))
+        left = max(SIDE, (width - column) // 2)
+        layout = self._body(item, cached, base)
+        layout.version, layout.width = item.version, width
+        small_h = QFontMetrics(small).height()
+        y = GAP
+        if item.role == "user":
+            limit = int(column * 0.82) - 2 * USER_PAD_X
+            layout.body.setTextWidth(limit)
+            text_w = min(limit, int(layout.body.idealWidth()) + 2)
+            layout.body.setTextWidth(text_w)
+            height = int(layout.body.size().height())
+            bubble_w = text_w + 2 * USER_PAD_X
+            layout.bubble = QRect(left + column - bubble_w, y, bubble_w, height + 2 * USER_PAD_Y)
+            layout.body_pos = QPoint(layout.bubble.x() + USER_PAD_X, y + USER_PAD_Y)
+            y = layout.bubble.bottom() + 1 + ACTION_GAP
+            layout.header = None
+        else:
+            layout.header = QRect(left, y, column, small_h + 4)
+            y += small_h + 8
+            reasoning = item.reasoning.strip()
+            layout.thinking_toggle = None
+            layout.thinking_pos = None
+            if reasoning:
+                layout.thinking_toggle = QRect(left, y, column, small_h + 8)
+                y += small_h + 12
+                if item.thinking_open:
+                    doc = layout.thinking or QTextDocument()
+                    doc.setDefaultFont(small)
+                    doc.setDocumentMargin(0)
+                    if doc.toPlainText() != reasoning:
+                        doc.setPlainText(reasoning)
+                    doc.setTextWidth(column - 16)
+                    layout.thinking = doc
+                    layout.thinking_pos = QPoint(left + 14, y)
+                    y += int(doc.size().height()) + 12
+            layout.body.setTextWidth(column)
+            layout.body_pos = QPoint(left, y)
+            y += int(layout.body.size().height())
+            layout.bubble = None
+            layout.footer_text = footer_text(item)
+            if layout.footer_text:
+                y += 6
+                layout.footer = QRect(left, y, column, small_h + 2)
+                y += small_h + 2
+            else:
+                layout.footer = None
+            y += ACTION_GAP
+        layout.actions = self._place_actions(item, y, left, column, bold)
+        y += ACTION_H
+        layout.height = y + 4
+        self._cache[item.id] = layout
+        return layout
+
+    def _body(self, item: ChatItem, cached: Layout | None, base: QFont) -> Layout:
+        """The row's text document: reuse it when only the width changed, append when streaming."""
+        content = item.content
+        markdown = item.role == "assistant" and not item.live and item.message.state != "failed"
+        if cached is not None and cached.markdown == markdown:
+            if markdown and cached.version == item.version:
+                return cached  # width change only: relayout below, no re-render
+            if not markdown and len(content) >= cached.text_len and item.live:
+                new = content[cached.text_len :]
+                if new:
+                    cursor = QTextCursor(cached.body)
+                    cursor.movePosition(QTextCursor.MoveOperation.End)
+                    cursor.insertText(new)
+                    cached.text_len = len(content)
+                return cached
+        doc = QTextDocument()
+        doc.setDefaultFont(base)
+        doc.setDocumentMargin(0)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        doc.setDefaultTextOption(option)
+        blocks: tuple[str, ...] = ()
+        if markdown:
+            rendered = render_markdown(content.strip() or "(no text)", dark=self.colors is DARK)
+            doc.setHtml(rendered.html)
+            blocks = rendered.code_blocks
+        else:
+            doc.setPlainText(content if (content or item.role == "user") else "…")
+        return Layout(
+            version=-1, width=-1, body=doc, markdown=markdown, text_len=len(content), code_blocks=blocks
+        )
+
+    def _place_actions(
+        self, item: ChatItem, y: int, left: int, column: int, font: QFont
+    ) -> list[tuple[str, str, QRect]]:
+        metrics = QFontMetrics(font)
+        placed: list[tuple[str, str, QRect]] = []
+        entries = list(actions_for(item))
+        count = item.position[1]
+        if count > 1 and not item.live:  # first, so it stays put while the actions fade in on hover
+            place = f"{item.position[0]}/{count}"
+            entries[:0] = [("prev", "\u2039"), ("position", place), ("next", "\u203a")]
+        widths = [metrics.horizontalAdvance(label) + 16 for _, label in entries]
+        total = sum(widths) + 2 * max(0, len(entries) - 1)
+        x = left + column - total if item.role == "user" else left - 8
+        for (key, label), w in zip(entries, widths, strict=True):
+            placed.append((key, label, QRect(x, y, w, ACTION_H)))
+            x += w + 2
+        return placed
+
+    # -- QStyledItemDelegate -------------------------------------------------------------------------
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        """The exact height once a row has been painted; before that an estimate from the text's
+        length, so opening a 500-message chat renders only the rows on screen."""
+        item = index.data(ItemRole)
+        if not isinstance(item, ChatItem):
+            return QSize(0, 0)
+        width = self._view.viewport().width()
+        cached = self._cache.get(item.id)
+        if cached is not None and cached.version == item.version and cached.width == width:
+            height = cached.height
+        elif item.live or index.row() >= index.model().rowCount() - 2:
+            height = self.layout_for(item, width).height  # the end of the chat is what is shown first
+        else:
+            key = (item.version, width)
+            guess = self._estimates.get(item.id)
+            if guess is None or guess[0] != key:
+                guess = (key, self.estimate_height(item, width))
+                self._estimates[item.id] = guess
+            height = guess[1]
+        if item.live:  # grow in steps while streaming: a relayout of every row per step, not per line
+            height = -(-height // LIVE_STEP) * LIVE_STEP
+        self.hinted[item.id] = height
+        return QSize(width, height)
+
+    def estimate_height(self, item: ChatItem, width: int) -> int:
+        base, small, _ = self._fonts()
+        metrics, small_h = QFontMetrics(base), QFontMetrics(small).height()
+        column = max(200, min(width - 2 * SIDE, MAX_COLUMN))
+        text_w = int(column * 0.82) - 2 * USER_PAD_X if item.role == "user" else column
+        per_line = max(8, text_w // max(1, metrics.averageCharWidth()))
+        content = item.content
+        lines = sum(max(1, -(-len(line) // per_line)) for line in content.split("\n"))
+        body = lines * metrics.lineSpacing()
+        if item.role == "user":
+            return GAP + body + 2 * USER_PAD_Y + ACTION_GAP + ACTION_H + 4
+        body += content.count("```") // 2 * 48 + content.count("\n\n") * 6  # code frames, paragraph gaps
+        chrome = GAP + small_h + 8 + ACTION_GAP + ACTION_H + 4 + (small_h + 8 if footer_text(item) else 0)
+        if item.reasoning.strip():
+            chrome += small_h + 12
+        return chrome + body
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        item = index.data(ItemRole)
+        if not isinstance(item, ChatItem):
+            return
+        rect: QRect = option.rect
+        layout = self.layout_for(item, self._view.viewport().width())
+        if not item.live and self.hinted.get(item.id) != layout.height:  # the estimate was off: relayout
+            self.hinted[item.id] = layout.height
+            self.corrected.add(QPersistentModelIndex(index))
+        c = self.colors
+        _, small, bold = self._fonts()
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.translate(rect.topLeft())
+        if self.highlight_id == item.id:
+            painter.fillRect(QRect(0, 0, rect.width(), layout.height), QColor(c.selection))
+        if layout.bubble is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(c.selection if self.highlight_id != item.id else c.surface))
+            painter.drawRoundedRect(QRectF(layout.bubble), 14, 14)
+        if layout.header is not None:
+            painter.setFont(bold)
+            painter.setPen(QColor(c.text))
+            name = item.message.model or self.default_model_name
+            painter.drawText(
+                layout.header, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), name
+            )
+        if layout.thinking_toggle is not None:
+            painter.setFont(small)
+            painter.setPen(QColor(c.muted))
+            words = len(item.reasoning.split())
+            arrow = "▾" if item.thinking_open else "▸"
+            text = (
+                f"{arrow}  Thinking…"
+                if item.live and not item.content
+                else f"{arrow}  Thought · {words} words"
+            )
+            hovered = self.hover == (index.row(), "thinking")
+            if hovered:
+                painter.setPen(QColor(c.text))
+            painter.drawText(
+                layout.thinking_toggle, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+            )
+            if layout.thinking is not None and layout.thinking_pos is not None:
+                painter.setPen(QColor(c.border))
+                top = layout.thinking_pos.y()
+                painter.drawLine(
+                    layout.thinking_pos.x() - 10,
+                    top,
+                    layout.thinking_pos.x() - 10,
+                    top + int(layout.thinking.size().height()),
+                )
+                self._draw_doc(painter, layout.thinking, layout.thinking_pos, c.muted)
+        self._draw_doc(painter, layout.body, layout.body_pos, c.text)
+        if layout.footer is not None:
+            painter.setFont(small)
+            failed = item.message.state == "failed" and not item.live
+            painter.setPen(QColor(c.danger if failed else c.muted))
+            painter.drawText(
+                layout.footer,
+                int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                layout.footer_text,
+            )
+        self._draw_actions(painter, index.row(), layout, bold)
+        painter.restore()
+
+    def _draw_doc(self, painter: QPainter, doc: QTextDocument, pos: QPoint, color: str) -> None:
+        painter.save()
+        painter.translate(pos)
+        context = QAbstractTextDocumentLayout.PaintContext()
+        palette = QPalette(self._view.palette())
+        palette.setColor(QPalette.ColorRole.Text, QColor(color))
+        context.palette = palette
+        doc.documentLayout().draw(painter, context)
+        painter.restore()
+
+    def _draw_actions(self, painter: QPainter, row: int, layout: Layout, font: QFont) -> None:
+        if not layout.actions:
+            return
+        c = self.colors
+        row_hovered = self.hover[0] == row
+        painter.setFont(font)
+        for key, label, rect in layout.actions:
+            hovered = row_hovered and self.hover[1] == key and key != "position"
+            if hovered:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(c.surface_alt))
+                painter.drawRoundedRect(QRectF(rect), 6, 6)
+            color = QColor(c.text if hovered else c.muted)
+            if not row_hovered and key not in ("prev", "next", "position"):
+                color.setAlphaF(0.0 if row != self._last_row() else 0.55)
+            painter.setPen(color)
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), label)
+
+    def _last_row(self) -> int:
+        model = self._view.model()
+        return model.rowCount() - 1 if model is not None else -1
+
+    # -- hit-testing ---------------------------------------------------------------------------------
+
+    def hit(self, item: ChatItem, pos: QPoint) -> tuple[str, Any] | None:
+        """What is under `pos` (relative to the row): ("action", key), ("thinking", None),
+        ("copy-code", n) or ("link", href)."""
+        layout = self._cache.get(item.id)
+        if layout is None:
+            return None
+        for key, _, rect in layout.actions:
+            if rect.contains(pos) and key != "position":
+                return ("action", key)
+        if layout.thinking_toggle is not None and layout.thinking_toggle.contains(pos):
+            return ("thinking", None)
+        anchor = layout.body.documentLayout().anchorAt(QPointF(pos - layout.body_pos))
+        if anchor:
+            prefix = "hearth-copy:"
+            if anchor.startswith(prefix) and anchor[len(prefix) :].isdigit():
+                return ("copy-code", int(anchor[len(prefix) :]))
+            return ("link", anchor)
+        return None
+
+    def code_block(self, item: ChatItem, number: int) -> str | None:
+        layout = self._cache.get(item.id)
+        if layout is None or not 0 <= number < len(layout.code_blocks):
+            return None
+        return layout.code_blocks[number]
+
+    def forget(self, message_ids: set[int] | None = None) -> None:
+        if message_ids is None:
+            self._cache.clear()
+        else:
+            for message_id in message_ids:
+                self._cache.pop(message_id, None)

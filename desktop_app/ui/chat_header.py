@@ -1,0 +1,164 @@
+"""The chat's top bar: the model picker, load progress, and the model's badges."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QWidget
+
+from desktop_app.core import starter
+from desktop_app.core.engine import LoadedModel
+from desktop_app.core.library import LibraryModel
+from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, human_size, label
+
+PLACEHOLDER = "Select a model to load"
+
+
+class ChatHeader(QFrame):
+    model_chosen = Signal(object)  # LibraryModel
+    open_file = Signal()
+    unload = Signal()
+    toggle_settings = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ChatHeader")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(MARGIN, 12, MARGIN, 12)
+        row.setSpacing(10)
+        self.picker = ChevronCombo()
+        self.picker.setObjectName("ModelPicker")
+        self.picker.setAccessibleName("Model")
+        self.picker.setToolTip("Choose which of your models to chat with (it loads on this computer)")
+        self.picker.setMinimumWidth(280)
+        self.picker.setMaximumWidth(420)
+        self.picker.activated.connect(self._picked)
+        row.addWidget(self.picker)
+        self.badges = QHBoxLayout()
+        self.badges.setSpacing(6)
+        row.addLayout(self.badges)
+        row.addStretch(1)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setFixedWidth(140)
+        self.progress.setTextVisible(False)
+        self.progress.setAccessibleName("Loading progress")
+        self.progress.hide()
+        row.addWidget(self.progress)
+        self.progress_label = label("", "muted")
+        row.addWidget(self.progress_label)
+        self.open_button = button("Open file…", "ghost", tooltip="Load a .gguf file from anywhere")
+        self.open_button.clicked.connect(self.open_file)
+        row.addWidget(self.open_button)
+        self.unload_button = button("Eject", "ghost", tooltip="Unload the model and free its memory")
+        self.unload_button.setAccessibleName("Unload model")
+        self.unload_button.clicked.connect(self.unload)
+        self.unload_button.hide()
+        row.addWidget(self.unload_button)
+        self.settings_button = button(
+            "Settings", tooltip="System prompt, sampling and load settings (Ctrl+,)"
+        )
+        self.settings_button.setCheckable(True)
+        self.settings_button.setAccessibleName("Chat settings")
+        self.settings_button.clicked.connect(self.toggle_settings)
+        row.addWidget(self.settings_button)
+        self._models: list[LibraryModel] = []
+        self._loaded_path: str | None = None
+        self._loading_since = 0.0
+        self._elapsed = QTimer(self)
+        self._elapsed.setInterval(250)
+        self._elapsed.timeout.connect(self._tick)
+        self.set_models([])
+
+    # -- the picker --------------------------------------------------------------------------------
+
+    def set_models(self, models: list[LibraryModel]) -> None:
+        self._models = [m for m in models if not m.missing]
+        with QSignalBlocker(self.picker):
+            self.picker.clear()
+            self.picker.addItem(PLACEHOLDER if self._models else "No models yet: download one in Models")
+            for model in self._models:
+                text = f"{model.display_name}  ·  {model.quant}  ·  {human_size(model.size_bytes)}"
+                self.picker.addItem(text, model.id)
+            self._select_loaded()
+
+    def _select_loaded(self) -> None:
+        index = 0
+        for i, model in enumerate(self._models, start=1):
+            if str(model.path) == self._loaded_path:
+                index = i
+        with QSignalBlocker(self.picker):
+            self.picker.setCurrentIndex(index)
+
+    @Slot(int)
+    def _picked(self, index: int) -> None:
+        if index <= 0 or index > len(self._models):
+            self._select_loaded()
+            return
+        model = self._models[index - 1]
+        if str(model.path) != self._loaded_path:
+            self.model_chosen.emit(model)
+
+    # -- load state -------------------------------------------------------------------------------
+
+    def show_loading(self, name: str) -> None:
+        self._loading_since = time.monotonic()
+        self.clear_badges()
+        self.progress.show()
+        self.progress_label.setText(f"Loading {name}…")
+        self._elapsed.start()
+        self.unload_button.hide()
+
+    def _tick(self) -> None:
+        text = self.progress_label.text().split(" · ")[0]
+        self.progress_label.setText(f"{text} · {time.monotonic() - self._loading_since:.1f} s")
+
+    def _loading_done(self) -> None:
+        self._elapsed.stop()
+        self.progress.hide()
+        self.progress_label.setText("")
+
+    def show_loaded(self, model: LoadedModel) -> None:
+        self._loading_done()
+        self._loaded_path = str(model.summary.path)
+        summary = model.summary
+        if starter.is_starter(summary.path) and not any(
+            str(m.path) == self._loaded_path for m in self._models
+        ):
+            with QSignalBlocker(self.picker):
+                self.picker.setItemText(0, starter.DISPLAY_NAME)
+        elif not any(str(m.path) == self._loaded_path for m in self._models):
+            with QSignalBlocker(self.picker):
+                self.picker.setItemText(0, summary.name)
+        self._select_loaded()
+        self.clear_badges()
+        for text in (summary.architecture, summary.file_type, f"{model.n_ctx:,} ctx"):
+            self._badge(text)
+        if model.chat_format.source == "builtin":
+            self._badge(f"{model.chat_format.family} template", accent=True)
+        self.unload_button.show()
+
+    def show_unloaded(self) -> None:
+        self._loading_done()
+        self._loaded_path = None
+        self.clear_badges()
+        self.unload_button.hide()
+        self.set_models(self._models)
+
+    def _badge(self, text: str, *, accent: bool = False) -> None:
+        self.badges.addWidget(label(text, "badge-accent" if accent else "badge"))
+
+    def clear_badges(self) -> None:
+        while (item := self.badges.takeAt(0)) is not None:
+            if (widget := item.widget()) is not None:
+                widget.deleteLater()
+
+    def badge_texts(self) -> list[str]:
+        texts = []
+        for i in range(self.badges.count()):
+            entry = self.badges.itemAt(i)
+            widget = entry.widget() if entry is not None else None
+            if widget is not None and hasattr(widget, "text"):
+                texts.append(str(widget.text()))
+        return texts

@@ -1,0 +1,176 @@
+"""The Qt model behind the chat view: one row per message of the branch on screen.
+
+A thin adapter over conversations.Message plus the view state the store does not hold (the live text of
+a streaming reply, whether its Thinking section is open). Every change bumps the row's `version`, which
+is what the delegate keys its rendered-document cache on, and emits dataChanged for that row only: a
+streaming reply never makes the view re-render the other 499 messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from desktop_app.core.conversations import Message
+
+ItemRole = Qt.ItemDataRole.UserRole + 1
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class ChatItem:
+    message: Message
+    position: tuple[int, int] = (1, 1)  # place among its siblings, and how many there are
+    live: bool = False  # streaming now: shown as plain text, Markdown once it ends
+    thinking_open: bool = False
+    version: int = 0
+    answer_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        return self.message.id
+
+    @property
+    def role(self) -> str:
+        return self.message.role
+
+    @property
+    def content(self) -> str:
+        if self.live:
+            return self.message.content + "".join(self.answer_parts)
+        return self.message.content
+
+    @property
+    def reasoning(self) -> str:
+        if self.live:
+            return self.message.reasoning + "".join(self.reasoning_parts)
+        return self.message.reasoning
+
+
+class ChatModel(QAbstractListModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[ChatItem] = []
+        self._rows: dict[int, int] = {}  # message id -> row
+
+    # -- the Qt interface --------------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == ItemRole:
+            return item
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return item.content
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            who = "You" if item.role == "user" else (item.message.model or "Assistant")
+            return f"{who}: {item.content}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return None
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def set_messages(self, messages: list[Message], positions: dict[int, tuple[int, int]]) -> None:
+        self.beginResetModel()
+        self._items = [ChatItem(m, positions.get(m.id, (1, 1))) for m in messages]
+        self._reindex()
+        self.endResetModel()
+
+    def append(self, message: Message, *, position: tuple[int, int] = (1, 1), live: bool = False) -> None:
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(ChatItem(message, position, live=live, thinking_open=live))
+        self._rows[message.id] = row
+        self.endInsertRows()
+
+    def truncate(self, rows: int) -> None:
+        """Keep the first `rows` rows (an edit or a regeneration replaces what follows)."""
+        if rows >= len(self._items):
+            return
+        self.beginRemoveRows(QModelIndex(), rows, len(self._items) - 1)
+        del self._items[rows:]
+        self._reindex()
+        self.endRemoveRows()
+
+    def append_text(self, message_id: int, kind: str, text: str) -> None:
+        item = self.item_by_id(message_id)
+        if item is None or not item.live:
+            return
+        (item.reasoning_parts if kind == "reasoning" else item.answer_parts).append(text)
+        self._changed(item)
+
+    def finish(self, message: Message) -> None:
+        """The reply ended: show the stored message (text, stats, state) as Markdown from now on."""
+        item = self.item_by_id(message.id)
+        if item is None:
+            return
+        item.message = message
+        item.live = False
+        item.answer_parts.clear()
+        item.reasoning_parts.clear()
+        item.thinking_open = False
+        self._changed(item)
+
+    def restart_live(self, message: Message) -> None:
+        """Continue: the reply streams again, on top of its current text."""
+        item = self.item_by_id(message.id)
+        if item is None:
+            return
+        item.message = message
+        item.live = True
+        self._changed(item)
+
+    def set_position(self, message_id: int, position: tuple[int, int]) -> None:
+        item = self.item_by_id(message_id)
+        if item is not None and item.position != position:
+            item.position = position
+            self._changed(item)
+
+    def toggle_thinking(self, row: int) -> None:
+        if 0 <= row < len(self._items):
+            item = self._items[row]
+            item.thinking_open = not item.thinking_open
+            self._changed(item)
+
+    def replace_message(self, message: Message) -> None:
+        item = self.item_by_id(message.id)
+        if item is not None:
+            item.message = replace(message)
+            self._changed(item)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def items(self) -> list[ChatItem]:
+        return list(self._items)
+
+    def item(self, row: int) -> ChatItem:
+        return self._items[row]
+
+    def item_by_id(self, message_id: int) -> ChatItem | None:
+        row = self._rows.get(message_id)
+        return None if row is None else self._items[row]
+
+    def row_of(self, message_id: int) -> int | None:
+        return self._rows.get(message_id)
+
+    def _changed(self, item: ChatItem) -> None:
+        item.version += 1
+        row = self._rows[item.id]
+        index = self.index(row, 0)
+        self.dataChanged.emit(index, index, [ItemRole])
+
+    def _reindex(self) -> None:
+        self._rows = {item.id: row for row, item in enumerate(self._items)}
