@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.status_message = self.status.message
         self.chat.status_changed.connect(self.status_message.setText)
+        self.server.status_changed.connect(self.status_message.setText)
         self.chat.stats_changed.connect(self.status.show_stats)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
         if recovered:

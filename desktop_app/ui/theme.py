@@ -122,6 +122,7 @@ QPlainTextEdit, QTextEdit, QTextBrowser, QLineEdit, QSpinBox, QDoubleSpinBox, QC
     background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; border-radius: 8px;
     padding: 6px 8px; selection-background-color: {c.selection}; selection-color: {c.text};
 }}
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{ width: 0px; border: none; }}
 QPlainTextEdit:focus, QTextEdit:focus, QLineEdit:focus, QComboBox:focus {{ border-color: {c.accent}; }}
 QComboBox QAbstractItemView {{ background: {c.surface}; color: {c.text}; selection-background-color: {c.selection}; }}
 QProgressBar {{ background: {c.surface_alt}; border: none; border-radius: 3px; max-height: 6px; }}
