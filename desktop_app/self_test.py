@@ -8,6 +8,8 @@ library or data file only shows up at run time. It checks, in order:
   painted (offscreen when there is no display); it reports the time from launch to the first paint;
 - llama.cpp: it imports, its CPU features are ones this CPU has, and it is not a native/AMX build
   (those crash at the first decode on VMs that advertise AMX without allowing it; DESIGN.md §3);
+- the API server: uvicorn and Starlette start on 127.0.0.1 (a free port) and answer a request with a
+  random key (PyInstaller misses uvicorn's dynamically imported protocol modules when a hook is off);
 - with `--model`: the model loads through the engine and generates 8 tokens.
 
 Exit 0 with one summary line on stdout, or 1 with one line per failure on stderr. Everything goes to
@@ -82,6 +84,7 @@ def main(model: Path | None = None) -> int:
     # then measures what a user waits for.
     _checked(report, "qt", lambda: check_qt(paths if data_ok else None, started))
     _checked(report, "llama.cpp", check_llama)
+    _checked(report, "server", check_server)
     if model is not None:
         _checked(report, "model", lambda: check_model(model))
     if report.failures:
@@ -307,6 +310,36 @@ def _show_until_painted(window: QWidget, started: float) -> float | None:
 
 
 # -- model -----------------------------------------------------------------------------------------
+
+
+def check_server() -> str:
+    """Serve one real request (no model: the API answers 503 model_not_loaded) and stop."""
+    import http.client
+    import json
+    import secrets
+
+    from desktop_app.server.app import ServerApp
+    from desktop_app.server.backend import ThreadBackend
+    from desktop_app.server.runner import ServerRunner
+    from desktop_app.server.security import SecurityPolicy
+
+    key = secrets.token_urlsafe(32)
+    backend = ThreadBackend().start()
+    runner = ServerRunner(ServerApp(backend, SecurityPolicy(key)), "127.0.0.1", 0)
+    try:
+        runner.start(wait=True)
+        host, port = runner.address
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/v1/models", headers={"Authorization": f"Bearer {key}", "Host": "127.0.0.1"})
+        response = conn.getresponse()
+        body = json.loads(response.read() or b"{}")
+        conn.close()
+    finally:
+        runner.stop()
+        backend.close()
+    if response.status != 200 or body.get("object") != "list":
+        raise RuntimeError(f"GET /v1/models answered {response.status}: {body}")
+    return f"api server on {host}"
 
 
 def check_model(model: Path) -> str:

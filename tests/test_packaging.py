@@ -29,7 +29,7 @@ from desktop_app.resources import icon_path
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(
     r"^self-test ok: hearth \S+, data (?P<data>.+?), qt 6\.\S+ (?P<platform>\w+), window [\d.]+ s[^,]*, "
-    r"llama\.cpp \S+ \((?P<isa>[^)]+)\)"
+    r"llama\.cpp \S+ \((?P<isa>[^)]+)\), api server on 127\.0\.0\.1"
 )
 
 
