@@ -140,7 +140,7 @@ class ChatPage(QWidget):
         column = QVBoxLayout(host)
         column.addStretch(1)
         card = Card()
-        card.setMaximumWidth(560)
+        card.setFixedWidth(520)  # a wrapped label inside a centred card otherwise gets squeezed
         card.body.setContentsMargins(36, 32, 36, 32)
         card.body.setSpacing(10)
         self.empty_title = label("Start a private chat", "title")
@@ -156,7 +156,11 @@ class ChatPage(QWidget):
         self.choose_button = button("Browse models", "primary")
         self.choose_button.clicked.connect(self.choose_model)
         card.body.addWidget(self.choose_button, alignment=Qt.AlignmentFlag.AlignHCenter)
-        column.addWidget(card, alignment=Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()  # centred by stretches, not an alignment flag, so wrapped text gets its height
+        row.addStretch(1)
+        row.addWidget(card)
+        row.addStretch(1)
+        column.addLayout(row)
         column.addStretch(2)
         return host
 
