@@ -259,14 +259,35 @@ class Engine:
         if not turns:
             raise GenerationError("There is no message to answer.", hint="Type a message first.")
         limit = model.n_ctx - reserve
+        rendered: dict[int, list[int]] = {}
+
+        def tokens_from(start: int) -> list[int]:
+            if start not in rendered:
+                rendered[start] = self._render_tokens([*system, *turns[start:]], continue_last=continue_last)
+            return rendered[start]
+
+        # Where the kept history may start: the first turn, or a user turn (never a reply without its
+        # question), keeping at least the last turn (two when continuing a reply). Fewer turns never
+        # need more tokens, so the earliest start that fits is found by bisection: a 500-message chat
+        # costs ~10 renders, not one per dropped turn (that took 30 s on these machines).
+        keep = 2 if continue_last else 1
+        last = max(0, len(turns) - keep)
+        starts = [i for i in range(1, last + 1) if turns[i].get("role") == "user"]
+        if not starts or starts[-1] != last:
+            starts.append(last)
         dropped = 0
-        while True:
-            tokens = self._render_tokens([*system, *turns], continue_last=continue_last)
-            if len(tokens) <= limit or len(turns) <= (2 if continue_last else 1):
-                break
-            drop = 2 if len(turns) > 2 and turns[1].get("role") == "assistant" else 1
-            turns = turns[drop:]
-            dropped += drop
+        tokens = tokens_from(0)
+        if len(tokens) > limit and last > 0:
+            low, high = -1, len(starts) - 1  # starts[high] is the last resort; -1 stands for 0
+            if len(tokens_from(starts[high])) <= limit:
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    if len(tokens_from(starts[middle])) <= limit:
+                        high = middle
+                    else:
+                        low = middle
+            dropped = starts[high]
+            tokens = tokens_from(dropped)
         if len(tokens) >= model.n_ctx - 8:
             raise GenerationError(
                 f"The message is too long for this model's context ({len(tokens)} tokens; the context "
