@@ -360,3 +360,36 @@ def test_mouse_clicks_on_painted_controls(qtbot, window) -> None:
     assert composer.editing and composer.input.toPlainText() == "Show me code"
     composer.cancel_edit.click()  # (Esc does the same once a model is loaded and the box is enabled)
     assert not composer.editing and composer.input.toPlainText() == ""
+
+
+def test_import_a_chat_from_the_sidebar_and_by_dropping_it(qtbot, window, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from desktop_app.core.conversations import ChatFileError
+
+    good = Path(__file__).resolve().parent.parent / "docs" / "example-chat.json"
+    conversation_id = window.chat_list.import_chat(good)
+    assert window.chat.conversation is not None and window.chat.conversation.id == conversation_id
+    assert _items(window)[0].content.startswith("How do I read a file")
+    assert window.chat_list.selected_id() == conversation_id
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"title": "x", "messages": [', encoding="utf-8")
+    with pytest.raises(ChatFileError, match="not valid JSON"):
+        window.chat_list.import_chat(broken)
+
+    copy = tmp_path / "dropped.json"
+    copy.write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(copy))])
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+    assert len(window.conversations.list_conversations()) == 2
+    assert window.chat.conversation is not None and window.chat.conversation.id != conversation_id

@@ -12,7 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from desktop_app.core.conversations import ChatFileError, ConversationStore, ReplyWriter, with_fixed_seed
+from desktop_app.core.conversations import (
+    ConversationStore,
+    ReplyWriter,
+    parse_chat_json,
+    read_chat_file,
+    with_fixed_seed,
+)
 from desktop_app.core.errors import StorageError
 from desktop_app.core.generation import SamplingSettings
 
@@ -78,22 +84,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    source = "standard input" if args.file == "-" else args.file
-    try:
-        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StorageError(
-            f"Cannot read {source}: {exc.strerror or exc}.", hint="Check the file's path and permissions."
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ChatFileError(f"{source} is not UTF-8 text.", hint="Import a JSON file.") from exc
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ChatFileError(
-            f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-            hint="Import a file written by `hearth chats export ID --format json`.",
-        ) from exc
+    data = (
+        parse_chat_json(sys.stdin.read(), "standard input")
+        if args.file == "-"
+        else read_chat_file(Path(args.file))
+    )
     conversation_id = open_store().import_json(data)
     print(conversation_id)
     return 0

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 from desktop_app.core.db import Database, _storage_error
@@ -148,6 +149,30 @@ def title_from(text: str) -> str:
 
 def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def parse_chat_json(text: str, source: str) -> object:
+    """A chat file's JSON (checked in shape by ConversationStore.import_json)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ChatFileError(
+            f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
+            hint="Import a file written by Hearth's JSON export (`hearth chats export ID --format json`).",
+        ) from exc
+
+
+def read_chat_file(path: Path) -> object:
+    """Read and parse a chat file for import, with errors that say what to do."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(
+            f"Cannot read {path}: {exc.strerror or exc}.", hint="Check the file's path and permissions."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ChatFileError(f"{path} is not UTF-8 text.", hint="Import a JSON file.") from exc
+    return parse_chat_json(text, str(path))
 
 
 class ConversationStore:

@@ -67,7 +67,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.conversations import ConversationStore, read_chat_file
 from desktop_app.core.errors import HearthError, StorageError
 from desktop_app.ui.conversation_models import (
     Clock,
@@ -362,6 +362,7 @@ class ConversationPanel(QWidget):
     conversation_selected = Signal(int)  # conversation id
     hit_selected = Signal(int, int)  # conversation id, message id (jump to that message)
     conversation_deleted = Signal(int)
+    conversation_imported = Signal(int)
 
     def __init__(
         self, store: ConversationStore, parent: QWidget | None = None, *, clock: Clock = time.time
@@ -413,6 +414,10 @@ class ConversationPanel(QWidget):
         for widget in (self.list_view, self.hits_view, self.empty_label):
             self.stack.addWidget(widget)
         layout.addWidget(self.stack, 1)
+        self.import_button = button("Import a chat…", "ghost", tooltip="Add a chat exported as JSON")
+        self.import_button.setAccessibleName("Import a chat")
+        self.import_button.clicked.connect(self.ask_import)
+        layout.addWidget(self.import_button, alignment=Qt.AlignmentFlag.AlignLeft)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -535,6 +540,25 @@ class ConversationPanel(QWidget):
         dialog.textValueSelected.connect(lambda text: self._rename_committed(conversation_id, text))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def import_chat(self, path: Path) -> int:
+        """Add a chat from a JSON export (Hearth's, or the same shape) and list it. Raises HearthError
+        with what is wrong with the file."""
+        conversation_id = self.store.import_json(read_chat_file(path))
+        self.refresh()
+        self.conversation_imported.emit(conversation_id)
+        return conversation_id
+
+    def ask_import(self) -> None:
+        folder = self._last_export_dir or Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
+        )
+        chosen, _ = QFileDialog.getOpenFileName(self, "Import a chat", str(folder), _EXPORT_FILTERS["json"])
+        if chosen:
+            try:
+                self.import_chat(Path(chosen))
+            except HearthError as exc:
+                show_error(self, exc)
 
     def ask_export(self, conversation_id: int, fmt: ExportFormat) -> None:
         name = export_file_name(self._title_of(conversation_id), fmt, conversation_id)

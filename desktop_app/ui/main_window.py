@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         self.chat_list.conversation_selected.connect(self.open_conversation)
         self.chat_list.hit_selected.connect(self.open_conversation)
         self.chat_list.conversation_deleted.connect(self._conversation_deleted)
+        self.chat_list.conversation_imported.connect(self.open_conversation)
         self.chat.conversation_changed.connect(self.chat_list.select)
         self.chat.conversations_changed.connect(self.chat_list.refresh)
         for keys, action in (
@@ -327,16 +328,25 @@ class MainWindow(QMainWindow):
         )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Models (.gguf) are imported into the library; chats (.json exports) into the chat list."""
         urls = event.mimeData().urls()
-        if urls and all(u.toLocalFile().lower().endswith(".gguf") for u in urls):
+        if urls and all(u.toLocalFile().lower().endswith((".gguf", ".json")) for u in urls):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls()]
+        event.acceptProposedAction()
+        for chat in [p for p in paths if p.suffix.lower() == ".json"]:
+            try:
+                self.chat_list.import_chat(chat)
+            except HearthError as exc:
+                show_error(self, exc)
+        paths = [p for p in paths if p.suffix.lower() == ".gguf"]
+        if not paths:
+            return
         self.show_page(self.models_index)
         self.models.tabs.setCurrentWidget(self.models.my_models)
         self.models.my_models.import_paths(paths)
-        event.acceptProposedAction()
 
     def shutdown(self) -> None:
         """Stop generation, free the model on its thread, pause the download worker. Idempotent:
