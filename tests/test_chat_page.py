@@ -44,9 +44,16 @@ def _load(qtbot, window: MainWindow, gemma_path: Path) -> None:
 def _send(qtbot, window: MainWindow, text: str) -> None:
     chat = window.chat
     chat.composer.input.setPlainText(text)
-    with qtbot.waitSignal(window.inference.finished, timeout=180_000):
-        chat.composer._on_submit()
-        assert chat.generating and chat.composer.action.text() == "Stop"
+    chat.composer._on_submit()
+    assert chat.generating and chat.composer.action.text() == "Stop"
+    _wait_reply(qtbot, window)
+
+
+def _wait_reply(qtbot, window: MainWindow) -> None:
+    """Until the reply ends, whichever way (finished or failed); a failure fails the test at once."""
+    qtbot.waitUntil(lambda: not window.chat.generating, timeout=180_000)
+    last = _items(window)[-1]
+    assert last.message.state != "failed", last.message.error
 
 
 def _items(window: MainWindow) -> list[ChatItem]:
@@ -84,8 +91,8 @@ def test_send_stream_stop_regenerate_edit_and_restart(qtbot, window, gemma_path:
 
     # regenerate: an alternative next to the first reply, with < 2/2 >
     chat.sampling = SamplingSettings(temperature=1.0, max_tokens=10, seed=99)
-    with qtbot.waitSignal(window.inference.finished, timeout=180_000):
-        chat.view.action_triggered.emit("regenerate", reply.id)
+    chat.view.action_triggered.emit("regenerate", reply.id)
+    _wait_reply(qtbot, window)
     regenerated = _items(window)[-1]
     assert regenerated.id != reply.id and regenerated.position == (2, 2)
     assert len(_items(window)) == 2
@@ -93,13 +100,16 @@ def test_send_stream_stop_regenerate_edit_and_restart(qtbot, window, gemma_path:
     assert _items(window)[-1].id == reply.id and _items(window)[-1].position == (1, 2)
     chat.step_alternative(reply.id, +1)
     assert _items(window)[-1].id == regenerated.id
+    chat.step_alternative(regenerated.id, +1)  # wraps around to the first (greedy, never empty)
+    assert _items(window)[-1].id == reply.id
 
     # continue: the last reply grows in place
+    chat.sampling = SHORT
     before = _items(window)[-1].content
-    with qtbot.waitSignal(window.inference.finished, timeout=180_000):
-        chat.view.action_triggered.emit("continue", regenerated.id)
+    chat.view.action_triggered.emit("continue", reply.id)
+    _wait_reply(qtbot, window)
     continued = _items(window)[-1]
-    assert continued.id == regenerated.id and continued.content.startswith(before)
+    assert continued.id == reply.id and continued.content.startswith(before)
     assert len(continued.content) > len(before)
 
     # edit: the edited question becomes a sibling of the original (a branch), with its own reply
@@ -110,6 +120,7 @@ def test_send_stream_stop_regenerate_edit_and_restart(qtbot, window, gemma_path:
     assert edited_user.content == "The capital of Italy is" and edited_user.position == (2, 2)
     assert edited_reply.content.strip() and not chat.composer.editing
     assert len(store.siblings(user.id)) == 2
+    assert [m.content for m in store.path(conversation_id)][-2] == "The capital of Italy is"
 
     # stop: a long reply cancelled mid-stream keeps what was written, marked stopped
     chat.sampling = SamplingSettings(temperature=0.8, max_tokens=2000, seed=1)

@@ -364,10 +364,10 @@ class ChatPage(QWidget):
         assert self.conversation is not None
         conversation_id = self.conversation.id
         sampling = with_fixed_seed(self.sampling)  # stored with the reply: it can be reproduced
-        history = [
+        history = [  # empty replies (failed, or stopped at once) are left out, unless being continued
             {"role": item.role, "content": item.content}
             for item in self.view.chat_model.items()
-            if item.content or item.role == "user"
+            if item.content or item.role == "user" or item.id == message_id
         ]
         if self.system_prompt.strip():
             history.insert(0, {"role": "system", "content": self.system_prompt})
