@@ -25,12 +25,8 @@ from desktop_app.core.db import Database
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.gguf_info import inspect_gguf
 from desktop_app.core.presets import PresetStore
-from desktop_app.ui.settings_panel import (
-    SettingsPanel,
-    format_stop_strings,
-    panel_stylesheet,
-    parse_stop_strings,
-)
+from desktop_app.ui.settings_fields import format_stop_strings, panel_stylesheet, parse_stop_strings
+from desktop_app.ui.settings_panel import SettingsPanel
 from desktop_app.ui.theme import DARK, LIGHT
 
 TRAINED = 32768

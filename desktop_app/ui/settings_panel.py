@@ -17,10 +17,9 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
-from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -28,11 +27,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -41,338 +38,28 @@ from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import DEFAULT_CONTEXT, LoadSettings, SamplingSettings
 from desktop_app.core.presets import Preset, PresetStore, check_name, model_defaults
 from desktop_app.core.system import cpu_count
-from desktop_app.ui.theme import Colors, current_colors
-from desktop_app.ui.widgets import SPACING, ChevronCombo, button, label
-
-SEED_MAX: Final = 2**32 - 1
-MAX_STOP_STRINGS: Final = 16
-MAX_STOP_LENGTH: Final = 200
-UNKNOWN_CONTEXT_MAX: Final = 131072  # the context spin box's bound when the file does not say
-NO_PRESET: Final = "No preset"
-
-State = tuple[str, SamplingSettings, LoadSettings]  # system prompt, sampling, load
-
-TIPS: Final[dict[str, str]] = {
-    "system_prompt": (
-        "Instructions the model reads before the conversation: a role, a tone, rules "
-        "(\u201canswer briefly, in French\u201d). It is sent with every message and takes up part of "
-        "the context."
-    ),
-    "temperature": (
-        "How adventurous the wording is. Low (0\u20130.3): focused and repeatable, good for facts "
-        "and code. About 0.7: natural conversation. Above 1: more surprising, with more mistakes. "
-        "0 always picks the likeliest word. Range 0\u20135."
-    ),
-    "top_p": (
-        "Nucleus sampling: only the likeliest words whose chances add up to this share are "
-        "considered. 0.95 trims the unlikely tail; lower is safer and plainer; 1 turns it off. "
-        "Range 0\u20131."
-    ),
-    "top_k": (
-        "Only this many of the likeliest next words are considered. 40 is a common choice; lower "
-        "is more predictable; 0 turns the limit off. Range 0\u20131000."
-    ),
-    "min_p": (
-        "Drop words less likely than this fraction of the likeliest one. 0.05 removes nonsense "
-        "while keeping variety, even at a high temperature; 0 turns it off. Range 0\u20131."
-    ),
-    "repeat_penalty": (
-        "Makes words the model used recently less likely, to stop it looping. 1 is off; "
-        "1.05\u20131.15 is gentle; too high and it avoids words it needs. Range 0\u20135."
-    ),
-    "repeat_last_n": (
-        "How many recent tokens the repeat penalty looks back over. 64 by default; 0 turns the "
-        "penalty off; \u22121 means the whole context."
-    ),
-    "max_tokens": (
-        "The longest reply, in tokens (a token is about three quarters of an English word). The "
-        "reply is cut off here, even mid-sentence. It also stops when the context is full."
-    ),
-    "seed": (
-        "The random number that drives sampling. Random: every reply differs. Fixed: the same "
-        "prompt with the same settings gives the same reply again, handy to compare settings. "
-        f"A whole number from 0 to {SEED_MAX:,}."
-    ),
-    "stop": (
-        "The reply ends as soon as the model writes one of these; the stop text itself is not "
-        "shown. One per line. Write \\n for a line break, \\t for a tab and \\\\ for a backslash."
-    ),
-    "n_ctx": (
-        "How many tokens the model sees at once: system prompt, history and reply together. "
-        "Longer remembers more of the chat but needs more memory. It cannot exceed the length "
-        "the model was trained on."
-    ),
-    "n_threads": (
-        "How many CPU cores generate tokens. More is faster up to the number of physical cores, then slower."
-    ),
-    "n_gpu_layers": (
-        "How many of the model's layers run on the graphics card; the rest run on the CPU. "
-        "All is fastest when it fits in video memory; 0 keeps everything on the CPU. Needs a GPU "
-        "build of llama.cpp (CUDA, Metal, Vulkan); a CPU build ignores it."
-    ),
-    "flash_attention": (
-        "A faster, leaner way to compute attention, most useful with long contexts. Required for "
-        "a q8_0 or q4_0 KV cache. Turn it off if replies come out garbled."
-    ),
-    "kv_cache_type": (
-        "How the model's memory of the conversation (the KV cache) is stored. f16: full quality. "
-        "q8_0: about half the memory, nearly the same quality. q4_0: about a quarter, some "
-        "quality loss. f32: twice f16, rarely useful. q8_0 and q4_0 need flash attention."
-    ),
-    "use_mmap": (
-        "Map the model file into memory instead of reading it all in: loads faster and lets the "
-        "system share the pages. Turn it off if the file is on a slow or network drive."
-    ),
-    "use_mlock": (
-        "Pin the model in RAM so the system never swaps it out. Steadier speed on a busy machine, "
-        "but the memory stays taken while the model is loaded, and some systems refuse without "
-        "extra permissions."
-    ),
-    "preset": (
-        "Named sets of system prompt, sampling and load settings for this model. Picking one applies it."
-    ),
-}
-
-FIELD_TITLES: Final[dict[str, str]] = {
-    "temperature": "Temperature",
-    "top_p": "Top-p",
-    "top_k": "Top-k",
-    "min_p": "Min-p",
-    "repeat_penalty": "Repeat penalty",
-    "repeat_last_n": "Penalty window",
-    "max_tokens": "Max reply tokens",
-}
-
-KV_CHOICES: Final[tuple[tuple[str, str], ...]] = (
-    ("f16", "f16 \u00b7 full quality"),
-    ("q8_0", "q8_0 \u00b7 half the memory"),
-    ("q4_0", "q4_0 \u00b7 a quarter"),
-    ("f32", "f32 \u00b7 twice f16"),
+from desktop_app.ui.settings_fields import (
+    FIELD_TITLES,
+    KV_CHOICES,
+    NO_PRESET,
+    QUANTIZED_KV,
+    SEED_MAX,
+    TIPS,
+    UNKNOWN_CONTEXT_MAX,
+    Field,
+    FieldCombo,
+    NameEdit,
+    Section,
+    State,
+    double_spin,
+    format_stop_strings,
+    int_spin,
+    panel_stylesheet,
+    parse_stop_strings,
+    slider_for,
 )
-QUANTIZED_KV: Final = frozenset({"q8_0", "q4_0"})
-
-
-# ----------------------------------------------------------------------------------- stop strings
-
-
-def parse_stop_strings(text: str) -> tuple[str, ...]:
-    """One stop string per non-empty line, with \\n, \\t and \\\\ escapes; SettingsError otherwise.
-    Lines are not stripped: a leading space can matter ("\\nUser:" vs " User:")."""
-    stops: list[str] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line:
-            continue
-        out: list[str] = []
-        chars = iter(line)
-        for char in chars:
-            if char != "\\":
-                out.append(char)
-                continue
-            escaped = next(chars, "")
-            mapped = {"n": "\n", "t": "\t", "\\": "\\"}.get(escaped)
-            if mapped is None:
-                shown = f"\\{escaped}" if escaped else "a lone \\ at the end"
-                raise SettingsError(
-                    f"Line {number}: {shown} is not an escape Hearth knows.",
-                    hint="Use \\n, \\t or \\\\ (a backslash).",
-                )
-            out.append(mapped)
-        stop = "".join(out)
-        if len(stop) > MAX_STOP_LENGTH:
-            raise SettingsError(
-                f"Line {number} is longer than {MAX_STOP_LENGTH} characters.", hint="Shorten it."
-            )
-        if stop not in stops:
-            stops.append(stop)
-    if len(stops) > MAX_STOP_STRINGS:
-        raise SettingsError(f"At most {MAX_STOP_STRINGS} stop strings.", hint="Remove some lines.")
-    return tuple(stops)
-
-
-def format_stop_strings(stops: tuple[str, ...]) -> str:
-    return "\n".join(s.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t") for s in stops)
-
-
-# ----------------------------------------------------------------------------------- small widgets
-
-
-def _wheel(widget: QWidget, event: QWheelEvent, default: Callable[[QWheelEvent], None]) -> None:
-    """Scrolling the drawer must not change a value the pointer happens to pass over: controls take
-    the wheel only when they have focus; otherwise it goes on to the scroll area."""
-    if widget.hasFocus():
-        default(event)
-    else:
-        event.ignore()
-
-
-class _Spin(QSpinBox):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        _wheel(self, event, super().wheelEvent)
-
-
-class _DoubleSpin(QDoubleSpinBox):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        _wheel(self, event, super().wheelEvent)
-
-
-class _Slider(QSlider):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        _wheel(self, event, super().wheelEvent)
-
-
-class _Combo(ChevronCombo):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        _wheel(self, event, super().wheelEvent)
-
-
-class _NameEdit(QLineEdit):
-    cancelled = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Escape:
-            self.cancelled.emit()
-            return
-        super().keyPressEvent(event)
-
-
-class _Section(QFrame):
-    """A card with a header that folds its body away."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("SettingsSection")
-        self._title = title
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(0)
-        self.header = QPushButton()
-        self.header.setObjectName("SectionHeader")
-        self.header.setCheckable(True)
-        self.header.setChecked(True)
-        self.header.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.header.toggled.connect(self._toggled)
-        outer.addWidget(self.header)
-        self.body_widget = QWidget()
-        self.body = QVBoxLayout(self.body_widget)
-        self.body.setContentsMargins(14, 0, 14, 14)
-        self.body.setSpacing(10)
-        outer.addWidget(self.body_widget)
-        self._toggled(True)
-
-    @Slot(bool)
-    def _toggled(self, expanded: bool) -> None:
-        self.body_widget.setVisible(expanded)
-        arrow = "\u25be" if expanded else "\u25b8"
-        self.header.setText(f"{arrow}  {self._title}")
-        state = "expanded" if expanded else "collapsed"
-        self.header.setAccessibleName(f"{self._title} section, {state}")
-        self.header.setToolTip(f"{'Hide' if expanded else 'Show'} the {self._title.lower()} settings")
-
-    @property
-    def expanded(self) -> bool:
-        return self.header.isChecked()
-
-
-class _Field(QWidget):
-    """A labelled control, an optional line under it (a slider, a note) and a red hint that appears
-    only while the input is invalid."""
-
-    def __init__(
-        self,
-        title: str,
-        control: QWidget,
-        tip: str,
-        *,
-        stacked: bool = False,
-        extra: QWidget | None = None,
-        note: str = "",
-    ) -> None:
-        super().__init__()
-        self.control = control
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.title = label(title)
-        self.title.setToolTip(tip)
-        self.title.setBuddy(control)
-        control.setToolTip(tip)
-        control.setAccessibleName(title)
-        control.setAccessibleDescription(tip)
-        if stacked:
-            layout.addWidget(self.title)
-            layout.addWidget(control)
-        else:
-            row = QHBoxLayout()
-            row.setContentsMargins(0, 0, 0, 0)
-            row.setSpacing(8)
-            row.addWidget(self.title, 1)
-            row.addWidget(control)
-            layout.addLayout(row)
-        if extra is not None:
-            extra.setToolTip(tip)
-            layout.addWidget(extra)
-        self.note = label(note, "muted", wrap=True)
-        self.note.setVisible(bool(note))
-        layout.addWidget(self.note)
-        self.hint = label("", "error", wrap=True)
-        self.hint.setAccessibleName(f"{title} problem")
-        self.hint.hide()
-        layout.addWidget(self.hint)
-
-    def set_error(self, message: str | None) -> None:
-        self.hint.setText(message or "")
-        self.hint.setVisible(bool(message))
-
-    @property
-    def error(self) -> str:
-        """The hint shown now, "" when the input is valid."""
-        return "" if self.hint.isHidden() else self.hint.text()
-
-    def set_note(self, text: str) -> None:
-        self.note.setText(text)
-        self.note.setVisible(bool(text))
-
-
-def _double_spin(lo: float, hi: float, step: float, decimals: int = 2) -> _DoubleSpin:
-    spin = _DoubleSpin()
-    spin.setRange(lo, hi)
-    spin.setSingleStep(step)
-    spin.setDecimals(decimals)
-    spin.setAlignment(Qt.AlignmentFlag.AlignRight)
-    spin.setFixedWidth(76)
-    spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-    return spin
-
-
-def _int_spin(lo: int, hi: int, step: int = 1, width: int = 96) -> _Spin:
-    spin = _Spin()
-    spin.setRange(lo, hi)
-    spin.setSingleStep(step)
-    spin.setAlignment(Qt.AlignmentFlag.AlignRight)
-    spin.setFixedWidth(width)
-    spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-    spin.setGroupSeparatorShown(True)
-    return spin
-
-
-def _slider_for(spin: QDoubleSpinBox, lo: float, hi: float, name: str) -> _Slider:
-    """A slider over [lo, hi] (a useful part of the spin box's range) that follows the spin box and
-    drives it; the spin box alone carries the value, so there is one source of truth."""
-    step = spin.singleStep()
-    slider = _Slider(Qt.Orientation.Horizontal)
-    slider.setRange(round(lo / step), round(hi / step))
-    slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-    slider.setAccessibleName(f"{name} slider")
-
-    def from_spin(value: float) -> None:
-        slider.blockSignals(True)
-        slider.setValue(round(min(max(value, lo), hi) / step))
-        slider.blockSignals(False)
-
-    spin.valueChanged.connect(from_spin)
-    slider.valueChanged.connect(lambda position: spin.setValue(position * step))
-    return slider
-
+from desktop_app.ui.theme import Colors, current_colors
+from desktop_app.ui.widgets import SPACING, button, label
 
 # ----------------------------------------------------------------------------------------- panel
 
@@ -403,7 +90,7 @@ class SettingsPanel(QWidget):
         self._undo: Callable[[], None] | None = None
         self._updating = False
         self._colors: Colors | None = None
-        self.fields: dict[str, _Field] = {}
+        self.fields: dict[str, Field] = {}
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -499,9 +186,9 @@ class SettingsPanel(QWidget):
 
     # -- construction ----------------------------------------------------------------------------
 
-    def _build_presets(self) -> _Section:
-        section = _Section("Presets")
-        self.preset_combo = _Combo()
+    def _build_presets(self) -> Section:
+        section = Section("Presets")
+        self.preset_combo = FieldCombo()
         self.preset_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_chosen)
         field = self._field("preset", "Preset", self.preset_combo, stacked=True)
@@ -524,7 +211,7 @@ class SettingsPanel(QWidget):
         save_as = QHBoxLayout(self.save_as_row)
         save_as.setContentsMargins(0, 0, 0, 0)
         save_as.setSpacing(6)
-        self.name_edit = _NameEdit()
+        self.name_edit = NameEdit()
         self.name_edit.setPlaceholderText("Preset name")
         self.name_edit.setAccessibleName("New preset name")
         self.name_edit.setMaxLength(80)
@@ -565,8 +252,8 @@ class SettingsPanel(QWidget):
         section.body.addWidget(self.notice)
         return section
 
-    def _build_prompt(self) -> _Section:
-        section = _Section("System prompt")
+    def _build_prompt(self) -> Section:
+        section = Section("System prompt")
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setPlaceholderText("You are a helpful assistant\u2026")
         self.prompt_edit.setFixedHeight(96)
@@ -577,8 +264,8 @@ class SettingsPanel(QWidget):
         section.body.addWidget(field)
         return section
 
-    def _build_sampling(self) -> _Section:
-        section = _Section("Sampling")
+    def _build_sampling(self) -> Section:
+        section = Section("Sampling")
         sliders = (
             ("temperature", 0.0, 5.0, 0.05, 0.0, 2.0),
             ("top_p", 0.0, 1.0, 0.01, 0.0, 1.0),
@@ -589,22 +276,22 @@ class SettingsPanel(QWidget):
         self.sliders: dict[str, QSlider] = {}
         for name, lo, hi, step, slider_lo, slider_hi in sliders:
             title = FIELD_TITLES[name]
-            spin = _double_spin(lo, hi, step)
-            slider = _slider_for(spin, slider_lo, slider_hi, title)
+            spin = double_spin(lo, hi, step)
+            slider = slider_for(spin, slider_lo, slider_hi, title)
             spin.valueChanged.connect(lambda value, n=name: self._edit_sampling(n, round(value, 2)))
             self.spins[name] = spin
             self.sliders[name] = slider
             section.body.addWidget(self._field(name, title, spin, extra=slider))
             if name == "top_p":  # top-k sits with its siblings
-                self.top_k = _int_spin(0, 1000, width=76)
+                self.top_k = int_spin(0, 1000, width=76)
                 self.top_k.valueChanged.connect(lambda value: self._edit_sampling("top_k", value))
                 section.body.addWidget(self._field("top_k", FIELD_TITLES["top_k"], self.top_k))
-        self.repeat_last_n = _int_spin(-1, 1 << 20, 16, width=76)
+        self.repeat_last_n = int_spin(-1, 1 << 20, 16, width=76)
         self.repeat_last_n.valueChanged.connect(lambda value: self._edit_sampling("repeat_last_n", value))
         section.body.addWidget(
             self._field("repeat_last_n", FIELD_TITLES["repeat_last_n"], self.repeat_last_n)
         )
-        self.max_tokens = _int_spin(1, 1 << 21, 256)
+        self.max_tokens = int_spin(1, 1 << 21, 256)
         self.max_tokens.valueChanged.connect(lambda value: self._edit_sampling("max_tokens", value))
         section.body.addWidget(self._field("max_tokens", FIELD_TITLES["max_tokens"], self.max_tokens))
 
@@ -636,14 +323,14 @@ class SettingsPanel(QWidget):
         section.body.addWidget(self._field("stop", "Stop strings", self.stop_edit, stacked=True))
         return section
 
-    def _build_load(self) -> _Section:
-        section = _Section("Load")
+    def _build_load(self) -> Section:
+        section = Section("Load")
         self.load_note = label("These apply when the model is loaded again.", "muted", wrap=True)
         section.body.addWidget(self.load_note)
-        self.n_ctx = _int_spin(256, DEFAULT_CONTEXT, 1024)
+        self.n_ctx = int_spin(256, DEFAULT_CONTEXT, 1024)
         self.n_ctx.valueChanged.connect(lambda value: self._edit_load("n_ctx", value))
         section.body.addWidget(self._field("n_ctx", "Context length", self.n_ctx))
-        self.n_threads = _int_spin(1, cpu_count(), width=76)
+        self.n_threads = int_spin(1, cpu_count(), width=76)
         self.n_threads.valueChanged.connect(lambda value: self._edit_load("n_threads", value))
         section.body.addWidget(
             self._field(
@@ -653,11 +340,11 @@ class SettingsPanel(QWidget):
                 note=f"This computer has {cpu_count()} logical CPUs.",
             )
         )
-        self.n_gpu_layers = _int_spin(-1, 999, width=76)
+        self.n_gpu_layers = int_spin(-1, 999, width=76)
         self.n_gpu_layers.setSpecialValueText("All")
         self.n_gpu_layers.valueChanged.connect(lambda value: self._edit_load("n_gpu_layers", value))
         section.body.addWidget(self._field("n_gpu_layers", "GPU layers", self.n_gpu_layers))
-        self.kv_type = _Combo()
+        self.kv_type = FieldCombo()
         for key, text in KV_CHOICES:
             self.kv_type.addItem(text, key)
         self.kv_type.currentIndexChanged.connect(self._on_kv_type)
@@ -682,8 +369,8 @@ class SettingsPanel(QWidget):
         section.body.addWidget(self.reload_button)
         return section
 
-    def _field(self, name: str, title: str, control: QWidget, **kwargs: Any) -> _Field:
-        field = _Field(title, control, TIPS[name], **kwargs)
+    def _field(self, name: str, title: str, control: QWidget, **kwargs: Any) -> Field:
+        field = Field(title, control, TIPS[name], **kwargs)
         self.fields[name] = field
         return field
 
@@ -1137,36 +824,3 @@ class SettingsPanel(QWidget):
         if colors != self._colors:
             self._colors = colors
             self.setStyleSheet(panel_stylesheet(colors))
-
-
-def panel_stylesheet(c: Colors) -> str:
-    """What the app stylesheet does not cover yet: section cards, their headers, sliders and check
-    boxes. Scoped to the panel; it could move into theme.py as is."""
-    return f"""
-QWidget#SettingsPanel {{ background: {c.sidebar}; border-left: 1px solid {c.border}; }}
-QFrame#SettingsSection {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 10px; }}
-QPushButton#SectionHeader {{
-    background: transparent; border: none; border-radius: 10px; text-align: left;
-    padding: 10px 14px; font-weight: 600; color: {c.text};
-}}
-QPushButton#SectionHeader:hover {{ color: {c.accent}; }}
-QPushButton#SectionHeader:focus {{ color: {c.accent}; }}
-QSpinBox:focus, QDoubleSpinBox:focus {{ border-color: {c.accent}; }}
-QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{ width: 0px; border: none; }}
-QComboBox {{ padding-right: 28px; }}
-QComboBox::drop-down {{ border: none; width: 24px; }}
-QComboBox::down-arrow {{ image: none; width: 0px; }}
-QPushButton[kind="danger"]:disabled {{ color: {c.muted}; }}
-QSpinBox:disabled, QDoubleSpinBox:disabled, QComboBox:disabled, QLineEdit:disabled {{
-    color: {c.muted}; background: {c.surface_alt};
-}}
-QSlider {{ min-height: 18px; }}
-QSlider::groove:horizontal {{ height: 4px; background: {c.border}; border-radius: 2px; }}
-QSlider::sub-page:horizontal {{ background: {c.accent}; border-radius: 2px; }}
-QSlider::handle:horizontal {{
-    background: {c.surface}; border: 2px solid {c.accent}; width: 10px; height: 10px;
-    margin: -5px 0; border-radius: 7px;
-}}
-QSlider::handle:horizontal:focus {{ background: {c.accent}; }}
-QCheckBox:disabled {{ color: {c.muted}; }}
-"""
