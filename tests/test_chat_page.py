@@ -404,3 +404,21 @@ def test_import_a_chat_from_the_sidebar_and_by_dropping_it(qtbot, window, tmp_pa
     window.dropEvent(drop)
     assert len(window.conversations.list_conversations()) == 2
     assert window.chat.conversation is not None and window.chat.conversation.id != conversation_id
+
+
+def test_a_streaming_row_shows_exactly_the_text_so_far(window) -> None:
+    """The live row starts as a "…" placeholder, then grows by appending: never both."""
+    store = window.conversations
+    conversation = store.create_conversation("Live")
+    user = store.add_message(conversation.id, "user", "Go on")
+    window.open_conversation(conversation.id)
+    writer = store.start_reply(conversation.id)
+    model, view = window.chat.view.chat_model, window.chat.view
+    model.append(store.get_message(writer.message_id), live=True)
+    item = model.item_by_id(writer.message_id)
+    assert item is not None and user.id != item.id
+    width = view.viewport().width()
+    assert view.delegate.layout_for(item, width).body.toPlainText() == "…"
+    model.append_text(item.id, "answer", "Section 2 covers")
+    model.append_text(item.id, "answer", " payment.")
+    assert view.delegate.layout_for(item, width).body.toPlainText() == "Section 2 covers payment."

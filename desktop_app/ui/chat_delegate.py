@@ -208,7 +208,8 @@ class MessageDelegate(QStyledItemDelegate):
         if cached is not None and cached.markdown == markdown:
             if markdown and cached.version == item.version:
                 return cached  # width change only: relayout below, no re-render
-            if not markdown and len(content) >= cached.text_len and item.live:
+            # (text_len 0: the doc holds the "…" placeholder, which the first text replaces)
+            if not markdown and len(content) >= cached.text_len > 0 and item.live:
                 new = content[cached.text_len :]
                 if new:
                     cursor = QTextCursor(cached.body)
@@ -228,7 +229,7 @@ class MessageDelegate(QStyledItemDelegate):
             doc.setHtml(rendered.html)
             blocks = rendered.code_blocks
         else:
-            doc.setPlainText(content if (content or item.role == "user") else "…")
+            doc.setPlainText(content if (content or item.role == "user" or not item.live) else "…")
         return Layout(
             version=-1, width=-1, body=doc, markdown=markdown, text_len=len(content), code_blocks=blocks
         )
