@@ -8,6 +8,7 @@ action buttons) is computed with the layout and reused for painting and for hit-
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ def footer_text(item: ChatItem) -> str:
     if item.live:
         return "Generating…"
     if message.state == "failed":
-        return f"Failed: {message.error or 'generation failed'}"
+        return ""  # the reason is part of the body, where it can wrap
     stats = message.stats or {}
     parts: list[str] = []
     if stats.get("completion_tokens"):
@@ -228,6 +229,10 @@ class MessageDelegate(QStyledItemDelegate):
             rendered = render_markdown(content.strip() or "(no text)", dark=self.colors is DARK)
             doc.setHtml(rendered.html)
             blocks = rendered.code_blocks
+        elif item.message.state == "failed" and not item.live:  # what was written, then why it stopped
+            text = html.escape(content).replace("\n", "<br>")
+            reason = html.escape(item.message.error or "Generation failed.")
+            doc.setHtml(f'{text}<p style="color:{self.colors.danger}">{reason}</p>')
         else:
             doc.setPlainText(content if (content or item.role == "user" or not item.live) else "…")
         return Layout(
