@@ -87,3 +87,29 @@ def test_first_run_installs_the_starter_model_once(qtbot) -> None:
     assert second.models.my_models.model.rowCount() == 0
     assert not list(Path(paths.models).glob("*.part"))
     next(gen2, None)
+
+
+def test_text_size_buttons_change_the_ui_and_chat_font_and_are_remembered(qtbot, window) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.core.settings import load_settings
+    from desktop_app.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.font().pointSizeF()
+    try:
+        window.sidebar.larger.click()
+        window.sidebar.larger.click()
+        assert app.font().pointSizeF() == pytest.approx(original + 2)
+        assert window.chat.view.font().pointSizeF() == pytest.approx(original + 2)
+        saved, problem = load_settings(window.paths)
+        assert problem is None and saved.font_size == pytest.approx(original + 2)
+        window.sidebar.smaller.click()
+        assert app.font().pointSizeF() == pytest.approx(original + 1)
+        again = build_window(window.paths)  # a restart starts with the remembered size
+        qtbot.addWidget(again)
+        assert app.font().pointSizeF() == pytest.approx(original + 1)
+        again.close()
+    finally:
+        apply_theme(app, original)

@@ -89,6 +89,17 @@ class Sidebar(QWidget):
         )
         self.offline.setAccessibleName("Offline mode")
         layout.addWidget(self.offline)
+        sizes = QHBoxLayout()
+        sizes.setSpacing(2)
+        sizes.addWidget(label("Text size", "muted"))
+        sizes.addStretch(1)
+        self.smaller = button("A\u2212", "ghost", tooltip="Smaller text (Ctrl+-)")
+        self.smaller.setAccessibleName("Smaller text")
+        self.larger = button("A+", "ghost", tooltip="Larger text (Ctrl+=)")
+        self.larger.setAccessibleName("Larger text")
+        sizes.addWidget(self.smaller)
+        sizes.addWidget(self.larger)
+        layout.addLayout(sizes)
         self.privacy = label("● Private · runs offline", "muted")
         self.privacy.setToolTip(
             "Hearth has no telemetry. It uses the network only when you search for or download a model."
@@ -182,6 +193,8 @@ class MainWindow(QMainWindow):
         self.models.my_models.refreshed.connect(self._refresh_model_picker)
         self._refresh_model_picker()
 
+        self.sidebar.smaller.clicked.connect(lambda: self.change_font_size(-1))
+        self.sidebar.larger.clicked.connect(lambda: self.change_font_size(1))
         self.chat_list = ConversationPanel(self.conversations)
         self.sidebar.set_conversations(self.chat_list)
         self.chat_list.new_chat_requested.connect(self.new_chat)
