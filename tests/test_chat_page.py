@@ -66,8 +66,12 @@ def test_send_stream_stop_regenerate_edit_and_restart(qtbot, window, gemma_path:
     chat = window.chat
     assert not chat.composer.input.isEnabled()  # nothing loaded yet
     assert chat.stack.currentWidget() is chat.empty
+    percents: list[int] = []
+    window.inference.load_progress.connect(percents.append)
     _load(qtbot, window, gemma_path)
     assert "gemma3" in chat.header.badge_texts()
+    assert percents and percents[-1] == 100 and percents == sorted(set(percents))  # llama.cpp's own
+    assert not chat.header.progress.isVisibleTo(chat)
 
     # send: the user's message is stored before the reply starts, the reply streams into a live row
     chat.sampling = SHORT

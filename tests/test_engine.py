@@ -690,3 +690,29 @@ def test_long_history_keeps_the_most_that_fits_with_few_renders(gemma_path: Path
         assert engine.detokenize(tokens).rstrip().endswith("Partial") and dropped % 2 == 0
     finally:
         engine.unload()
+
+
+@pytest.mark.gemma
+def test_load_reports_llama_cpp_progress_and_leaves_the_library_as_it_was(gemma_path: Path) -> None:
+    import llama_cpp.llama_cpp as raw
+
+    original = raw.llama_model_default_params
+    seen: list[float] = []
+    engine = Engine()
+    try:
+        engine.load(gemma_path, one_thread(), progress=seen.append)
+    finally:
+        engine.unload()
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen) and all(0.0 <= v <= 1.0 for v in seen)
+    assert raw.llama_model_default_params is original
+    # a callback that raises is logged and never reaches C: the model still loads
+    def broken(_fraction: float) -> None:
+        raise RuntimeError("a bug in the progress bar")
+
+    engine = Engine()
+    try:
+        engine.load(gemma_path, one_thread(), progress=broken)  # loads anyway
+        assert engine.model is not None
+    finally:
+        engine.unload()
+    assert raw.llama_model_default_params is original

@@ -107,8 +107,10 @@ class Engine:
         settings: LoadSettings | None = None,
         *,
         template_override: str | None = None,
+        progress: native.LoadProgress | None = None,
     ) -> LoadedModel:
-        """Validate, check memory, load. Raises ModelFileError, InsufficientMemoryError, ModelLoadError."""
+        """Validate, check memory, load. Raises ModelFileError, InsufficientMemoryError, ModelLoadError.
+        `progress` gets llama.cpp's loading progress (0.0 to 1.0) on this thread."""
         settings = settings or LoadSettings()
         started = time.perf_counter()
         summary = inspect_gguf(path)  # llama.cpp never sees a file that fails our checks
@@ -127,20 +129,21 @@ class Engine:
         try:
             from llama_cpp import Llama
 
-            llm = Llama(
-                model_path=str(summary.path),
-                n_ctx=n_ctx,
-                n_batch=min(settings.n_batch, n_ctx),
-                n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads_batch,
-                n_gpu_layers=settings.n_gpu_layers,
-                flash_attn=settings.flash_attention,
-                type_k=KV_TYPES[settings.kv_cache_type],
-                type_v=KV_TYPES[settings.kv_cache_type],
-                use_mmap=settings.use_mmap,
-                use_mlock=settings.use_mlock,
-                verbose=False,
-            )
+            with native.load_progress(progress):
+                llm = Llama(
+                    model_path=str(summary.path),
+                    n_ctx=n_ctx,
+                    n_batch=min(settings.n_batch, n_ctx),
+                    n_threads=settings.n_threads,
+                    n_threads_batch=settings.n_threads_batch,
+                    n_gpu_layers=settings.n_gpu_layers,
+                    flash_attn=settings.flash_attention,
+                    type_k=KV_TYPES[settings.kv_cache_type],
+                    type_v=KV_TYPES[settings.kv_cache_type],
+                    use_mmap=settings.use_mmap,
+                    use_mlock=settings.use_mlock,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise self._load_error(summary, n_ctx, exc) from exc
         self._llm = llm

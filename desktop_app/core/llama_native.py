@@ -11,7 +11,8 @@ import ctypes
 import ctypes.util
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from desktop_app.core.generation import SamplingSettings
@@ -172,3 +173,48 @@ def route_llama_logs() -> None:
 
     _log_callback = llama_cpp.llama_log_callback(_on_log)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+LoadProgress = Callable[[float], None]
+
+
+@contextmanager
+def load_progress(callback: LoadProgress | None) -> Iterator[None]:
+    """Report llama.cpp's model-loading progress (0.0 to 1.0) to `callback` during a `Llama(...)`.
+
+    llama-cpp-python 0.3.36 builds its model parameters from `llama_model_default_params()` and
+    offers no way to pass llama.cpp's progress callback, so for the length of the load that function
+    returns parameters with our callback set. Loads happen on the one inference thread, one at a time.
+    The callback runs on the loading thread; an exception in it is logged, never raised into C.
+    """
+    if callback is None:
+        yield
+        return
+    import llama_cpp.llama_cpp as raw  # the module llama_cpp.Llama reads the function from
+
+    original = raw.llama_model_default_params
+
+    failed = False
+
+    def on_progress(value: float, _user_data: Any) -> bool:
+        nonlocal failed
+        if not failed:
+            try:
+                callback(min(1.0, max(0.0, float(value))))
+            except Exception:
+                failed = True  # said once, then the load goes on without progress
+                log.warning("load progress callback failed", exc_info=True)
+        return True  # keep loading
+
+    c_callback = raw.llama_progress_callback(on_progress)
+
+    def with_progress() -> Any:
+        params = original()
+        params.progress_callback = c_callback
+        return params
+
+    raw.llama_model_default_params = with_progress
+    try:
+        yield
+    finally:
+        raw.llama_model_default_params = original

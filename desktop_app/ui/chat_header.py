@@ -105,10 +105,17 @@ class ChatHeader(QFrame):
     def show_loading(self, name: str) -> None:
         self._loading_since = time.monotonic()
         self.clear_badges()
+        self.progress.setRange(0, 0)  # busy until llama.cpp reports how far it is
         self.progress.show()
         self.progress_label.setText(f"Loading {name}…")
         self._elapsed.start()
         self.unload_button.hide()
+
+    def show_progress(self, percent: int) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 100)
+        self.progress.setValue(percent)
+        self.progress.setAccessibleDescription(f"{percent}% loaded")
 
     def _tick(self) -> None:
         text = self.progress_label.text().split(" · ")[0]

@@ -128,6 +128,7 @@ class ChatPage(QWidget):
         center.addWidget(_inset(self.composer, max_width=900))
 
         controller.load_started.connect(self._on_load_started)
+        controller.load_progress.connect(self.header.show_progress)
         controller.loaded.connect(self._on_loaded)
         controller.load_failed.connect(self._on_load_failed)
         controller.unloaded.connect(self._on_unloaded)

@@ -39,6 +39,7 @@ class InferenceWorker(QObject):
     """Lives on the inference thread. Only its slots touch the engine."""
 
     load_started = Signal(str)
+    load_progress = Signal(int)  # percent, sent when it changes
     loaded = Signal(object)  # LoadedModel
     load_failed = Signal(object)  # exception
     unloaded = Signal()
@@ -112,11 +113,21 @@ class InferenceWorker(QObject):
     @Slot(str, object, object)
     def load(self, path: str, settings: object, template_override: object) -> None:
         self.load_started.emit(path)
+        last = -1
+
+        def progress(fraction: float) -> None:  # ~240 calls per load: send only whole-percent changes
+            nonlocal last
+            percent = int(fraction * 100)
+            if percent != last:
+                last = percent
+                self.load_progress.emit(percent)
+
         try:
             model = self.engine.load(
                 Path(path),
                 settings if isinstance(settings, LoadSettings) else None,
                 template_override=template_override if isinstance(template_override, str) else None,
+                progress=progress,
             )
         except Exception as exc:
             log.warning("load of %s failed: %s", path, exc)
@@ -214,6 +225,7 @@ class InferenceController(QObject):
     """
 
     load_started = Signal(str)
+    load_progress = Signal(int)  # percent, sent when it changes
     loaded = Signal(object)
     load_failed = Signal(object)
     unloaded = Signal()
@@ -241,8 +253,8 @@ class InferenceController(QObject):
         self._run_job.connect(self.worker.run_job)
         self.worker.external_started.connect(self.external_started)
         self.worker.external_finished.connect(self.external_finished)
-        for name in ("load_started", "loaded", "load_failed", "unloaded", "generation_started", "text",
-                     "finished", "failed"):  # fmt: skip
+        for name in ("load_started", "load_progress", "loaded", "load_failed", "unloaded",
+                     "generation_started", "text", "finished", "failed"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
         self.loaded_model: LoadedModel | None = None
         self.loaded.connect(self._remember)
