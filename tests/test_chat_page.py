@@ -426,3 +426,22 @@ def test_a_streaming_row_shows_exactly_the_text_so_far(window) -> None:
     model.append_text(item.id, "answer", "Section 2 covers")
     model.append_text(item.id, "answer", " payment.")
     assert view.delegate.layout_for(item, width).body.toPlainText() == "Section 2 covers payment."
+
+
+@pytest.mark.gemma
+def test_a_load_can_be_cancelled_and_the_next_one_works(qtbot, window, gemma_path: Path) -> None:
+    chat = window.chat
+    with qtbot.waitSignal(window.inference.load_failed, timeout=60_000) as failed:
+        window.load_model(gemma_path)
+        assert chat.header.cancel_button.isVisibleTo(chat.header)
+        chat.header.cancel_button.click()  # before llama.cpp's first progress report, or during
+    from desktop_app.core.errors import LoadCancelledError
+
+    assert isinstance(failed.args[0], LoadCancelledError)
+    assert window.inference.loaded_model is None
+    assert not chat.banner.isVisibleTo(chat)  # a choice, not an error
+    assert not chat.header.cancel_button.isVisibleTo(chat.header)
+    assert "cancelled" in window.status_message.text()
+    assert not chat.composer.input.isEnabled()
+    _load(qtbot, window, gemma_path)
+    assert window.inference.loaded_model is not None

@@ -28,6 +28,7 @@ from desktop_app.core.engine import Engine, Event, GenerationStats, TextDelta
 from desktop_app.core.errors import (
     GenerationError,
     InsufficientMemoryError,
+    LoadCancelledError,
     ModelFileError,
     ModelLoadError,
 )
@@ -716,3 +717,13 @@ def test_load_reports_llama_cpp_progress_and_leaves_the_library_as_it_was(gemma_
     finally:
         engine.unload()
     assert raw.llama_model_default_params is original
+    # returning False stops the load: a typed cancel, nothing loaded, and the engine still works
+    engine = Engine()
+    try:
+        with pytest.raises(LoadCancelledError):
+            engine.load(gemma_path, one_thread(), progress=lambda fraction: fraction < 0.5)
+        assert engine.model is None
+        assert raw.llama_model_default_params is original
+        assert engine.load(gemma_path, one_thread()).n_ctx > 0
+    finally:
+        engine.unload()

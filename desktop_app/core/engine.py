@@ -27,6 +27,7 @@ from desktop_app.core import llama_native as native
 from desktop_app.core.errors import (
     GenerationError,
     InsufficientMemoryError,
+    LoadCancelledError,
     ModelLoadError,
 )
 from desktop_app.core.generation import (
@@ -110,7 +111,8 @@ class Engine:
         progress: native.LoadProgress | None = None,
     ) -> LoadedModel:
         """Validate, check memory, load. Raises ModelFileError, InsufficientMemoryError, ModelLoadError.
-        `progress` gets llama.cpp's loading progress (0.0 to 1.0) on this thread."""
+        `progress` gets llama.cpp's loading progress (0.0 to 1.0) on this thread; when it returns False
+        the load stops and LoadCancelledError is raised (no model is loaded then)."""
         settings = settings or LoadSettings()
         started = time.perf_counter()
         summary = inspect_gguf(path)  # llama.cpp never sees a file that fails our checks
@@ -129,7 +131,15 @@ class Engine:
         try:
             from llama_cpp import Llama
 
-            with native.load_progress(progress):
+            stopped = False
+
+            def report(fraction: float) -> bool | None:
+                nonlocal stopped
+                go_on = progress(fraction) if progress is not None else None
+                stopped = stopped or go_on is False
+                return go_on
+
+            with native.load_progress(report if progress is not None else None):
                 llm = Llama(
                     model_path=str(summary.path),
                     n_ctx=n_ctx,
@@ -145,6 +155,10 @@ class Engine:
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
+            if stopped:
+                raise LoadCancelledError(
+                    f"Loading {summary.name} was cancelled.", hint="Choose a model when you are ready."
+                ) from exc
             raise self._load_error(summary, n_ctx, exc) from exc
         self._llm = llm
         self._abort = native.AbortFlag()

@@ -45,6 +45,13 @@ class ModelLoadError(HearthError):
     exit_code = 4
 
 
+class LoadCancelledError(HearthError):
+    """The user stopped a model load midway (nothing is loaded afterwards)."""
+
+    title = "Loading cancelled"
+    exit_code = 4
+
+
 class InsufficientMemoryError(ModelLoadError):
     """The model, its context or its KV cache does not fit in the memory available."""
 

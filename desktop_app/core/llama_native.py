@@ -175,7 +175,7 @@ def route_llama_logs() -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
-LoadProgress = Callable[[float], None]
+LoadProgress = Callable[[float], bool | None]  # returning False stops the load
 
 
 @contextmanager
@@ -185,7 +185,8 @@ def load_progress(callback: LoadProgress | None) -> Iterator[None]:
     llama-cpp-python 0.3.36 builds its model parameters from `llama_model_default_params()` and
     offers no way to pass llama.cpp's progress callback, so for the length of the load that function
     returns parameters with our callback set. Loads happen on the one inference thread, one at a time.
-    The callback runs on the loading thread; an exception in it is logged, never raised into C.
+    The callback runs on the loading thread; returning False makes llama.cpp abort the load; an
+    exception in it is logged, never raised into C.
     """
     if callback is None:
         yield
@@ -200,7 +201,7 @@ def load_progress(callback: LoadProgress | None) -> Iterator[None]:
         nonlocal failed
         if not failed:
             try:
-                callback(min(1.0, max(0.0, float(value))))
+                return callback(min(1.0, max(0.0, float(value)))) is not False
             except Exception:
                 failed = True  # said once, then the load goes on without progress
                 log.warning("load progress callback failed", exc_info=True)

@@ -20,6 +20,7 @@ class ChatHeader(QFrame):
     open_file = Signal()
     unload = Signal()
     toggle_settings = Signal()
+    cancel_load = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,6 +49,11 @@ class ChatHeader(QFrame):
         row.addWidget(self.progress)
         self.progress_label = label("", "muted")
         row.addWidget(self.progress_label)
+        self.cancel_button = button("Cancel", "ghost", tooltip="Stop loading this model")
+        self.cancel_button.setAccessibleName("Cancel loading")
+        self.cancel_button.clicked.connect(self.cancel_load)
+        self.cancel_button.hide()
+        row.addWidget(self.cancel_button)
         self.open_button = button("Open file…", "ghost", tooltip="Load a .gguf file from anywhere")
         self.open_button.clicked.connect(self.open_file)
         row.addWidget(self.open_button)
@@ -103,10 +109,13 @@ class ChatHeader(QFrame):
     # -- load state -------------------------------------------------------------------------------
 
     def show_loading(self, name: str) -> None:
+        if self.progress.isVisibleTo(self) and name in self.progress_label.text():
+            return  # already shown when the load was asked for; keep its clock
         self._loading_since = time.monotonic()
         self.clear_badges()
         self.progress.setRange(0, 0)  # busy until llama.cpp reports how far it is
         self.progress.show()
+        self.cancel_button.show()
         self.progress_label.setText(f"Loading {name}…")
         self._elapsed.start()
         self.unload_button.hide()
@@ -124,6 +133,7 @@ class ChatHeader(QFrame):
     def _loading_done(self) -> None:
         self._elapsed.stop()
         self.progress.hide()
+        self.cancel_button.hide()
         self.progress_label.setText("")
 
     def show_loaded(self, model: LoadedModel) -> None:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core import starter
 from desktop_app.core.conversations import Conversation, ConversationStore, Message, with_fixed_seed
 from desktop_app.core.engine import GenerationStats, LoadedModel
-from desktop_app.core.errors import HearthError
+from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.presets import PresetStore
 from desktop_app.ui.chat_header import ChatHeader
@@ -78,6 +78,7 @@ class ChatPage(QWidget):
         self.header.model_chosen.connect(self.model_chosen)
         self.header.open_file.connect(self._open_file)
         self.header.unload.connect(self.controller.unload)
+        self.header.cancel_load.connect(self.controller.cancel_load)
         outer.addWidget(self.header)
 
         row = QHBoxLayout()
@@ -173,6 +174,7 @@ class ChatPage(QWidget):
         self.stop()
         self.banner.hide()
         self.composer.set_ready(False, "Loading the model…")
+        self.header.show_loading(path.name)  # at once: the worker may still be busy with a reply
         self.controller.load(path, settings, template_override)
 
     @Slot(str)
@@ -212,6 +214,11 @@ class ChatPage(QWidget):
     def _on_load_failed(self, exc: object) -> None:
         self.header.show_unloaded()
         assert isinstance(exc, BaseException)
+        if isinstance(exc, LoadCancelledError):  # the user's choice: no error banner
+            self.banner.hide()
+            self.composer.set_ready(False, "Load a model to start chatting")
+            self.status_changed.emit(exc.message)
+            return
         title, message, hint = describe(exc)
         self._show_banner(f"<b>{title}.</b> {message} {hint}", rich=True)
         self.composer.set_ready(False, "Load a model to start chatting")

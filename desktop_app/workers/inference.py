@@ -60,8 +60,25 @@ class InferenceWorker(QObject):
         self._active = 0
         self._external: set[int] = set()  # server jobs queued or running; cancel() leaves them be
         self._external_cancelled: set[int] = set()
+        self._loads_requested = 0
+        self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
 
     # -- called from any thread -------------------------------------------------------------------
+
+    def new_load_number(self) -> int:
+        with self._lock:
+            self._loads_requested += 1
+            return self._loads_requested
+
+    def cancel_loads(self) -> None:
+        """Stop the model load under way and any queued: llama.cpp aborts at its next progress
+        report (a fraction of a second), and nothing is loaded afterwards."""
+        with self._lock:
+            self._loads_cancelled_up_to = self._loads_requested
+
+    def _load_cancelled(self, number: int) -> bool:
+        with self._lock:
+            return number <= self._loads_cancelled_up_to
 
     def new_request_id(self) -> int:
         with self._lock:
@@ -110,17 +127,18 @@ class InferenceWorker(QObject):
 
     # -- slots: run on the inference thread ---------------------------------------------------------
 
-    @Slot(str, object, object)
-    def load(self, path: str, settings: object, template_override: object) -> None:
+    @Slot(str, object, object, int)
+    def load(self, path: str, settings: object, template_override: object, number: int = 0) -> None:
         self.load_started.emit(path)
         last = -1
 
-        def progress(fraction: float) -> None:  # ~240 calls per load: send only whole-percent changes
+        def progress(fraction: float) -> bool:  # ~240 calls per load: send only whole-percent changes
             nonlocal last
             percent = int(fraction * 100)
             if percent != last:
                 last = percent
                 self.load_progress.emit(percent)
+            return not (number and self._load_cancelled(number))
 
         try:
             model = self.engine.load(
@@ -236,7 +254,7 @@ class InferenceController(QObject):
     external_started = Signal(int, str)
     external_finished = Signal(int, object)
 
-    _load = Signal(str, object, object)
+    _load = Signal(str, object, object, int)
     _run_job = Signal(int, object, str)
     _generate = Signal(int, object, object, bool)
     _unload = Signal()
@@ -272,7 +290,12 @@ class InferenceController(QObject):
     def load(
         self, path: Path | str, settings: LoadSettings | None = None, template_override: str | None = None
     ) -> None:
-        self._load.emit(str(path), settings, template_override)
+        self._load.emit(str(path), settings, template_override, self.worker.new_load_number())
+
+    def cancel_load(self) -> None:
+        """Thread-safe: stop the load under way (and queued ones); `load_failed` then carries a
+        LoadCancelledError."""
+        self.worker.cancel_loads()
 
     def generate(
         self,
@@ -315,6 +338,7 @@ class InferenceController(QObject):
             return True
         self.worker.cancel()
         self.worker.cancel_external()
+        self.worker.cancel_loads()  # quitting during a long load does not wait for it to finish
         self._unload.emit()
         self.inference_thread.quit()
         return bool(self.inference_thread.wait(timeout_ms))
