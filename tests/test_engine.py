@@ -31,6 +31,7 @@ from desktop_app.core.errors import (
     LoadCancelledError,
     ModelFileError,
     ModelLoadError,
+    SettingsError,
 )
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 
@@ -727,3 +728,31 @@ def test_load_reports_llama_cpp_progress_and_leaves_the_library_as_it_was(gemma_
         assert engine.load(gemma_path, one_thread()).n_ctx > 0
     finally:
         engine.unload()
+
+
+@pytest.mark.gemma
+def test_presence_and_frequency_penalties_reach_the_sampler(gemma_path: Path) -> None:
+    """OpenAI's penalties (also what the API server passes on): a strong presence penalty stops the
+    base model's loops, so greedy output changes; out-of-range values are refused."""
+    engine = Engine()
+    engine.load(gemma_path, one_thread(n_ctx=512))
+    try:
+
+        def greedy(frequency: float = 0.0, presence: float = 0.0) -> str:
+            sampling = SamplingSettings(
+                temperature=0.0, max_tokens=40, repeat_penalty=1.0, frequency_penalty=frequency,
+                presence_penalty=presence,
+            )  # fmt: skip
+            return "".join(e.text for e in engine.stream_completion("one two one two one two", sampling)
+                           if isinstance(e, TextDelta))  # fmt: skip
+
+        plain = greedy()
+        assert greedy() == plain  # greedy is deterministic: any difference comes from the penalty
+        assert greedy(presence=2.0) != plain
+        assert greedy(frequency=2.0) != plain
+    finally:
+        engine.unload()
+    with pytest.raises(SettingsError):
+        SamplingSettings(presence_penalty=2.5)
+    with pytest.raises(SettingsError):
+        SamplingSettings(frequency_penalty=-3.0)

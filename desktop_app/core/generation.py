@@ -65,6 +65,10 @@ class SamplingSettings:
     min_p: float = 0.05
     repeat_penalty: float = 1.1
     repeat_last_n: int = 64
+    # OpenAI's: subtract frequency x (count so far) and presence x (seen at all) from a token's logit,
+    # over the same window as repeat_penalty. 0 is off.
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
     seed: int | None = None  # None: a random seed per request
     max_tokens: int = 1024
     stop: tuple[str, ...] = ()
@@ -76,6 +80,8 @@ class SamplingSettings:
         _check_float("min_p", self.min_p, 0.0, 1.0)
         _check_float("repeat_penalty", self.repeat_penalty, 0.0, 5.0)
         _check_int("repeat_last_n", self.repeat_last_n, -1, 1 << 20)
+        _check_float("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
+        _check_float("presence_penalty", self.presence_penalty, -2.0, 2.0)
         _check_int("seed", self.seed, 0, 2**32 - 1, allow_none=True)
         _check_int("max_tokens", self.max_tokens, 1, 1 << 21)
         if not all(isinstance(s, str) and s for s in self.stop):

@@ -87,10 +87,14 @@ def build_sampler(vocab: Any, settings: SamplingSettings, seed: int) -> Any:
     params.no_perf = True
     chain = llama_cpp.llama_sampler_chain_init(params)
     add = llama_cpp.llama_sampler_chain_add
-    if settings.repeat_penalty != 1.0:
+    if settings.repeat_penalty != 1.0 or settings.frequency_penalty or settings.presence_penalty:
         n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         penalties = llama_cpp.llama_sampler_init_penalties(
-            n_vocab, settings.repeat_last_n, settings.repeat_penalty, 0.0, 0.0
+            n_vocab,
+            settings.repeat_last_n,
+            settings.repeat_penalty,
+            settings.frequency_penalty,
+            settings.presence_penalty,
         )
         add(chain, penalties)
     if settings.temperature <= 0.0:

@@ -313,10 +313,10 @@ def _sampling(data: Mapping[str, Any], defaults: SamplingSettings, max_tokens: i
         value = _number(data, name, lo, hi, clamp_hi=clamp)
         if value is not None:
             changes[name] = value
-    for name in ("frequency_penalty", "presence_penalty"):
-        # Validated to OpenAI's range, then not applied: the engine's sampler has repeat_penalty.
-        # Tools send 0 routinely; refusing them would break those tools for no gain.
-        _number(data, name, -2.0, 2.0)
+    for name in ("frequency_penalty", "presence_penalty"):  # OpenAI's range, applied by llama.cpp
+        penalty = _number(data, name, -2.0, 2.0)
+        if penalty is not None:
+            changes[name] = penalty
     top_k = _int(data, "top_k", 0, 1_000_000)  # llama.cpp extension
     if top_k is not None:
         changes["top_k"] = top_k
