@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,8 +17,8 @@ from desktop_app.core.conversations import (
     parse_chat_json,
     read_chat_file,
     with_fixed_seed,
+    write_export,
 )
-from desktop_app.core.errors import StorageError
 from desktop_app.core.generation import SamplingSettings
 
 
@@ -70,15 +69,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    store = open_store()
-    if args.format == "json":
-        text = json.dumps(store.export_json(args.id), ensure_ascii=False, indent=2) + "\n"
-    else:
-        text = store.export_markdown(args.id)
+    text = open_store().export_text(args.id, args.format)
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    _write_file(args.output, text)
+    write_export(args.output, text)
     print(f"Wrote conversation {args.id} to {args.output}.", file=sys.stderr)
     return 0
 
@@ -92,20 +87,6 @@ def _import(args: argparse.Namespace) -> int:
     conversation_id = open_store().import_json(data)
     print(conversation_id)
     return 0
-
-
-def _write_file(path: Path, text: str) -> None:
-    """Write next to the target, then rename: an interrupted export never leaves half a file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise StorageError(
-            f"Cannot write {path}: {exc.strerror or exc}.",
-            hint="Check that the folder exists and is writable.",
-        ) from exc
 
 
 class ChatRecorder:

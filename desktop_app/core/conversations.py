@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import re
 import sqlite3
@@ -149,6 +150,24 @@ def title_from(text: str) -> str:
 
 def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+ExportFormat = Literal["md", "json"]
+
+
+def write_export(path: Path, text: str) -> None:
+    """Write next to the target, then rename: an interrupted export never leaves half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StorageError(
+            f"Cannot write {path}: {exc.strerror or exc}.",
+            hint="Choose a folder you can write to, and check that the disk is not full.",
+            details=repr(exc),
+        ) from exc
 
 
 def parse_chat_json(text: str, source: str) -> object:
@@ -587,6 +606,12 @@ class ConversationStore:
                 item["error"] = message.error
             messages.append(item)
         return {"id": conversation.id, "title": conversation.display_title, "messages": messages}
+
+    def export_text(self, conversation_id: int, fmt: ExportFormat) -> str:
+        """The file's text for `fmt`: Markdown, or the JSON of export_json (what import reads)."""
+        if fmt == "json":
+            return json.dumps(self.export_json(conversation_id), ensure_ascii=False, indent=2) + "\n"
+        return self.export_markdown(conversation_id)
 
     def export_markdown(self, conversation_id: int) -> str:
         """A readable document of the shown branch: the reasoning in a collapsed <details> block."""

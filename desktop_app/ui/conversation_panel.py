@@ -9,13 +9,10 @@ editor, save dialog, confirmation) and show errors with `show_error`.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -67,8 +64,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.conversations import ConversationStore, read_chat_file
-from desktop_app.core.errors import HearthError, StorageError
+from desktop_app.core.conversations import ConversationStore, ExportFormat, read_chat_file, write_export
+from desktop_app.core.errors import HearthError
 from desktop_app.ui.conversation_models import (
     Clock,
     ConversationListModel,
@@ -79,7 +76,6 @@ from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.theme import Colors, current_colors
 from desktop_app.ui.widgets import button, label
 
-ExportFormat = Literal["md", "json"]
 Index = QModelIndex | QPersistentModelIndex
 
 SEARCH_DEBOUNCE_MS = 200
@@ -483,21 +479,7 @@ class ConversationPanel(QWidget):
     def export_conversation(self, conversation_id: int, path: Path, fmt: ExportFormat) -> Path:
         """Write the chat as Markdown ("md") or JSON ("json", the `hearth chats export` shape) to `path`,
         via a temporary file so a failed write never leaves half a file. Raises HearthError."""
-        if fmt == "json":
-            text = json.dumps(self.store.export_json(conversation_id), ensure_ascii=False, indent=2) + "\n"
-        else:
-            text = self.store.export_markdown(conversation_id)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise StorageError(
-                f"Cannot write {path}: {exc.strerror or exc}.",
-                hint="Choose a folder you can write to, and check that the disk is not full.",
-                details=repr(exc),
-            ) from exc
+        write_export(path, self.store.export_text(conversation_id, fmt))
         self._last_export_dir = path.parent
         return path
 
