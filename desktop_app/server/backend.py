@@ -64,6 +64,72 @@ class ActivityListener(Protocol):
     def job_finished(self, request_id: int, description: str, result: JobResult) -> None: ...
 
 
+class JobTracker:
+    """Which server jobs are queued or running, and which are cancelled. Shared by both backends
+    (ThreadBackend here, the Qt inference worker in the GUI): cancelling one request must stop it
+    whether it is still queued (it is skipped) or running (the engine is told at once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._pending: set[int] = set()  # submitted, not finished
+        self._cancelled: set[int] = set()
+        self._running = 0
+
+    def add(self, request_id: int) -> None:
+        """Track a job before it is queued, so a cancel can never miss it."""
+        with self._lock:
+            self._pending.add(request_id)
+
+    def cancel(self, request_id: int) -> None:
+        """Any thread. An unknown or finished id is ignored."""
+        with self._lock:
+            if request_id not in self._pending:
+                return
+            self._cancelled.add(request_id)
+            running = self._running == request_id
+        if running:
+            self._engine.cancel()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            self._cancelled.update(self._pending)
+            running = self._running != 0
+        if running:
+            self._engine.cancel()
+
+    def is_cancelled(self, request_id: int) -> bool:
+        with self._lock:
+            return request_id in self._cancelled
+
+    def run(
+        self, request_id: int, job: Job, started: Callable[[], None], *, refuse: bool = False
+    ) -> tuple[bool, JobResult]:
+        """On the engine thread: run `job` in its turn, or call `job.skipped()` if it was cancelled
+        while queued (or `refuse`). Returns (whether it ran, its result)."""
+        with self._lock:
+            skip = refuse or request_id in self._cancelled
+            if not skip:
+                self._running = request_id
+        result: JobResult = None
+        try:
+            if skip:
+                job.skipped()
+                return False, None
+            started()
+            try:
+                result = job.run(self._engine, lambda: self.is_cancelled(request_id))
+            except Exception as exc:  # a job should report its own errors; never kill the thread
+                log.error("server job %d failed", request_id, exc_info=True)
+                result = exc
+        finally:
+            with self._lock:
+                self._running = 0
+                self._pending.discard(request_id)
+                self._cancelled.discard(request_id)
+        return True, result
+
+
 @dataclass
 class _Item:
     request_id: int
@@ -88,9 +154,7 @@ class ThreadBackend:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._next_id = 0
-        self._pending: set[int] = set()  # submitted, not finished
-        self._cancelled: set[int] = set()
-        self._active = 0
+        self._jobs = JobTracker(self.engine)
         self._model: LoadedModel | None = None
         self._thread = threading.Thread(target=self._loop, name=name)
         self._closed = False
@@ -143,29 +207,15 @@ class ThreadBackend:
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
-            self._pending.add(request_id)
+        self._jobs.add(request_id)
         self._queue.put(_Item(request_id, description, job=job))
         return request_id
 
     def cancel(self, request_id: int) -> None:
-        with self._lock:
-            if request_id not in self._pending:
-                return
-            self._cancelled.add(request_id)
-            running = self._active == request_id
-        if running:
-            self.engine.cancel()
+        self._jobs.cancel(request_id)
 
     def cancel_all(self) -> None:
-        with self._lock:
-            self._cancelled.update(self._pending)
-            running = self._active != 0
-        if running:
-            self.engine.cancel()
-
-    def _is_cancelled(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id in self._cancelled
+        self._jobs.cancel_all()
 
     # -- the engine thread -------------------------------------------------------------------------
 
@@ -195,27 +245,15 @@ class ThreadBackend:
             item.future.set_result(result)
 
     def _run_job(self, request_id: int, job: Job, description: str) -> None:
-        with self._lock:
-            skip = request_id in self._cancelled or self._closed
-            if not skip:
-                self._active = request_id
-        result: JobResult = None
+        listener = self._listener
+
+        def started() -> None:
+            if listener is not None:
+                listener.job_started(request_id, description)
+
         try:
-            if skip:
-                job.skipped()
-                return
-            if self._listener is not None:
-                self._listener.job_started(request_id, description)
-            try:
-                result = job.run(self.engine, lambda: self._is_cancelled(request_id))
-            except Exception as exc:  # a job should report its own errors; never kill the thread
-                log.error("server job %d failed", request_id, exc_info=True)
-                result = exc
+            ran, result = self._jobs.run(request_id, job, started, refuse=self._closed)
         finally:
-            with self._lock:
-                self._active = 0
-                self._pending.discard(request_id)
-                self._cancelled.discard(request_id)
             self._model = self.engine.model
-        if self._listener is not None:
-            self._listener.job_finished(request_id, description, result)
+        if ran and listener is not None:
+            listener.job_finished(request_id, description, result)

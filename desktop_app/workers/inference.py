@@ -13,15 +13,12 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.engine import Engine, GenerationStats, LoadedModel, Message, TextDelta
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-
-if TYPE_CHECKING:
-    from desktop_app.server.backend import Job, JobResult
+from desktop_app.server.backend import Job, JobTracker
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +54,8 @@ class InferenceWorker(QObject):
         self._lock = threading.Lock()
         self._next_id = 0
         self._cancel_up_to = 0  # every request id <= this is cancelled
-        self._active = 0
-        self._external: set[int] = set()  # server jobs queued or running; cancel() leaves them be
-        self._external_cancelled: set[int] = set()
+        self._active = 0  # the chat generation running, if any
+        self.jobs = JobTracker(self.engine)  # server jobs queued or running; cancel() leaves them be
         self._loads_requested = 0
         self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
 
@@ -89,37 +85,22 @@ class InferenceWorker(QObject):
         """Cancel the running request and every request queued so far."""
         with self._lock:
             self._cancel_up_to = self._next_id
-            active = self._active and self._active not in self._external  # Stop is for the chat
+            active = self._active  # Stop is for the chat; server jobs are tracked apart
         if active:
             self.engine.cancel()
 
     def new_external_id(self) -> int:
-        with self._lock:
-            self._next_id += 1
-            self._external.add(self._next_id)
-            return self._next_id
+        request_id = self.new_request_id()
+        self.jobs.add(request_id)
+        return request_id
 
     def cancel_request(self, request_id: int) -> None:
         """Cancel one server job, queued or running; an unknown or finished id is ignored."""
-        with self._lock:
-            if request_id not in self._external:
-                return
-            self._external_cancelled.add(request_id)
-            running = self._active == request_id
-        if running:
-            self.engine.cancel()
+        self.jobs.cancel(request_id)
 
     def cancel_external(self) -> None:
         """Cancel every server job (shutdown)."""
-        with self._lock:
-            self._external_cancelled.update(self._external)
-            running = self._active in self._external
-        if running:
-            self.engine.cancel()
-
-    def _is_external_cancelled(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id in self._external_cancelled
+        self.jobs.cancel_all()
 
     def _is_cancelled(self, request_id: int) -> bool:
         with self._lock:
@@ -161,27 +142,11 @@ class InferenceWorker(QObject):
     @Slot(int, object, str)
     def run_job(self, request_id: int, job: Job, description: str) -> None:
         """Run a server job in its turn; one cancelled while queued is skipped."""
-        with self._lock:
-            skip = request_id in self._external_cancelled
-            if not skip:
-                self._active = request_id
-        result: JobResult = None
-        try:
-            if skip:
-                job.skipped()
-                return
-            self.external_started.emit(request_id, description)
-            try:
-                result = job.run(self.engine, lambda: self._is_external_cancelled(request_id))
-            except Exception as exc:  # jobs report their own errors; this is a bug, keep the thread
-                log.error("server job %d failed", request_id, exc_info=True)
-                result = exc
-        finally:
-            with self._lock:
-                self._active = 0
-                self._external.discard(request_id)
-                self._external_cancelled.discard(request_id)
-        self.external_finished.emit(request_id, result)
+        ran, result = self.jobs.run(
+            request_id, job, lambda: self.external_started.emit(request_id, description)
+        )
+        if ran:
+            self.external_finished.emit(request_id, result)
 
     @Slot(int, object, object, bool)
     def generate(
