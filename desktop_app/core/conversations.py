@@ -24,8 +24,7 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,7 +214,7 @@ class ConversationStore:
         settings: Mapping[str, Any] | None = None,
     ) -> Conversation:
         now = self._clock()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO conversations (title, model_id, model_path, model_name, system_prompt, "
                 "settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -226,7 +225,7 @@ class ConversationStore:
         return self.get_conversation(conversation_id)
 
     def get_conversation(self, conversation_id: int) -> Conversation:
-        row = self._read("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        row = self.db.read("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
             raise UnknownConversationError(
                 f"There is no conversation {conversation_id}.",
@@ -259,7 +258,7 @@ class ConversationStore:
             changes["model_path"] = model_path
         if model_id is not None:
             changes["model_id"] = model_id
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             self._require_conversation(conn, conversation_id)
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)
@@ -273,13 +272,13 @@ class ConversationStore:
         return self.update_conversation(conversation_id, title=title)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             self._require_conversation(conn, conversation_id)
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))  # messages cascade
 
     def list_conversations(self) -> list[ConversationSummary]:
         """Most recently active first, with message counts (every branch counted)."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT c.id, c.title, c.model_name, c.created_at, c.updated_at, "
             "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count "
             "FROM conversations c ORDER BY c.updated_at DESC, c.id DESC"
@@ -326,7 +325,7 @@ class ConversationStore:
         if parent_id is not None and sibling_of is not None:
             raise ValueError("give parent_id or sibling_of, not both")
         now = self._clock()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             conversation = self._require_conversation(conn, conversation_id)
             if sibling_of is not None:
                 parent = self._require_message(conn, sibling_of, conversation_id)["parent_id"]
@@ -351,7 +350,7 @@ class ConversationStore:
         return self.get_message(message_id)
 
     def get_message(self, message_id: int) -> Message:
-        row = self._read("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        row = self.db.read("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise UnknownMessageError(
                 f"There is no message {message_id}.", hint="It may have been deleted; reload the chat."
@@ -368,7 +367,7 @@ class ConversationStore:
                 return []
         else:
             self._require_message(conn, leaf_id, conversation_id)
-        rows = self._read(
+        rows = self.db.read(
             "WITH RECURSIVE up(id, depth) AS ("
             " SELECT ?, 0"
             " UNION ALL SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id"
@@ -379,19 +378,21 @@ class ConversationStore:
         return [_message(row) for row in rows]
 
     def children(self, message_id: int) -> list[Message]:
-        rows = self._read("SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message_id,)).fetchall()
+        rows = self.db.read(
+            "SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message_id,)
+        ).fetchall()
         return [_message(row) for row in rows]
 
     def siblings(self, message_id: int) -> list[Message]:
         """The alternatives at this point of the tree (the message itself included), oldest first."""
         message = self.get_message(message_id)
         if message.parent_id is None:
-            rows = self._read(
+            rows = self.db.read(
                 "SELECT * FROM messages WHERE conversation_id = ? AND parent_id IS NULL ORDER BY id",
                 (message.conversation_id,),
             ).fetchall()
         else:
-            rows = self._read(
+            rows = self.db.read(
                 "SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message.parent_id,)
             ).fetchall()
         return [_message(row) for row in rows]
@@ -399,7 +400,7 @@ class ConversationStore:
     def sibling_positions(self, conversation_id: int) -> dict[int, tuple[int, int]]:
         """For every message of the conversation: (its 1-based place among its siblings, how many
         there are), in one query, so the GUI can draw "< 2/3 >" on a long chat without a query per row."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT id, ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY id) AS position, "
             "COUNT(*) OVER (PARTITION BY parent_id) AS count FROM messages WHERE conversation_id = ?",
             (conversation_id,),
@@ -409,7 +410,7 @@ class ConversationStore:
     def select_branch(self, message_id: int) -> list[Message]:
         """Show the branch through `message_id`: its deepest descendant (always following the newest
         child) becomes the current leaf. Returns the new path."""
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is None:
                 raise UnknownMessageError(
@@ -423,7 +424,7 @@ class ConversationStore:
     def delete_message(self, message_id: int) -> int:
         """Delete a message and everything below it. If the current leaf was among them, the newest
         remaining sibling's branch is shown, or else the parent. Returns how many messages went."""
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT m.conversation_id, m.parent_id, c.current_leaf_id FROM messages m "
                 "JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
@@ -490,7 +491,7 @@ class ConversationStore:
         message = self.get_message(message_id)
         if message.role != "assistant":
             raise ValueError("only an assistant message can be continued")
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE messages SET state = 'streaming', error = NULL, updated_at = ? WHERE id = ?",
                 (self._clock(), message_id),
@@ -500,7 +501,7 @@ class ConversationStore:
     def recover_interrupted(self, stale_after_s: float = 120.0) -> int:
         """Mark replies left "streaming" by a process that died (no write for `stale_after_s`) as
         "interrupted". A live writer sets "streaming" again on its next save, so a wrong guess heals."""
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             count = conn.execute(
                 "UPDATE messages SET state = 'interrupted' WHERE state = 'streaming' AND updated_at <= ?",
                 (self._clock() - stale_after_s,),
@@ -519,7 +520,7 @@ class ConversationStore:
         final: bool = False,
     ) -> None:
         now = self._clock()
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             if final:
                 conn.execute(
                     "UPDATE messages SET content = ?, reasoning = ?, state = ?, stats = ?, error = ?, "
@@ -565,9 +566,9 @@ class ConversationStore:
             try:
                 rows = conn.execute(sql, (*marks, quoted, limit)).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise _wrap(self.db, exc) from exc
+                raise _storage_error(self.db.path, exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise _wrap(self.db, exc) from exc
+            raise _storage_error(self.db.path, exc) from exc
         return [
             SearchHit(
                 conversation_id=row["conversation_id"],
@@ -650,7 +651,7 @@ class ConversationStore:
         title, system_prompt, messages = _validate_import(data)
         now = self._clock()
         model_name = next((m["model"] for m in reversed(messages) if m.get("model")), None)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             first_at = min((m["created_at"] for m in messages if m["created_at"] is not None), default=now)
             cursor = conn.execute(
                 "INSERT INTO conversations (title, model_name, system_prompt, settings, created_at, "
@@ -676,21 +677,6 @@ class ConversationStore:
         return conversation_id
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """db.transaction(), with SQLite errors from inside it turned into a StorageError."""
-        try:
-            with self.db.transaction() as conn:
-                yield conn
-        except sqlite3.DatabaseError as exc:
-            raise _wrap(self.db, exc) from exc
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.connection().execute(sql, params)
-        except sqlite3.DatabaseError as exc:
-            raise _wrap(self.db, exc) from exc
 
     @staticmethod
     def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
@@ -843,10 +829,6 @@ _STATE_NOTES: Final[dict[str, str]] = {
     "failed": "generation failed",
     "interrupted": "cut off: Hearth was closed while writing it",
 }
-
-
-def _wrap(db: Database, exc: sqlite3.DatabaseError) -> StorageError:
-    return _storage_error(db.path, exc)
 
 
 def _deepest(conn: sqlite3.Connection, message_id: int) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from desktop_app.core.errors import DiskFullError, StorageError
 
@@ -183,6 +184,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any SQLite error in it (a full disk, a damaged file) is rolled back
+        and raised as a StorageError that says what to do."""
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -190,6 +193,9 @@ class Database:
             raise _storage_error(self.path, exc) from exc
         try:
             yield conn
+        except sqlite3.DatabaseError as exc:
+            conn.execute("ROLLBACK")
+            raise _storage_error(self.path, exc) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -197,6 +203,13 @@ class Database:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             conn.execute("ROLLBACK")
+            raise _storage_error(self.path, exc) from exc
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """A query on this thread's connection, with SQLite errors raised as a StorageError."""
+        try:
+            return self.connection().execute(sql, params)
+        except sqlite3.DatabaseError as exc:
             raise _storage_error(self.path, exc) from exc
 
     def close(self) -> None:

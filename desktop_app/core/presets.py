@@ -19,12 +19,11 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final, TypeVar
 
-from desktop_app.core.db import Database, _storage_error
+from desktop_app.core.db import Database
 from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 
@@ -132,20 +131,20 @@ class PresetStore:
     def names(self, model_key: str) -> list[str]:
         """This model's preset names, sorted ignoring case. Never parses the settings, so one
         damaged preset does not hide the others."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT name FROM presets WHERE model_key = ? ORDER BY name COLLATE NOCASE, id", (model_key,)
         ).fetchall()
         return [str(row["name"]) for row in rows]
 
     def exists(self, model_key: str, name: str) -> bool:
-        row = self._read(
+        row = self.db.read(
             "SELECT 1 FROM presets WHERE model_key = ? AND name = ?", (model_key, name.strip())
         ).fetchone()
         return row is not None
 
     def get(self, model_key: str, name: str) -> Preset:
         """Raises UnknownPresetError, or SettingsError when the stored settings are damaged."""
-        row = self._read(
+        row = self.db.read(
             "SELECT * FROM presets WHERE model_key = ? AND name = ?", (model_key, name.strip())
         ).fetchone()
         if row is None:
@@ -171,7 +170,7 @@ class PresetStore:
             raise ValueError("model_key must not be empty")
         now = self._clock()
         values = (system_prompt, _dump(sampling.to_dict()), _dump(load.to_dict()))
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             existing = conn.execute(
                 "SELECT id FROM presets WHERE model_key = ? AND name = ?", (model_key, clean)
             ).fetchone()
@@ -196,7 +195,7 @@ class PresetStore:
 
     def delete(self, model_key: str, name: str) -> bool:
         """Remove one preset; False when there was none. Works on a damaged preset too."""
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             cursor = conn.execute(
                 "DELETE FROM presets WHERE model_key = ? AND name = ?", (model_key, name.strip())
             )
@@ -204,26 +203,11 @@ class PresetStore:
 
     def forget_model(self, model_key: str) -> int:
         """Remove all of a model's presets (when the user deletes the model for good)."""
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             cursor = conn.execute("DELETE FROM presets WHERE model_key = ?", (model_key,))
         return cursor.rowcount
 
     # -- internals -------------------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """db.transaction(), with SQLite errors from inside it turned into a StorageError."""
-        try:
-            with self.db.transaction() as conn:
-                yield conn
-        except sqlite3.DatabaseError as exc:
-            raise _storage_error(self.db.path, exc) from exc
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.connection().execute(sql, params)
-        except sqlite3.DatabaseError as exc:
-            raise _storage_error(self.db.path, exc) from exc
 
 
 def check_name(name: str) -> str:
