@@ -426,10 +426,3 @@ class MessageDelegate(QStyledItemDelegate):
         if layout is None or not 0 <= number < len(layout.code_blocks):
             return None
         return layout.code_blocks[number]
-
-    def forget(self, message_ids: set[int] | None = None) -> None:
-        if message_ids is None:
-            self._cache.clear()
-        else:
-            for message_id in message_ids:
-                self._cache.pop(message_id, None)

@@ -8,7 +8,7 @@ streaming reply never makes the view re-render the other 499 messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
@@ -133,22 +133,10 @@ class ChatModel(QAbstractListModel):
         item.live = True
         self._changed(item)
 
-    def set_position(self, message_id: int, position: tuple[int, int]) -> None:
-        item = self.item_by_id(message_id)
-        if item is not None and item.position != position:
-            item.position = position
-            self._changed(item)
-
     def toggle_thinking(self, row: int) -> None:
         if 0 <= row < len(self._items):
             item = self._items[row]
             item.thinking_open = not item.thinking_open
-            self._changed(item)
-
-    def replace_message(self, message: Message) -> None:
-        item = self.item_by_id(message.id)
-        if item is not None:
-            item.message = replace(message)
             self._changed(item)
 
     # -- reads -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core import starter
-from desktop_app.core.conversations import Conversation, ConversationStore, Message, with_fixed_seed
+from desktop_app.core.conversations import Conversation, ConversationStore, with_fixed_seed
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
@@ -539,12 +539,6 @@ class ChatPage(QWidget):
         self.header.settings_button.setChecked(visible)
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def messages(self) -> list[Message]:
-        """What is on screen, as messages (the live one with its text so far)."""
-        return [
-            replace(i.message, content=i.content, reasoning=i.reasoning) for i in self.view.chat_model.items()
-        ]
 
     def _show_banner(self, text: str, *, rich: bool = False) -> None:
         self.banner_text.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
