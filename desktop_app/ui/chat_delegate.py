@@ -278,10 +278,18 @@ class MessageDelegate(QStyledItemDelegate):
                 guess = (key, self.estimate_height(item, width))
                 self._estimates[item.id] = guess
             height = guess[1]
-        if item.live:  # grow in steps while streaming: a relayout of every row per step, not per line
-            height = -(-height // LIVE_STEP) * LIVE_STEP
+        height = _stepped(item, height)
         self.hinted[item.id] = height
         return QSize(width, height)
+
+    def height_changed(self, item: ChatItem, width: int) -> bool:
+        """Record the row's exact height; True when it differs from what the view was last told
+        (the view must then lay out again)."""
+        height = _stepped(item, self.layout_for(item, width).height)
+        if self.hinted.get(item.id) == height:
+            return False
+        self.hinted[item.id] = height
+        return True
 
     def estimate_height(self, item: ChatItem, width: int) -> int:
         base, small, _ = self._fonts()
@@ -307,10 +315,10 @@ class MessageDelegate(QStyledItemDelegate):
         if not isinstance(item, ChatItem):
             return
         rect: QRect = option.rect
-        layout = self.layout_for(item, self._view.viewport().width())
-        if not item.live and self.hinted.get(item.id) != layout.height:  # the estimate was off: relayout
-            self.hinted[item.id] = layout.height
+        width = self._view.viewport().width()
+        if not item.live and self.height_changed(item, width):  # the estimate was off: relayout
             self.corrected.add(QPersistentModelIndex(index))
+        layout = self.layout_for(item, width)
         c = self.colors
         _, small, bold = self._fonts()
         painter.save()
@@ -426,3 +434,8 @@ class MessageDelegate(QStyledItemDelegate):
         if layout is None or not 0 <= number < len(layout.code_blocks):
             return None
         return layout.code_blocks[number]
+
+
+def _stepped(item: ChatItem, height: int) -> int:
+    """A streaming row grows in LIVE_STEP steps: a relayout of every row per step, not per line."""
+    return -(-height // LIVE_STEP) * LIVE_STEP if item.live else height

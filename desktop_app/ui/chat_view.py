@@ -22,7 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QWidget
 
-from desktop_app.ui.chat_delegate import LIVE_STEP, MessageDelegate, actions_for
+from desktop_app.ui.chat_delegate import MessageDelegate, actions_for
 from desktop_app.ui.chat_model import ChatItem, ChatModel, ItemRole
 from desktop_app.ui.text_viewer import show_message_text
 
@@ -112,11 +112,7 @@ class ChatView(QListView):
         item = top.data(ItemRole)
         if not isinstance(item, ChatItem):
             return
-        height = self.delegate.layout_for(item, self.viewport().width()).height
-        if item.live:
-            height = -(-height // LIVE_STEP) * LIVE_STEP
-        if self.delegate.hinted.get(item.id) != height:
-            self.delegate.hinted[item.id] = height
+        if self.delegate.height_changed(item, self.viewport().width()):
             self.delegate.sizeHintChanged.emit(top)  # relayout; other rows' sizes come from the cache
         else:
             self.viewport().update(self.visualRect(top))
