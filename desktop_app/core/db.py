@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.errors import DiskFullError, StorageError
+from desktop_app.core.private_files import create_private_file, ensure_private_dir, restrict_file
 
 # Each entry upgrades the schema by one version. Never edit a released entry; append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -144,10 +145,15 @@ class Database:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Chats are private: the file exists 0600 before SQLite opens it, and SQLite gives its
+            # -wal and -shm files the database file's mode (older ones are tightened here).
+            ensure_private_dir(self.path.parent)
+            create_private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
+            for suffix in ("-wal", "-shm"):
+                restrict_file(self.path.with_name(self.path.name + suffix))
             conn.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL never corrupts
             conn.execute("PRAGMA foreign_keys=ON")
             return conn

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.private_files import create_private_file, ensure_private_dir
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 _MAX_BYTES = 2 * 1024 * 1024
@@ -28,7 +29,8 @@ def setup_logging(paths: AppPaths, *, level: int = logging.INFO, stderr: bool = 
         return
     handler: logging.Handler
     try:
-        paths.logs.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(paths.logs)  # logs quote model names, prompts in errors, file paths
+        create_private_file(paths.log_file)
         handler = logging.handlers.RotatingFileHandler(
             target, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
         )

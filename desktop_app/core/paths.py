@@ -14,6 +14,7 @@ from pathlib import Path
 from platformdirs import PlatformDirs
 
 from desktop_app.core.errors import StorageError
+from desktop_app.core.private_files import ensure_private_dir
 
 APP_NAME = "Hearth"
 HOME_ENV = "HEARTH_HOME"
@@ -42,10 +43,11 @@ class AppPaths:
         return (self.data, self.config, self.cache, self.logs, self.models)
 
     def ensure(self) -> AppPaths:
-        """Create the folders, or raise a StorageError that says which one and why."""
+        """Create the folders, private to this user (0700 on POSIX: they hold chats, keys and logs), or
+        raise a StorageError that says which one and why."""
         for folder in self.all_dirs():
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                ensure_private_dir(folder)
             except OSError as exc:
                 raise StorageError(
                     f"Hearth cannot create its folder {folder}: {exc.strerror or exc}.",

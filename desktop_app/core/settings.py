@@ -11,6 +11,7 @@ from typing import Any
 
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.private_files import write_private_text
 
 FILE_NAME = "settings.json"
 TOKEN_FILE = "hf_token"
@@ -52,11 +53,7 @@ def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
 
 
 def save_settings(paths: AppPaths, settings: AppSettings) -> None:
-    paths.config.mkdir(parents=True, exist_ok=True)
-    file = paths.config / FILE_NAME
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    os.replace(tmp, file)
+    write_private_text(paths.config / FILE_NAME, json.dumps(asdict(settings), indent=2))
 
 
 def _quarantine(file: Path, why: str) -> SettingsError:
@@ -80,13 +77,10 @@ def read_token(paths: AppPaths) -> str | None:
 
 
 def write_token(paths: AppPaths, token: str | None) -> None:
-    """Store the Hugging Face token readable by this user only (0600), or remove it."""
+    """Store the Hugging Face token readable by this user only (0600 from the first byte, replaced
+    atomically), or remove it."""
     file = paths.config / TOKEN_FILE
     if not token:
         file.unlink(missing_ok=True)
         return
-    paths.config.mkdir(parents=True, exist_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token.strip())
-    os.chmod(file, 0o600)
+    write_private_text(file, token.strip())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.private_files import write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +192,9 @@ def load_prefs(paths: AppPaths) -> ServerPrefs:
 
 def save_prefs(paths: AppPaths, prefs: ServerPrefs) -> None:
     file = paths.config / PREFS_FILE
-    tmp = file.with_name(f".{PREFS_FILE}.{os.getpid()}.tmp")
     try:
-        paths.config.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(
-            json.dumps({"port": prefs.port, "cors_origins": list(prefs.cors_origins)}, indent=2),
-            encoding="utf-8",
+        write_private_text(
+            file, json.dumps({"port": prefs.port, "cors_origins": list(prefs.cors_origins)}, indent=2)
         )
-        os.replace(tmp, file)
     except OSError:
         log.warning("could not save %s", file, exc_info=True)
-        tmp.unlink(missing_ok=True)

@@ -5,12 +5,12 @@ A key on the command line (`--api-key`) is used as given and never written to di
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from desktop_app.core.errors import SettingsError, StorageError
 from desktop_app.core.paths import AppPaths
+from desktop_app.core.private_files import write_private_text
 
 KEY_FILE = "server-api-key"
 KEY_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
@@ -53,16 +53,9 @@ def regenerate_key(paths: AppPaths) -> str:
     """Write a new random key (old clients stop working) and return it."""
     file = key_file(paths)
     key = secrets.token_urlsafe(KEY_BYTES)
-    tmp = file.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
     try:
-        paths.config.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(key + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, file)
+        write_private_text(file, key + "\n", encoding="ascii")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise _storage_error(file, exc) from exc
     return key
 
