@@ -183,7 +183,7 @@ class Database:
                     conn.execute(f"PRAGMA user_version = {target}")
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
         except sqlite3.DatabaseError as exc:
             raise _storage_error(self.path, exc) from exc
@@ -200,15 +200,15 @@ class Database:
         try:
             yield conn
         except sqlite3.DatabaseError as exc:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise _storage_error(self.path, exc) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise _storage_error(self.path, exc) from exc
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -223,6 +223,13 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left: on some errors (a full disk among them) SQLite has already rolled the
+    transaction back itself, and a second ROLLBACK would raise and hide the real error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _statements(script: str) -> list[str]:
@@ -241,15 +248,24 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+#: SQLite's primary result codes we explain (the low byte of an extended code; sqlite3.h)
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_NOTADB = 26
+
+
 def _storage_error(path: Path, exc: sqlite3.DatabaseError) -> StorageError:
+    """Sort by SQLite's result code, not its message text (which changes between SQLite versions)."""
     text = str(exc)
-    if "disk is full" in text or "database or disk is full" in text:
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
         return DiskFullError(
             f"The disk holding {path.parent} is full, so Hearth cannot save.",
             hint="Free some disk space; nothing already saved was lost.",
             details=text,
         )
-    if "not a database" in text or "malformed" in text:
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return StorageError(
             f"Hearth's database {path} is damaged.",
             hint="Quit Hearth and move the file aside; Hearth starts a fresh one (your models stay).",
