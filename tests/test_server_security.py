@@ -323,6 +323,47 @@ def test_a_body_just_under_the_limit_is_accepted(server: LiveServer) -> None:
     assert server.request("POST", "/v1/chat/completions", raw=raw).status == 200
 
 
+def test_a_client_uploading_an_oversized_body_can_send_it_all_and_read_the_413(server: LiveServer) -> None:
+    """Clients that write the whole body before reading (urllib, requests, most HTTP libraries) got a
+    broken pipe or a reset when the server answered and closed after the first MiB: the server now reads
+    and discards the rest (bounded), so the upload completes and the 413 is read."""
+    import time
+
+    body = json.dumps({**CHAT, "messages": [{"role": "user", "content": "x" * 3_000_000}]}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        for start in range(0, len(body), 65536):  # a client on a real network: the body takes a while
+            sock.sendall(body[start : start + 65536])
+            time.sleep(0.002)
+        response = _recv_all(sock)
+    assert response.startswith(b"HTTP/1.1 413 "), response[:200]
+    assert json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_too_large"
+    assert server.recorder.started == []
+
+
+@pytest.mark.parametrize("size", [3 * 1024 * 1024, 20 * 1024 * 1024])
+def test_the_official_client_reads_the_413(server: LiveServer, size: int) -> None:
+    """httpx sends the whole body before it reads the answer: closing on unread bytes reset the connection,
+    and the client reported a network error (APIConnectionError) instead of the 413."""
+    import openai
+
+    with (
+        openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=60) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client.chat.completions.create(
+            model="local", messages=[{"role": "user", "content": "x" * size}], max_tokens=4
+        )
+    assert caught.value.status_code == 413
+    assert "limit" in caught.value.message
+    assert server.recorder.started == []
+    # the server is still serving
+    assert server.request("POST", "/v1/chat/completions", CHAT).status == 200
+
+
 # ------------------------------------------------------------------------------------ parameters
 
 

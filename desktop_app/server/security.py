@@ -8,6 +8,7 @@ requests that passed, with their body already read and bounded.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 
 #: (method, path, HTTP status, why): told about every request the gate refuses.
 RejectListener = Callable[[str, str, int, str], None]
+
+#: a refused body is read and discarded up to this size so the client can read the 413 (see _drain)
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+#: ...as long as it keeps arriving: a pause this long ends the wait
+DRAIN_IDLE_S = 1.0
 
 _HEADER_LIST = re.compile(r"^[A-Za-z0-9\-_, ]{0,1000}$")
 
@@ -120,6 +126,8 @@ class SecurityMiddleware:
                 await self._refuse(send, (method, path), 400, "bad_content_length", "Invalid Content-Length.")
                 return
             if int(declared) > limit:
+                if int(declared) <= DRAIN_MAX_BYTES:
+                    await _drain(receive, 0)
                 await self._too_large(send, method, path, limit, cors)
                 return
         if method in ("POST", "PUT", "PATCH") or declared or "transfer-encoding" in headers:
@@ -130,6 +138,10 @@ class SecurityMiddleware:
                     return
                 body += message.get("body", b"")
                 if len(body) > limit:
+                    more = message.get("more_body", False)
+                    del body[:]  # nothing of it is kept while the rest is discarded
+                    if more:
+                        await _drain(receive, limit)
                     await self._too_large(send, method, path, limit, cors)
                     return
                 if not message.get("more_body", False):
@@ -202,6 +214,27 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, received: int) -> None:
+    """Read and discard the rest of a refused body, up to DRAIN_MAX_BYTES and while it keeps coming.
+
+    A client such as OpenAI's (httpx) sends the whole body before it reads the answer. If we answered
+    413 and closed with its bytes still unread, the kernel would reset the connection and the client
+    would report a network error instead of the 413. Discarding costs no memory; the caps bound the
+    time a client can hold the connection (the body stops arriving for DRAIN_IDLE_S, or passes the cap,
+    and the answer is sent anyway).
+    """
+    while received <= DRAIN_MAX_BYTES:
+        try:
+            message = await asyncio.wait_for(receive(), DRAIN_IDLE_S)
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
