@@ -18,11 +18,13 @@ run: setup-starter
 test: setup-test,dev
 	$(PY) -m ruff check desktop_app tests
 	$(PY) -m mypy
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup-test,dev
 	$(PY) -m ruff check desktop_app tests
 	$(PY) -m mypy
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 bench: setup-test,dev
 	$(VENV)/bin/hearth bench --model "$$($(PY) -m tests.gemma_model)" --json
