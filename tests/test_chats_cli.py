@@ -96,7 +96,7 @@ def test_bad_imports_and_unknown_ids_are_one_clear_line(hearth_home: Path, tmp_p
     wrong_shape.write_text(json.dumps({"title": "x", "messages": [{"role": "robot", "content": "hi"}]}))
     result = hearth(["chats", "import", wrong_shape], hearth_home)
     assert_one_line_error(result, 2)
-    assert "messages[0] has role 'robot'" in result.stderr
+    assert "messages[0].role is 'robot'" in result.stderr
 
     result = hearth(["chats", "import", tmp_path / "missing.json"], hearth_home)
     assert_one_line_error(result, 7)
@@ -108,6 +108,48 @@ def test_bad_imports_and_unknown_ids_are_one_clear_line(hearth_home: Path, tmp_p
 
     empty = hearth(["chats", "list"], hearth_home)
     assert empty.returncode == 0 and "No saved conversations yet" in empty.stdout
+
+
+def chat_text(**fields: object) -> str:
+    """A one-message chat file with `fields` set on the message."""
+    return json.dumps({"messages": [{"role": "assistant", "content": "hi", **fields}]})
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        (chat_text(created_at=1e300), "messages[0].created_at is out of range (1e+300"),
+        (chat_text(created_at="0001-01-01T00:00:00+14:00"), "messages[0].created_at is out of range"),
+        (chat_text(stats={"generation_tps": "fast"}), "stats.generation_tps is text, not a number"),
+        (chat_text(content="\ud800"), "messages[0].content holds an unpaired"),
+        ('{"messages": [{"role": "user", "content": "hi", "created_at": ' + "9" * 5000 + "}]}",
+         "a number too large to read"),
+        ("[" * 100_000, "nested too deeply"),
+    ],
+)  # fmt: skip
+def test_import_refuses_values_that_would_break_listing_in_one_line(
+    hearth_home: Path, tmp_path: Path, text: str, complaint: str
+) -> None:
+    chat_file = tmp_path / "chat.json"
+    chat_file.write_text(text, encoding="utf-8")
+    for result in (
+        hearth(["chats", "import", chat_file], hearth_home),
+        hearth(["chats", "import", "-"], hearth_home, stdin=text),
+    ):
+        assert_one_line_error(result, 2)
+        assert complaint in result.stderr, result.stderr
+    listed = hearth(["chats", "list", "--json"], hearth_home)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+
+
+def test_import_from_standard_input_stops_at_the_size_cap(hearth_home: Path) -> None:
+    from desktop_app.core.chat_transfer import MAX_FILE_BYTES
+
+    text = json.dumps({"messages": [{"role": "user", "content": "x" * MAX_FILE_BYTES}]})
+    result = hearth(["chats", "import", "-"], hearth_home, stdin=text)
+    assert_one_line_error(result, 2)
+    assert "standard input is larger than 32 MiB" in result.stderr
+    assert open_store().list_conversations() == []
 
 
 @pytest.mark.gemma

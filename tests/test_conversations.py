@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -23,6 +24,8 @@ from desktop_app.core.conversations import (
     Message,
     ReplyWriter,
     UnknownConversationError,
+    parse_chat_json,
+    read_chat_file,
     title_from,
     with_fixed_seed,
 )
@@ -258,19 +261,57 @@ def test_search_finds_a_message_across_chats(store: ConversationStore) -> None:
         "assistant",
     )
     assert "[Magma]" in hit.snippet
-    assert {h.conversation_id for h in store.search("ships OR magma")} == {target, lighthouses}
-    assert [h.message_id for h in store.search("erupt*")] == [answer.id]  # FTS5 prefix query
-    assert store.search("MAGMA crust")[0].message_id == answer.id
+    assert [h.message_id for h in store.search("erupt*")] == [answer.id]  # a prefix
+    assert store.search("MAGMA crust")[0].message_id == answer.id  # every word, any case
+    assert store.search("ships magma") == []
+    assert store.search("ships") and store.search("ships")[0].conversation_id == lighthouses
     assert store.search("   ") == []
 
 
-@pytest.mark.parametrize("query", ["c++", '"unbalanced', "AND", "a:b", "(", "*", "NEAR(", "-x", "'"])
+@pytest.mark.parametrize(
+    "query",
+    ["c++", '"unbalanced', "AND", "a:b", "(", "*", "NEAR(", "-x", "'", "content:", "content:quotes",
+     "NEAR(quotes fine, 2)", "quotes OR", "fine NOT", '"', "^quotes", "quotes*fine", "{content}: x", "**"],
+)  # fmt: skip
 def test_search_never_raises_on_fts_syntax(store: ConversationStore, query: str) -> None:
     chat(store, "I write c++ and a:b notation", "Unbalanced quotes are fine.")
     hits = store.search(query)
     assert isinstance(hits, list)
-    if query in ("c++", "a:b", '"unbalanced'):
+    if query in ("c++", "a:b", '"unbalanced', "^quotes"):
         assert hits, query  # searched as plain words
+    if query in ("NEAR(quotes fine, 2)", "quotes OR", "fine NOT"):
+        assert hits == [], query  # NEAR, OR and NOT are words, and no message has them
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["\x00", "quotes\x00", "quo\x00tes", "\x00\"quotes", "quotes\x01\x02\x1b", "\x7f\x85quotes",
+     "\ud800quotes", "quotes \udfff", "quotes\tfine\r\n"],
+)  # fmt: skip
+def test_search_treats_control_characters_as_spaces(store: ConversationStore, query: str) -> None:
+    chat(store, "Unbalanced quotes are fine.")
+    hits = store.search(query)
+    assert isinstance(hits, list)
+    if "quotes" in query:
+        assert [h.snippet.startswith("Unbalanced [quotes] are") for h in hits] == [True], query
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("quotes " + "x" * 200_000, False),  # cut at 1000 characters: "quotes" and a long word
+        ("x" * 200_000 + " quotes", False),
+        (" ".join(["quotes"] * 40 + ["absent"]), True),  # only the first 32 words count
+        ("(" * 50_000 + "quotes", False),
+        ('"' * 10_001, False),
+        ("quotes " + " OR ".join(["fine"] * 5_000), False),
+        ("*" * 100_000, False),
+    ],
+)
+def test_search_bounds_very_long_queries(store: ConversationStore, query: str, found: bool) -> None:
+    chat(store, "Unbalanced quotes are fine.")
+    hits = store.search(query)
+    assert [h.snippet for h in hits] == (["Unbalanced [quotes] are fine."] if found else [])
 
 
 def test_search_follows_a_streaming_reply_as_it_is_rewritten(store: ConversationStore) -> None:
@@ -453,27 +494,208 @@ def test_import_round_trips_with_export(store: ConversationStore) -> None:
 @pytest.mark.parametrize(
     ("data", "complaint"),
     [
-        ([], "top level is a list"),
-        ({"title": "x"}, '"messages" is missing'),
-        ({"title": 3, "messages": []}, '"title" is a number'),
-        ({"messages": {"role": "user"}}, '"messages" is an object'),
+        ([], "the top level is a list"),
+        ({"title": "x"}, "messages is missing"),
+        ({"title": 3, "messages": []}, "title is a number, not text"),
+        ({"messages": {"role": "user"}}, "messages is an object"),
         ({"messages": ["hi"]}, "messages[0] is text"),
-        ({"messages": [{"role": "bot", "content": "hi"}]}, "messages[0] has role 'bot'"),
-        ({"messages": [{"role": "user"}]}, 'messages[0] has no text "content"'),
-        ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": 1}]}, "messages[1]"),
-        ({"messages": [{"role": "user", "content": "a", "created_at": "yesterday"}]}, "created_at"),
-        ({"messages": [{"role": "user", "content": "a", "sampling": [1]}]}, '"sampling" is a list'),
-        ({"messages": [{"role": "user", "content": "a", "state": "done"}]}, '"state"'),
+        ({"messages": [{"role": "bot", "content": "hi"}]}, "messages[0].role is 'bot'"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content is missing"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": 1}]},
+         "messages[1].content is a number"),
+        ({"messages": [{"role": "user", "content": "a", "created_at": "yesterday"}]},
+         "messages[0].created_at is 'yesterday'"),
+        ({"messages": [{"role": "user", "content": "a", "sampling": [1]}]}, "messages[0].sampling is a list"),
+        ({"messages": [{"role": "user", "content": "a", "state": "done"}]}, "messages[0].state is 'done'"),
     ],
-)
+)  # fmt: skip
 def test_malformed_import_is_rejected_and_stores_nothing(
     store: ConversationStore, data: object, complaint: str
 ) -> None:
+    refused(store, data, complaint)
+
+
+def refused(store: ConversationStore, data: object, complaint: str) -> ChatFileError:
+    """Import `data`: it must be refused with one line naming `complaint`, a hint, and nothing stored."""
+    before = store.db.read("SELECT COUNT(*) FROM messages").fetchone()[0]
     with pytest.raises(ChatFileError) as caught:
         store.import_json(data)
-    assert complaint in caught.value.message
-    assert caught.value.hint
+    error = caught.value
+    assert complaint in error.message, error.message
+    assert error.message.startswith("Cannot import this chat: ")
+    assert "\n" not in str(error) and len(error.message) < 300, error.message
+    assert error.hint
     assert store.list_conversations() == []
+    assert store.db.read("SELECT COUNT(*) FROM messages").fetchone()[0] == before
+    return error
+
+
+def one_reply(**fields: object) -> dict[str, Any]:
+    """A chat file whose second message (messages[1]) is an assistant reply with `fields` set."""
+    reply: dict[str, Any] = {"role": "assistant", "content": "Four.", "created_at": "2024-05-01T10:00:00Z"}
+    reply.update(fields)
+    return {"title": "t", "messages": [{"role": "user", "content": "2+2?"}, reply]}
+
+
+@pytest.mark.parametrize(
+    ("created_at", "complaint"),
+    [
+        (1e300, "is out of range (1e+300"),
+        (-1e20, "is out of range (-1e+20"),
+        (float("nan"), "is out of range (nan"),
+        (float("inf"), "is out of range (inf"),
+        (10**400, "is out of range (a number of more than 40 digits"),
+        (-1, "is out of range (-1"),
+        (32503680000, "is out of range"),  # the year 3000
+        ("0001-01-01T00:00:00+14:00", "is out of range ('0001-01-01"),
+        ("9999-12-31T23:59:59-14:00", "is out of range ('9999-12-31"),
+        ("1969-12-31T23:59:59Z", "is out of range"),
+        ("2024-05-01" + "0" * 100, "is too long to be a date"),
+        (True, "is true/false, not a date"),
+        ([2024, 5, 1], "is a list, not a date"),
+        ({"t": 1}, "is an object, not a date"),
+    ],
+)
+def test_import_refuses_dates_that_listing_or_export_cannot_show(
+    store: ConversationStore, created_at: object, complaint: str
+) -> None:
+    refused(store, one_reply(created_at=created_at), f"messages[1].created_at {complaint}")
+
+
+@pytest.mark.parametrize(
+    ("stats", "complaint"),
+    [
+        ({"generation_tps": "fast"}, "stats.generation_tps is text, not a number"),
+        ({"ttft_s": [0.1]}, "stats.ttft_s is a list, not a number"),
+        ({"ttft_s": float("nan")}, "stats.ttft_s is out of range (nan"),
+        ({"prefill_tps": float("inf")}, "stats.prefill_tps is out of range (inf"),
+        ({"generation_tps": 1e300}, "stats.generation_tps is out of range"),
+        ({"total_s": -2.0}, "stats.total_s is out of range"),
+        ({"completion_tokens": "12"}, "stats.completion_tokens is text, not a whole number"),
+        ({"completion_tokens": 10**30}, "stats.completion_tokens is out of range"),
+        ({"completion_tokens": 2.5}, "stats.completion_tokens is a number, not a whole number"),
+        ({"completion_tokens": True}, "stats.completion_tokens is true/false"),
+        ({"prompt_tokens": -5}, "stats.prompt_tokens is out of range (-5"),
+        ({"stop_reason": 3}, "stats.stop_reason is a number, not text"),
+        ({"extra": {"nested": 1}}, "stats.extra is an object"),
+        ({"extra": float("nan")}, "stats.extra is out of range"),
+        ({f"k{i}": 1 for i in range(100)}, "stats has 100 keys"),
+        ("fast", "stats is text, not an object"),
+    ],
+)
+def test_import_refuses_stats_the_reply_footer_cannot_show(
+    store: ConversationStore, stats: object, complaint: str
+) -> None:
+    refused(store, one_reply(stats=stats), f"messages[1].{complaint}")
+
+
+@pytest.mark.parametrize(
+    ("sampling", "complaint"),
+    [
+        ({"temperature": "hot"}, "temperature is 'hot'; 'temperature' must be a number from 0.0 to 5.0"),
+        ({"top_k": "x" * 5000}, "top_k is '" + "x" * 37 + "…'; 'top_k' must"),
+        ({"temperature": 10**400}, "temperature is out of range"),
+        ({"seed": -1}, "seed is -1; 'seed' must be a whole number from 0 to 4294967295"),
+        ({"seed": 2**64}, "seed is 18446744073709551616; 'seed' must be a whole number"),
+        ({"top_k": 1.5}, "top_k is 1.5; 'top_k' must be a whole number from 0 to 1000000"),
+        ({"stop": "###"}, "stop is text, not a list of text"),
+        ({"stop": [1]}, "stop[0] is a number, not text"),
+        ({"stop": [""]}, "stop[0] is empty"),
+        ({"mirostat": [1, 2]}, "mirostat is a list"),
+    ],
+)
+def test_import_refuses_sampling_settings_the_engine_would_refuse(
+    store: ConversationStore, sampling: object, complaint: str
+) -> None:
+    refused(store, one_reply(sampling=sampling), f"messages[1].sampling.{complaint}")
+
+
+@pytest.mark.parametrize(
+    ("data", "complaint"),
+    [
+        ({"title": ["x"], "messages": []}, "title is a list, not text"),
+        ({"title": "x" * 10_001, "messages": []}, "title is too long (10,001 characters; at most 10,000)"),
+        ({"title": "\ud800", "messages": []}, "title holds an unpaired surrogate (\\ud800)"),
+        (one_reply(role=7), "messages[1].role is 7"),
+        (one_reply(role="tool"), "messages[1].role is 'tool'"),
+        (one_reply(role=None), "messages[1].role is None"),
+        (one_reply(content=None), "messages[1].content is missing"),
+        (one_reply(content=["a"]), "messages[1].content is a list, not text"),
+        (one_reply(content="x" * 4_000_001), "messages[1].content is too long (4,000,001 characters"),
+        (one_reply(content="ok \udfff"), "messages[1].content holds an unpaired surrogate"),
+        (one_reply(reasoning=1), "messages[1].reasoning is a number, not text"),
+        (one_reply(model=["m"]), "messages[1].model is a list, not text"),
+        (one_reply(model="m" * 10_001), "messages[1].model is too long"),
+        (one_reply(error={"e": 1}), "messages[1].error is an object, not text"),
+        (one_reply(state=1), "messages[1].state is 1"),
+        (one_reply(state=["complete"]), "messages[1].state is a list"),
+        ({"messages": [[{"role": "user", "content": "hi"}]]}, "messages[0] is a list, not an object"),
+        ({"messages": [{"role": "user", "content": "x"}] * 10_001}, "messages has 10,001 entries"),
+    ],
+)
+def test_import_refuses_wrong_types_and_sizes(store: ConversationStore, data: object, complaint: str) -> None:
+    refused(store, data, complaint)
+
+
+def test_a_refused_message_late_in_a_file_stores_none_of_the_earlier_ones(store: ConversationStore) -> None:
+    good = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(500)]
+    bad = {"role": "assistant", "content": "x", "stats": {"generation_tps": "fast"}}
+    refused(store, {"title": "long", "messages": [*good, bad]}, "messages[500].stats.generation_tps")
+    assert store.search("turn") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"messages": ' + "[" * 50_000, "nested too deeply"),
+        ('{"messages": [{"role": "user", "content": "a", "created_at": ' + "9" * 5000 + "}]}",
+         "a number too large to read"),
+        ('{"messages": [', "not valid JSON"),
+    ],
+)  # fmt: skip
+def test_parsing_a_chat_file_refuses_deep_nesting_and_huge_numbers(text: str, complaint: str) -> None:
+    with pytest.raises(ChatFileError, match=re.escape(complaint)) as caught:
+        parse_chat_json(text, "chat.json")
+    assert caught.value.hint
+
+
+def test_reading_a_chat_file_stops_at_the_size_cap(store: ConversationStore, tmp_path: Path) -> None:
+    from desktop_app.core.chat_transfer import MAX_FILE_BYTES
+
+    big = tmp_path / "big.json"
+    body = json.dumps({"title": "big", "messages": [{"role": "user", "content": ""}]})
+    big.write_text(body.replace('""', '"' + "x" * MAX_FILE_BYTES + '"'), encoding="utf-8")
+    with pytest.raises(ChatFileError, match="larger than 32 MiB"):
+        read_chat_file(big)
+    assert store.list_conversations() == []
+
+
+def test_an_imported_chat_stores_values_in_the_types_the_ui_expects(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    """Painting reads these back; what passed the checks must come out as numbers and text in range.
+    The file starts with a byte order mark, as Windows Notepad saves UTF-8."""
+    data = one_reply(
+        created_at=1714557600,
+        stats={"completion_tokens": 3, "generation_tps": 30, "ttft_s": 0.25, "stop_reason": "eos",
+               "future_field": "kept"},
+        sampling={"temperature": 0.8, "seed": 7, "stop": ["###"]},
+        model="Gemma", state="streaming",
+    )  # fmt: skip
+    data["messages"][0]["created_at"] = "2024-05-01T12:00:00"  # no zone: UTC
+    chat_file = tmp_path / "chat.json"
+    chat_file.write_text(json.dumps(data), encoding="utf-8-sig")
+    conversation_id = store.import_json(read_chat_file(chat_file))
+    user, reply = store.path(conversation_id)
+    assert user.created_at == 1714564800.0 and isinstance(user.created_at, float)
+    assert reply.created_at == 1714557600.0 and isinstance(reply.created_at, float)
+    assert reply.state == "interrupted"  # nothing is streaming it any more
+    assert reply.stats == data["messages"][1]["stats"]
+    assert reply.sampling == {"temperature": 0.8, "seed": 7, "stop": ["###"]}
+    (summary,) = store.list_conversations()
+    assert summary.created_at == 1714557600.0 and summary.model_name == "Gemma"
+    assert summary.to_dict()["created_at"] == "2024-05-01T10:00:00+00:00"
 
 
 # ------------------------------------------------------------------------------------- kill -9

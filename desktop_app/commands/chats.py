@@ -11,14 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from desktop_app.core.conversations import (
-    ConversationStore,
-    ReplyWriter,
-    parse_chat_json,
-    read_chat_file,
-    with_fixed_seed,
-    write_export,
-)
+from desktop_app.core.chat_transfer import read_chat_file, read_chat_stream, write_export
+from desktop_app.core.conversations import ConversationStore, ReplyWriter, with_fixed_seed
 from desktop_app.core.generation import SamplingSettings
 
 
@@ -80,7 +74,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     data = (
-        parse_chat_json(sys.stdin.read(), "standard input")
+        read_chat_stream(sys.stdin.buffer, "standard input")
         if args.file == "-"
         else read_chat_file(Path(args.file))
     )

@@ -18,22 +18,57 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import random
 import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final, Literal, cast
 
+from desktop_app.core import chat_transfer
+from desktop_app.core.chat_transfer import (
+    ChatFileError,
+    ExportFormat,
+    iso_time,
+    parse_chat_json,
+    read_chat_file,
+    write_export,
+)
 from desktop_app.core.db import Database, _storage_error
 from desktop_app.core.engine import GenerationStats, TextDelta
-from desktop_app.core.errors import HearthError, StorageError
+from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import SamplingSettings
+
+__all__ = [  # with the chat-file names that moved to chat_transfer, so existing imports keep working
+    "DEFAULT_TITLE",
+    "FLUSH_INTERVAL_S",
+    "MAX_QUERY_CHARS",
+    "MAX_QUERY_WORDS",
+    "ROLES",
+    "SEARCH_LIMIT",
+    "STATES",
+    "TITLE_LENGTH",
+    "ChatFileError",
+    "Conversation",
+    "ConversationStore",
+    "ConversationSummary",
+    "ExportFormat",
+    "Message",
+    "MessageState",
+    "ReplyWriter",
+    "Role",
+    "SearchHit",
+    "UnknownConversationError",
+    "UnknownMessageError",
+    "iso_time",
+    "parse_chat_json",
+    "plain_terms",
+    "read_chat_file",
+    "title_from",
+    "with_fixed_seed",
+    "write_export",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +90,6 @@ class UnknownConversationError(HearthError):
 
 class UnknownMessageError(HearthError):
     title = "No such message"
-    exit_code = 2
-
-
-class ChatFileError(HearthError):
-    """A chat file to import is not JSON in the shape `export_json` writes."""
-
-    title = "This chat file cannot be imported"
     exit_code = 2
 
 
@@ -145,52 +173,6 @@ def title_from(text: str) -> str:
         return line
     cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0] or line[:TITLE_LENGTH]
     return cut.rstrip(" ,.;:") + "…"
-
-
-def iso_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
-
-
-ExportFormat = Literal["md", "json"]
-
-
-def write_export(path: Path, text: str) -> None:
-    """Write next to the target, then rename: an interrupted export never leaves half a file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise StorageError(
-            f"Cannot write {path}: {exc.strerror or exc}.",
-            hint="Choose a folder you can write to, and check that the disk is not full.",
-            details=repr(exc),
-        ) from exc
-
-
-def parse_chat_json(text: str, source: str) -> object:
-    """A chat file's JSON (checked in shape by ConversationStore.import_json)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ChatFileError(
-            f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-            hint="Import a file written by Hearth's JSON export (`hearth chats export ID --format json`).",
-        ) from exc
-
-
-def read_chat_file(path: Path) -> object:
-    """Read and parse a chat file for import, with errors that say what to do."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StorageError(
-            f"Cannot read {path}: {exc.strerror or exc}.", hint="Check the file's path and permissions."
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ChatFileError(f"{path} is not UTF-8 text.", hint="Import a JSON file.") from exc
-    return parse_chat_json(text, str(path))
 
 
 class ConversationStore:
@@ -544,30 +526,24 @@ class ConversationStore:
     def search(
         self, query: str, limit: int = SEARCH_LIMIT, *, marks: tuple[str, str] = ("[", "]")
     ) -> list[SearchHit]:
-        """Messages whose text matches, best first, across every conversation and branch (pass a
-        hit's message id to select_branch to show it). FTS5 syntax (prefix*, "phrases", OR) works;
-        a query that is not valid FTS5 (c++, a:b, unbalanced quotes) is searched as plain words."""
-        if not query.strip():
+        """Messages whose text matches every word of `query`, best first, across every conversation
+        and branch (pass a hit's message id to select_branch to show it). The query is plain words
+        (a trailing * on a word matches its prefixes): whatever is typed (quotes, NEAR(, a:b, control
+        characters) is never read as FTS5 syntax, so a search cannot fail on its input."""
+        terms = plain_terms(query)
+        if not terms:
             return []
-        sql = (
+        cursor = self.db.read(
             "SELECT m.id, m.conversation_id, m.role, c.title, "
             "snippet(messages_fts, 0, ?, ?, '…', 16) AS snippet "
             "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
             "JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE messages_fts MATCH ? ORDER BY rank, m.id DESC LIMIT ?"
+            "WHERE messages_fts MATCH ? ORDER BY rank, m.id DESC LIMIT ?",
+            (*marks, terms, limit),
         )
-        conn = self.db.connection()
         try:
-            rows = conn.execute(sql, (*marks, query, limit)).fetchall()
-        except sqlite3.OperationalError:
-            quoted = _quote_terms(query)
-            if not quoted:
-                return []
-            try:
-                rows = conn.execute(sql, (*marks, quoted, limit)).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise _storage_error(self.db.path, exc) from exc
-        except sqlite3.DatabaseError as exc:
+            rows = cursor.fetchall()
+        except sqlite3.DatabaseError as exc:  # a damaged index shows up while stepping
             raise _storage_error(self.db.path, exc) from exc
         return [
             SearchHit(
@@ -580,95 +556,47 @@ class ConversationStore:
             for row in rows
         ]
 
-    # -- export and import -------------------------------------------------------------------------
+    # -- export and import (the file format is chat_transfer's; the database is ours) -------------
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
-        """`{"id", "title", "messages": [{"role", "content", …}]}`: the shown branch, the system prompt
-        first as a "system" message; reasoning, created_at (ISO 8601, UTC), model, sampling, stats and
-        a non-"complete" state are included when present."""
-        conversation = self.get_conversation(conversation_id)
-        messages: list[dict[str, Any]] = []
-        if conversation.system_prompt:
-            messages.append({"role": "system", "content": conversation.system_prompt})
-        for message in self.path(conversation_id):
-            item: dict[str, Any] = {"role": message.role, "content": message.content}
-            if message.reasoning:
-                item["reasoning"] = message.reasoning
-            item["created_at"] = iso_time(message.created_at)
-            if message.model:
-                item["model"] = message.model
-            if message.sampling:
-                item["sampling"] = message.sampling
-            if message.stats:
-                item["stats"] = message.stats
-            if message.state != "complete":
-                item["state"] = message.state
-            if message.error:
-                item["error"] = message.error
-            messages.append(item)
-        return {"id": conversation.id, "title": conversation.display_title, "messages": messages}
+        """The shown branch as chat_transfer.export_json describes (what import_json reads)."""
+        return chat_transfer.export_json(self.get_conversation(conversation_id), self.path(conversation_id))
 
     def export_text(self, conversation_id: int, fmt: ExportFormat) -> str:
         """The file's text for `fmt`: Markdown, or the JSON of export_json (what import reads)."""
-        if fmt == "json":
-            return json.dumps(self.export_json(conversation_id), ensure_ascii=False, indent=2) + "\n"
-        return self.export_markdown(conversation_id)
+        conversation = self.get_conversation(conversation_id)
+        return chat_transfer.export_text(conversation, self.path(conversation_id), fmt)
 
     def export_markdown(self, conversation_id: int) -> str:
         """A readable document of the shown branch: the reasoning in a collapsed <details> block."""
         conversation = self.get_conversation(conversation_id)
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.created_at))
-        lines = [f"# {_one_line(conversation.display_title)}", ""]
-        meta = [f"Created {created}"]
-        if conversation.model_name:
-            meta.insert(0, f"Model: {conversation.model_name}")
-        lines += ["*" + " · ".join(meta) + "*", ""]
-        if conversation.system_prompt:
-            lines += ["## System", "", conversation.system_prompt.strip(), ""]
-        for message in self.path(conversation_id):
-            heading = {"system": "System", "user": "User", "assistant": "Assistant"}[message.role]
-            if message.role == "assistant" and message.model and message.model != conversation.model_name:
-                heading += f" ({message.model})"
-            lines += [f"## {heading}", ""]
-            if message.reasoning.strip():
-                lines += [
-                    "<details>",
-                    "<summary>Thinking</summary>",
-                    "",
-                    message.reasoning.strip(),
-                    "",
-                    "</details>",
-                    "",
-                ]
-            lines += [message.content.strip(), ""]
-            if message.state != "complete":
-                lines += [f"*({_STATE_NOTES[message.state]})*", ""]
-        return "\n".join(lines).rstrip("\n") + "\n"
+        return chat_transfer.export_markdown(conversation, self.path(conversation_id))
 
     def import_json(self, data: object) -> int:
         """Store a conversation in the shape export_json writes (other tools' extra keys are ignored);
-        returns the new id. Raises ChatFileError, saying what is wrong where, and stores nothing."""
-        title, system_prompt, messages = _validate_import(data)
+        returns the new id. Every field is checked first (chat_transfer.check_chat): a bad one raises
+        ChatFileError naming it, and nothing is stored (one transaction)."""
+        chat = chat_transfer.check_chat(data)
         now = self._clock()
-        model_name = next((m["model"] for m in reversed(messages) if m.get("model")), None)
+        model_name = next((m.model for m in reversed(chat.messages) if m.model), None)
+        first_at = min((m.created_at for m in chat.messages if m.created_at is not None), default=now)
         with self.db.transaction() as conn:
-            first_at = min((m["created_at"] for m in messages if m["created_at"] is not None), default=now)
             cursor = conn.execute(
                 "INSERT INTO conversations (title, model_name, system_prompt, settings, created_at, "
                 "updated_at) VALUES (?, ?, ?, '{}', ?, ?)",
-                (title, model_name, system_prompt, first_at, now),
+                (chat.title, model_name, chat.system_prompt, first_at, now),
             )
             conversation_id = _lastrowid(cursor)
             parent: int | None = None
-            for item in messages:
-                created = item["created_at"] if item["created_at"] is not None else now
+            for item in chat.messages:
+                created = item.created_at if item.created_at is not None else now
                 cursor = conn.execute(
                     "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, "
                     "model, sampling, stats, error, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conversation_id, parent, item["role"], item["content"], item["reasoning"],
-                     item["state"], item["model"], _dump_optional(item["sampling"]),
-                     _dump_optional(item["stats"]), item["error"], created, created),
+                    (conversation_id, parent, item.role, item.content, item.reasoning, item.state,
+                     item.model, _dump_optional(item.sampling), _dump_optional(item.stats), item.error,
+                     created, created),
                 )  # fmt: skip
                 parent = _lastrowid(cursor)
             conn.execute(
@@ -823,14 +751,6 @@ class ReplyWriter:
                 log.warning("could not save the failed reply %d", self.message_id, exc_info=True)
 
 
-_STATE_NOTES: Final[dict[str, str]] = {
-    "streaming": "reply still being written, or cut off",
-    "cancelled": "stopped",
-    "failed": "generation failed",
-    "interrupted": "cut off: Hearth was closed while writing it",
-}
-
-
 def _deepest(conn: sqlite3.Connection, message_id: int) -> int:
     leaf = message_id
     while True:
@@ -842,13 +762,22 @@ def _deepest(conn: sqlite3.Connection, message_id: int) -> int:
         leaf = int(child["id"])
 
 
-def _quote_terms(query: str) -> str:
-    """Every whitespace-separated word as an FTS5 string ("" escapes a quote): always valid syntax."""
-    return " ".join('"' + term.replace('"', '""') + '"' for term in query.split())
+# Control characters (NUL ends FTS5's query string early) and lone surrogates (SQLite cannot encode them)
+_UNSEARCHABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_QUERY_CHARS: Final = 1000
+MAX_QUERY_WORDS: Final = 32
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+def plain_terms(query: str) -> str:
+    """The FTS5 query for plain words: each word an FTS5 string ("" escapes a quote), ANDed, so no
+    input is ever FTS5 syntax; a trailing * that follows a letter or digit keeps a prefix search. "" when
+    nothing searchable is left. Bounded (MAX_QUERY_CHARS, MAX_QUERY_WORDS) so a pasted page stays cheap."""
+    terms: list[str] = []
+    for word in _UNSEARCHABLE.sub(" ", query[:MAX_QUERY_CHARS]).split()[:MAX_QUERY_WORDS]:
+        stem = word.rstrip("*")
+        prefix = stem != word and any(ch.isalnum() for ch in stem)
+        terms.append('"' + (stem if prefix else word).replace('"', '""') + '"' + ("*" if prefix else ""))
+    return " ".join(terms)
 
 
 def _lastrowid(cursor: sqlite3.Cursor) -> int:
@@ -910,95 +839,3 @@ def _message(row: sqlite3.Row) -> Message:
         stats=_load(row["stats"]),
         error=row["error"],
     )
-
-
-# -- import validation -----------------------------------------------------------------------------
-
-
-def _validate_import(data: object) -> tuple[str, str, list[dict[str, Any]]]:
-    def bad(what: str) -> ChatFileError:
-        return ChatFileError(
-            f"The chat file is not in Hearth's format: {what}.",
-            hint='Expected {"title": "…", "messages": [{"role": "user", "content": "…"}, …]}, '
-            "as `hearth chats export ID --format json` writes.",
-        )
-
-    if not isinstance(data, dict):
-        raise bad(f"the top level is {_kind(data)}, not an object")
-    title = data.get("title", "")
-    if not isinstance(title, str):
-        raise bad(f'"title" is {_kind(title)}, not text')
-    raw_messages = data.get("messages")
-    if not isinstance(raw_messages, list):
-        raise bad('"messages" is missing' if raw_messages is None else f'"messages" is {_kind(raw_messages)}')
-    system_prompt = ""
-    messages: list[dict[str, Any]] = []
-    for index, item in enumerate(raw_messages):
-        where = f"messages[{index}]"
-        if not isinstance(item, dict):
-            raise bad(f"{where} is {_kind(item)}, not an object")
-        role = item.get("role")
-        if role not in ROLES:
-            raise bad(f'{where} has role {role!r}; it must be "system", "user" or "assistant"')
-        content = item.get("content")
-        if not isinstance(content, str):
-            raise bad(
-                f'{where} has no text "content"'
-                if content is None
-                else f"{where}'s content is {_kind(content)}"
-            )
-        if role == "system" and index == 0:
-            system_prompt = content
-            continue
-        reasoning = item.get("reasoning", "")
-        if not isinstance(reasoning, str):
-            raise bad(f'{where}\'s "reasoning" is {_kind(reasoning)}, not text')
-        state = item.get("state", "complete")
-        if state not in STATES:
-            raise bad(f'{where}\'s "state" is {state!r}; it must be one of {", ".join(STATES)}')
-        if state == "streaming":
-            state = "interrupted"  # nothing is writing it any more
-        for key in ("model", "error"):
-            if item.get(key) is not None and not isinstance(item[key], str):
-                raise bad(f'{where}\'s "{key}" is {_kind(item[key])}, not text')
-        for key in ("sampling", "stats"):
-            if item.get(key) is not None and not isinstance(item[key], dict):
-                raise bad(f'{where}\'s "{key}" is {_kind(item[key])}, not an object')
-        messages.append(
-            {
-                "role": role,
-                "content": content,
-                "reasoning": reasoning,
-                "state": state,
-                "model": item.get("model"),
-                "error": item.get("error"),
-                "sampling": item.get("sampling"),
-                "stats": item.get("stats"),
-                "created_at": _parse_time(item.get("created_at"), where, bad),
-            }
-        )
-    return title.strip(), system_prompt, messages
-
-
-def _parse_time(value: object, where: str, bad: Callable[[str], ChatFileError]) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.timestamp()
-    raise bad(f'{where}\'s "created_at" is {value!r}, not an ISO 8601 date')
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)  # fmt: skip
