@@ -12,9 +12,15 @@ and three more things are bounded, because the sandbox alone stops escapes but n
   `~`, padding and replace methods, `format`, the string-building filters, printing a container) is
   checked against the output limit *before* it allocates.
 
-What this cannot bound is a single C-level operation on adversarially shaped data (for example
-comparing or hashing two deeply nested lists built from shared parts); the time check runs between
-Python lines. A hard guarantee would need a subprocess with resource limits.
+What these cannot bound is a single C-level operation on adversarially shaped data (for example
+comparing two deeply nested lists built from shared parts); the time check runs between Python lines.
+So every template that did not ship with Hearth (a model file's, a user's override) is rendered by
+`render_chat` in a killable worker process with resource limits (template_worker.py), where these
+guards run too. The built-in templates are our own code, render in well under a millisecond and stay
+in this process: a chat renders several times per turn.
+
+`render_segments` tells the template's own text (its special tokens) from the messages' text, so that
+the engine never lets a message's words become control tokens.
 
 Models without a template (such as the base Gemma 3 270M) get a built-in one chosen by architecture and
 name, and every format carries the stop strings the engine should stop on.
@@ -23,10 +29,13 @@ name, and every format carries the stop strings the engine should stop on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
+import logging
 import re
+import secrets
 import string
 import sys
 import time
@@ -36,7 +45,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType, TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import jinja2
 import jinja2.ext
@@ -52,12 +61,17 @@ from desktop_app.core.errors import TemplateError
 
 __all__ = [
     "ChatFormat",
+    "Segment",
     "detect_family",
     "list_builtin_families",
+    "render_chat",
+    "render_segments",
     "render_template",
     "resolve_chat_format",
     "validate_template",
 ]
+
+log = logging.getLogger(__name__)
 
 Source = Literal["override", "file", "builtin"]
 
@@ -85,6 +99,36 @@ class ChatFormat:
     source: Source
     family: str
     stop_strings: tuple[str, ...]
+    #: set when the model's own template (or the user's override) was refused and this one replaced it
+    warning: str | None = None
+
+
+def render_chat(
+    template: str,
+    messages: Sequence[Mapping[str, str]],
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    add_generation_prompt: bool = True,
+    time_limit_s: float = 2.0,
+    max_chars: int = 1_000_000,
+) -> str:
+    """Render a chat template where that is safe: ours in this process, any other in the worker process.
+
+    Only a template that ships with Hearth runs here; everything else (a model file's, an override
+    typed by the user, even one equal to a built-in but for a space) goes to template_worker.py.
+    """
+    if template in _BUILTIN_TEXTS:
+        return render_template(
+            template, messages, bos_token=bos_token, eos_token=eos_token,
+            add_generation_prompt=add_generation_prompt, time_limit_s=time_limit_s, max_chars=max_chars,
+        )  # fmt: skip
+    from desktop_app.core.template_worker import render_isolated
+
+    return render_isolated(
+        template, messages, bos_token=bos_token, eos_token=eos_token,
+        add_generation_prompt=add_generation_prompt, time_limit_s=time_limit_s, max_chars=max_chars,
+    )  # fmt: skip
 
 
 def render_template(
@@ -159,20 +203,105 @@ _SAMPLE_CONVERSATION: tuple[dict[str, str], ...] = (
 def validate_template(template: str) -> None:
     """Check a template the user is about to save by rendering a small sample conversation.
 
-    Templates of models without a system role (Gemma 1, early Mistral) refuse a system message with
+    Rendered like any untrusted template (in the worker process unless it is a built-in one). Templates
+    of models without a system role (Gemma 1, early Mistral) refuse a system message with
     `raise_exception`; that is their contract, not a defect, so we retry without one. A template that
     renders but drops the user's words is broken in a way that otherwise shows up only as nonsense.
     """
+    _render_sample(template)
+
+
+def _render_sample(template: str) -> str:
     conversation = _SAMPLE_CONVERSATION
     try:
-        rendered = render_template(template, conversation, bos_token="<s>", eos_token="</s>")
+        rendered = render_chat(template, conversation, bos_token="<s>", eos_token="</s>")
     except _TemplateRaisedError:
-        rendered = render_template(template, conversation[1:], bos_token="<s>", eos_token="</s>")
+        rendered = render_chat(template, conversation[1:], bos_token="<s>", eos_token="</s>")
     if conversation[-1]["content"] not in rendered:
         raise TemplateError(
             "The chat template does not include the messages in the prompt it renders.",
             hint="Check that it loops over `messages` and prints each `message['content']`.",
         )
+    return rendered
+
+
+class Segment(NamedTuple):
+    """A piece of a rendered prompt: the template's own text, or the text of a message."""
+
+    text: str
+    #: True: written by the template (its special tokens count); False: a message's words, plain text
+    markup: bool
+
+
+def render_segments(
+    template: str,
+    messages: Sequence[Mapping[str, str]],
+    *,
+    bos_token: str = "",
+    eos_token: str = "",
+    add_generation_prompt: bool = True,
+) -> list[Segment]:
+    """Render a conversation as alternating template markup and message text.
+
+    Why: the tokenizer must read special tokens (`<end_of_turn>`) in the template's markup and never in
+    what a user or an API client typed. How: the template is rendered once with every message's
+    content replaced by an unguessable marker (a fresh random nonce per call), which yields the markup
+    pieces and which message goes where, and once with the real contents; the real render must then be
+    exactly markup, content, markup…, where a content may appear as written or trimmed (`| trim`, which
+    most templates apply). The markup comes only from the marker render, so no message text can ever end
+    up in it. Positions are forced, never searched for, so a message that repeats the template's own
+    text (`<start_of_turn>user`…) cannot shift them. If the two renders disagree (the template rewrites
+    contents in another way, or branches on them), the marker render is used with the contents as
+    written: still safe, only the template's own rewriting of the text is lost. A template that mangles
+    the markers themselves (slices or upper-cases contents) gets a TemplateError, never a guess.
+    Roles stay in the markup: callers pass only fixed role names (the API maps them).
+    """
+    contents = [str(message.get("content", "")) for message in messages]
+    nonce = secrets.token_hex(8)
+    markers = [f"\ue000{nonce}.{i}\ue001" if text else "" for i, text in enumerate(contents)]
+    masked = [{**message, "content": marker} for message, marker in zip(messages, markers, strict=True)]
+    options: dict[str, Any] = {
+        "bos_token": bos_token, "eos_token": eos_token, "add_generation_prompt": add_generation_prompt,
+    }  # fmt: skip
+    skeleton = render_chat(template, masked, **options)
+    parts = re.split(f"\ue000{nonce}\\.(\\d+)\ue001", skeleton)
+    markup, refs = parts[0::2], [int(index) for index in parts[1::2]]
+    if any(index >= len(contents) for index in refs) or any(
+        "\ue000" in text or "\ue001" in text or nonce in text for text in markup
+    ):
+        raise TemplateError(
+            "The chat template changes the text of the messages in a way Hearth cannot tell apart from "
+            "the template's own markup, so the prompt could not be built safely.",
+            hint=_HINT_OVERRIDE,
+        )
+    written = [contents[index] for index in refs]
+    placed = _place_contents(render_chat(template, messages, **options), markup, written)
+    if placed is None:
+        log.info("chat template rewrites message text; its markup is used with the text as written")
+        placed = written
+    segments = [Segment(markup[0], True)]
+    for text, following in zip(placed, markup[1:], strict=True):
+        segments += [Segment(text, False), Segment(following, True)]
+    return [segment for segment in segments if segment.text]
+
+
+def _place_contents(rendered: str, markup: Sequence[str], contents: Sequence[str]) -> list[str] | None:
+    """What each content became in `rendered` (as written, or trimmed), if `rendered` is exactly
+    markup[0] + content + markup[1] + …; else None. Each piece must start where the previous ended."""
+    if not rendered.startswith(markup[0]):
+        return None
+    position = len(markup[0])
+    placed: list[str] = []
+    for content, following in zip(contents, markup[1:], strict=True):
+        for candidate in dict.fromkeys((content, content.strip(), content.rstrip(), content.lstrip())):
+            end = position + len(candidate)
+            if rendered.startswith(candidate, position) and rendered.startswith(following, end):
+                placed.append(candidate)
+                position = end + len(following)
+                break
+        else:
+            return None
+    return placed if position == len(rendered) else None
 
 
 def detect_family(architecture: str, name: str = "", chat_template: str | None = None) -> str:
@@ -209,16 +338,40 @@ def resolve_chat_format(
 ) -> ChatFormat:
     """The format to use: the user's override, else the file's own template, else a built-in one.
 
-    An override is either a built-in family key ("chatml") or full Jinja text.
+    An override is either a built-in family key ("chatml") or full Jinja text. Jinja text is rendered
+    once on a sample conversation (in the worker process); a template that fails, hangs or is killed
+    is refused, and the next choice is used with a `warning` that says why, so that a model with a
+    broken or hostile template still loads and chats in its family's built-in format.
     """
     key = (override or "").strip()
     if key in _BUILTINS:
         return _builtin_format(key, "override")
+    refusals: list[str] = []
     if override is not None and key:  # Jinja text is kept verbatim: its whitespace is part of the prompt
-        return _custom_format(override, "override", detect_family(architecture, name, override))
+        try:
+            return _custom_format(override, "override", detect_family(architecture, name, override))
+        except TemplateError as exc:
+            refusals.append(f"The chat template override in this model's settings was refused: {exc.message}")
     if file_template and file_template.strip():
-        return _custom_format(file_template, "file", detect_family(architecture, name, file_template))
-    return _builtin_format(detect_family(architecture, name), "builtin")
+        try:
+            chat_format = _custom_format(
+                file_template, "file", detect_family(architecture, name, file_template)
+            )
+        except TemplateError as exc:
+            refusals.append(f"The chat template in this model file was refused: {exc.message}")
+        else:
+            if refusals:
+                chat_format = dataclasses.replace(
+                    chat_format, warning=" ".join([*refusals, "Using the model file's template instead."])
+                )
+            return chat_format
+    chat_format = _builtin_format(detect_family(architecture, name, file_template), "builtin")
+    if refusals:
+        display = _BUILTINS[chat_format.family].display_name
+        warning = " ".join([*refusals, f"Using the built-in {display} format instead."])
+        chat_format = dataclasses.replace(chat_format, warning=warning)
+        log.warning("%s", warning)
+    return chat_format
 
 
 def list_builtin_families() -> list[tuple[str, str]]:
@@ -343,6 +496,8 @@ _BUILTINS: dict[str, _Builtin] = {
     "phi-3": _Builtin("Phi-3", _PHI_3, ("<|end|>", "<|endoftext|>", "<|user|>")),
 }
 _DEFAULT_FAMILY = "chatml"
+#: the template texts that may render in this process (see render_chat)
+_BUILTIN_TEXTS = frozenset(builtin.template for builtin in _BUILTINS.values())
 
 #: The special tokens that give a template's family away; the more specific marker comes first
 #: (Llama 2's template also contains `[INST]`).
@@ -363,20 +518,20 @@ def _builtin_format(family: str, source: Source) -> ChatFormat:
 
 
 def _custom_format(template: str, source: Source, family: str) -> ChatFormat:
-    return ChatFormat(template, source, family, _stops_written_by(template, _BUILTINS[family].stop_strings))
+    """Raises TemplateError when the template does not render the sample conversation."""
+    sample = _render_sample(template)
+    return ChatFormat(
+        template, source, family, _stops_written_by(template, sample, _BUILTINS[family].stop_strings)
+    )
 
 
-def _stops_written_by(template: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+def _stops_written_by(template: str, sample: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
     """The family's turn markers that this template really writes.
 
     A guessed family whose markers the template never uses (DeepSeek falls back to "chatml") would
     only cut replies that happen to quote them; the model's end-of-generation tokens end the reply
-    either way. Markers can be built from pieces (`'<|' + role + '|>'`), so a sample is rendered too.
+    either way. Markers can be built from pieces (`'<|' + role + '|>'`), so the sample render counts too.
     """
-    try:
-        sample = render_template(template, _SAMPLE_CONVERSATION[1:], time_limit_s=0.5)
-    except TemplateError:
-        sample = ""
     return tuple(stop for stop in candidates if stop in template or stop in sample)
 
 
