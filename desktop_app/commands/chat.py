@@ -117,6 +117,9 @@ def answer(
 def _chat(args: argparse.Namespace) -> int:
     sampling = SamplingSettings(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     engine = load_engine(args.model, args.ctx, args.threads)
+    if engine.model is not None and engine.model.template_warning:
+        # the model still chats, in a built-in format; say why its own template was not used
+        print(f"hearth: warning: {engine.model.template_warning}", file=sys.stderr)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
     recorder: ChatRecorder | None = None
     try:

@@ -40,11 +40,18 @@ from desktop_app.core.gguf_info import ModelSummary, inspect_gguf
 from desktop_app.core.reasoning import ReasoningSplitter
 from desktop_app.core.stop_strings import StopBuffer
 from desktop_app.core.system import available_memory_bytes
-from desktop_app.core.templates import ChatFormat, render_template, resolve_chat_format
+from desktop_app.core.templates import ChatFormat, Segment, render_segments, resolve_chat_format
 
 log = logging.getLogger(__name__)
 
 Message = Mapping[str, str]
+
+#: llama_token_attr bits (llama.h) of the tokens llama.cpp matches by their text before tokenizing
+_ATTR_SPECIAL = (1 << 0) | (1 << 3) | (1 << 4)  # UNKNOWN | CONTROL | USER_DEFINED
+_ATTR_LSTRIP, _ATTR_RSTRIP = 1 << 7, 1 << 8
+_C_SPACE = " \t\n\v\f\r"  # what C's isspace() strips next to an LSTRIP/RSTRIP token
+#: markup texts whose split into special tokens is remembered (a chat repeats the same few)
+_MARKUP_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class LoadedModel:
     load_s: float
     gpu_offload: bool = False
     warnings: tuple[str, ...] = field(default=())
+    #: why the model file's chat template (or the override) was refused and a built-in format is used
+    template_warning: str | None = None
 
 
 class Engine:
@@ -95,6 +104,8 @@ class Engine:
         self._cancel = threading.Event()
         self._cached: list[int] = []  # tokens whose keys/values are in the KV cache (sequence 0)
         self._tokens: native.TokenBuffer | None = None
+        self._markup: dict[str, list[str | int]] = {}  # see _split_markup
+        self._token_info: dict[int, tuple[int, str]] = {}  # token id -> (attributes, text)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -165,6 +176,8 @@ class Engine:
         self._abort.install(llm._ctx.ctx)
         self._tokens = native.TokenBuffer(min(settings.n_batch, n_ctx))
         self._cached = []
+        self._markup.clear()
+        self._token_info.clear()
         self._model = LoadedModel(
             summary=summary,
             settings=settings,
@@ -172,7 +185,11 @@ class Engine:
             chat_format=chat_format,
             load_s=time.perf_counter() - started,
             gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()) and settings.n_gpu_layers != 0,
+            warnings=(chat_format.warning,) if chat_format.warning else (),
+            template_warning=chat_format.warning,
         )
+        if chat_format.warning:
+            log.warning("%s: %s", summary.name, chat_format.warning)
         log.info(
             "loaded %s (%s, %s) n_ctx=%d in %.2fs, template: %s (%s)",
             summary.name,
@@ -193,6 +210,8 @@ class Engine:
         self._abort = None
         self._tokens = None
         self._cached = []
+        self._markup.clear()
+        self._token_info.clear()
 
     def _check_memory(self, summary: ModelSummary, settings: LoadSettings, n_ctx: int) -> None:
         """Refuse, with the numbers, a model that cannot fit: better than llama.cpp dying mid-load."""
@@ -314,29 +333,113 @@ class Engine:
         return tokens, dropped
 
     def _render_tokens(self, messages: Sequence[Message], *, continue_last: bool = False) -> list[int]:
+        """Render and tokenize, reading special tokens only in the template's own markup.
+
+        A message (system prompt and a partial reply to continue included) that says `<end_of_turn>`
+        gets the tokens of that text, never the control token: render_segments tells markup from
+        message text. The text between two special tokens of the markup, message text included, is
+        tokenized as one piece, exactly as llama.cpp splits a whole prompt, so an ordinary chat gets the
+        very tokens it got when the whole prompt was tokenized with special parsing.
+        """
         model = self._require_model()
         summary = model.summary
         partial = ""
         if continue_last:  # the template's generation prompt opens the model's turn; the text goes on it
             partial = str(messages[-1].get("content", ""))
             messages = messages[:-1]
-        text = (
-            render_template(
-                model.chat_format.template,
-                messages,
-                bos_token=summary.bos_token or "",
-                eos_token=summary.eos_token or "",
-                add_generation_prompt=True,
-            )
-            + partial
+        segments = render_segments(
+            model.chat_format.template,
+            messages,
+            bos_token=summary.bos_token or "",
+            eos_token=summary.eos_token or "",
+            add_generation_prompt=True,
         )
-        tokens = self.tokenize(text, add_bos=False, special=True)
+        if partial:
+            segments.append(Segment(partial, False))
+        tokens = self._tokenize_segments(segments)
         llama_cpp = native.lib()
         vocab = self._llm._model.vocab
         bos = llama_cpp.llama_vocab_bos(vocab)
         if llama_cpp.llama_vocab_get_add_bos(vocab) and bos >= 0 and (not tokens or tokens[0] != bos):
             tokens.insert(0, bos)
         return tokens
+
+    def _tokenize_segments(self, segments: Sequence[Segment]) -> list[int]:
+        """Special tokens from the markup; every run of text between them tokenized without special
+        parsing; whitespace next to an LSTRIP/RSTRIP special token dropped, as llama.cpp does."""
+        pieces: list[str | int] = []
+        for segment in segments:
+            if segment.markup:
+                pieces.extend(self._split_markup(segment.text))
+            else:
+                pieces.append(segment.text)
+        tokens: list[int] = []
+        run: list[str] = []
+        strip_left = False  # the previous special token eats the whitespace after it
+
+        def flush(strip_right: bool) -> None:
+            text = "".join(run)
+            run.clear()
+            if strip_left:
+                text = text.lstrip(_C_SPACE)
+            if strip_right:
+                text = text.rstrip(_C_SPACE)
+            if text:
+                tokens.extend(self.tokenize(text, add_bos=False, special=False))
+
+        for piece in pieces:
+            if isinstance(piece, str):
+                run.append(piece)
+                continue
+            attributes = self._token(piece)[0]
+            flush(strip_right=bool(attributes & _ATTR_LSTRIP))
+            tokens.append(piece)
+            strip_left = bool(attributes & _ATTR_RSTRIP)
+        flush(strip_right=False)
+        return tokens
+
+    def _split_markup(self, text: str) -> list[str | int]:
+        """Template markup as text pieces and special-token ids, where llama.cpp finds the specials.
+
+        llama.cpp does the finding (the markup is tokenized with special parsing); the text between two
+        specials is then cut out of `text` so that it can join the message text next to it. If the
+        specials cannot be placed back in `text` (a vocabulary whose plain text yields a token we count
+        as special), the markup's own tokens are used as they are: only boundaries can differ then.
+        """
+        cached = self._markup.get(text)
+        if cached is not None:
+            return cached
+        tokens = self.tokenize(text, add_bos=False, special=True)
+        pieces: list[str | int] = []
+        position = 0
+        for token in tokens:
+            attributes, token_text = self._token(token)
+            if not attributes & _ATTR_SPECIAL:
+                continue
+            found = text.find(token_text, position) if token_text else -1
+            if found < 0:
+                pieces = [*tokens]
+                position = len(text)
+                break
+            pieces += [text[position:found], token]
+            position = found + len(token_text)
+        pieces.append(text[position:])
+        pieces = [piece for piece in pieces if piece != ""]
+        if len(self._markup) >= _MARKUP_CACHE_SIZE:
+            self._markup.clear()
+        self._markup[text] = pieces
+        return pieces
+
+    def _token(self, token: int) -> tuple[int, str]:
+        """(llama_token_attr bits, text) of a token id, remembered per model."""
+        info = self._token_info.get(token)
+        if info is None:
+            llama_cpp = native.lib()
+            vocab = self._llm._model.vocab
+            raw = llama_cpp.llama_vocab_get_text(vocab, token) or b""
+            info = (int(llama_cpp.llama_vocab_get_attr(vocab, token)), raw.decode("utf-8", errors="replace"))
+            self._token_info[token] = info
+        return info
 
     def stream_chat(
         self,
