@@ -6,15 +6,29 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from desktop_app.ui.plain_text import ElidedLabel, plain_label, set_tooltip
+
 SPACING = 12
 MARGIN = 24
 
 
-def label(text: str, role: str | None = None, *, wrap: bool = False, parent: QWidget | None = None) -> QLabel:
-    widget = QLabel(text, parent)
+def label(
+    text: str,
+    role: str | None = None,
+    *,
+    wrap: bool = False,
+    elide: bool = False,
+    parent: QWidget | None = None,
+) -> QLabel:
+    """A plain-text label (see plain_text: labels often show names from model files and the Hub).
+    `elide` keeps it to one line that shrinks with its layout rather than widening it; a `wrap` label
+    may get narrower than a word too long to wrap (the word is cut at the edge)."""
+    widget = ElidedLabel(text, parent) if elide else plain_label(text, parent)
     if role:
         widget.setProperty("role", role)
     widget.setWordWrap(wrap)
+    if wrap:  # else its minimum width is its longest word's, and a name can be one 3000-letter word
+        widget.setMinimumWidth(1)
     widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return widget
 
@@ -27,7 +41,7 @@ def button(
         widget.setProperty("kind", kind)
     widget.setCursor(Qt.CursorShape.PointingHandCursor)
     if tooltip:
-        widget.setToolTip(tooltip)
+        set_tooltip(widget, tooltip)  # it may name a path: shown literally
     widget.setAccessibleName(text.strip() or tooltip)
     return widget
 
