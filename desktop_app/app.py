@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from desktop_app import __version__
 from desktop_app.core import starter
@@ -18,6 +19,7 @@ from desktop_app.core.paths import AppPaths, app_paths
 from desktop_app.resources import icon_path
 from desktop_app.ui.error_dialog import CrashReporter, show_error
 from desktop_app.ui.main_window import MainWindow
+from desktop_app.ui.plain_text import message_box
 from desktop_app.ui.theme import apply_theme
 from desktop_app.workers.tasks import run_in_background
 
@@ -63,6 +65,7 @@ def build_window(paths: AppPaths) -> MainWindow:
 
 
 def main(argv: list[str] | None = None, *, screenshot: Path | None = None) -> int:
+    multiprocessing.freeze_support()  # a template worker process of the frozen app starts here
     argv = list(sys.argv if argv is None else argv)
     paths = app_paths()
     app = create_application(argv)
@@ -86,5 +89,5 @@ def main(argv: list[str] | None = None, *, screenshot: Path | None = None) -> in
 def _save_screenshot(window: MainWindow, target: Path, app: QApplication) -> None:
     ok = window.grab().save(str(target))
     if not ok:
-        QMessageBox.warning(window, "Screenshot", f"Could not write {target}")
+        message_box(window, "Screenshot", f"Could not write {target}").exec()  # a path: plain text
     app.exit(0 if ok else 1)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QAbstractItemView, QStyledItemDelegate, QStyleOpti
 
 from desktop_app.ui.chat_model import ChatItem, ItemRole
 from desktop_app.ui.markdown_html import render_markdown
+from desktop_app.ui.plain_text import SafeTextDocument
 from desktop_app.ui.theme import DARK, Colors, current_colors
 
 SIDE = 28  # space left and right of the column
@@ -175,7 +176,7 @@ class MessageDelegate(QStyledItemDelegate):
                 layout.thinking_toggle = QRect(left, y, column, small_h + 8)
                 y += small_h + 12
                 if item.thinking_open:
-                    doc = layout.thinking or QTextDocument()
+                    doc = layout.thinking or SafeTextDocument()
                     doc.setDefaultFont(small)
                     doc.setDocumentMargin(0)
                     if doc.toPlainText() != reasoning:
@@ -218,7 +219,7 @@ class MessageDelegate(QStyledItemDelegate):
                     cursor.insertText(new)
                     cached.text_len = len(content)
                 return cached
-        doc = QTextDocument()
+        doc = SafeTextDocument()  # model output and imported text: it loads no image, whatever the HTML
         doc.setDefaultFont(base)
         doc.setDocumentMargin(0)
         option = QTextOption()

@@ -13,6 +13,7 @@ from desktop_app.core.library import LibraryModel
 from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, human_size, label
 
 PLACEHOLDER = "Select a model to load"
+BADGE_MAX_WIDTH = 200
 
 
 class ChatHeader(QFrame):
@@ -47,7 +48,8 @@ class ChatHeader(QFrame):
         self.progress.setAccessibleName("Loading progress")
         self.progress.hide()
         row.addWidget(self.progress)
-        self.progress_label = label("", "muted")
+        self.progress_label = label("", "muted", elide=True)  # "Loading <the file's name>…"
+        self.progress_label.setMaximumWidth(360)
         row.addWidget(self.progress_label)
         self.cancel_button = button("Cancel", "ghost", tooltip="Stop loading this model")
         self.cancel_button.setAccessibleName("Cancel loading")
@@ -164,7 +166,9 @@ class ChatHeader(QFrame):
         self.set_models(self._models)
 
     def _badge(self, text: str, *, accent: bool = False) -> None:
-        self.badges.addWidget(label(text, "badge-accent" if accent else "badge"))
+        badge = label(text, "badge-accent" if accent else "badge", elide=True)  # read from the file
+        badge.setMaximumWidth(BADGE_MAX_WIDTH)
+        self.badges.addWidget(badge)
 
     def clear_badges(self) -> None:
         while (item := self.badges.takeAt(0)) is not None:

@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QMessageBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -32,6 +31,7 @@ from desktop_app.ui.chat_header import ChatHeader
 from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe, show_error
+from desktop_app.ui.plain_text import ask, escape
 from desktop_app.ui.settings_panel import SettingsPanel
 from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
 from desktop_app.workers.inference import InferenceController
@@ -220,7 +220,8 @@ class ChatPage(QWidget):
             self.status_changed.emit(exc.message)
             return
         title, message, hint = describe(exc)
-        self._show_banner(f"<b>{title}.</b> {message} {hint}", rich=True)
+        # The message often quotes the file's path or the model's name: each piece is escaped.
+        self._show_banner(f"<b>{escape(title)}.</b> {escape(message)} {escape(hint)}", rich=True)
         self.composer.set_ready(False, "Load a model to start chatting")
         self.status_changed.emit(title)
 
@@ -506,8 +507,7 @@ class ChatPage(QWidget):
         below = model.rowCount() - row - 1
         if confirm:
             text = "Delete this message" + (f" and the {below} below it?" if below else "?")
-            answer = QMessageBox.question(self, "Delete message", text)
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ask(self, "Delete message", text):
                 return
         try:
             self.store.delete_message(message_id)

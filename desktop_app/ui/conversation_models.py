@@ -22,6 +22,7 @@ from typing import Final
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from desktop_app.core.conversations import ConversationStore, ConversationSummary, SearchHit
+from desktop_app.ui.plain_text import tooltip
 
 Index = QModelIndex | QPersistentModelIndex
 Clock = Callable[[], float]
@@ -235,7 +236,7 @@ class ConversationListModel(QAbstractListModel):
                 lines.append(item.model_name)
             count = f"{item.message_count} message" + ("" if item.message_count == 1 else "s")
             lines.append(f"{count} · last active {long_time(item.updated_at)}")
-            return "\n".join(lines)
+            return tooltip("\n".join(lines))  # titles come from imported chats: shown literally
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{item.title}, last active {long_time(item.updated_at)}"
         return None
@@ -299,7 +300,7 @@ class SearchResultsModel(QAbstractListModel):
             return hit.role
         if role == Qt.ItemDataRole.ToolTipRole:
             who = {"user": "You", "assistant": "Assistant", "system": "System prompt"}[hit.role]
-            return f"{hit.title}\n{who}: {snippet_text(hit.snippet)}"
+            return tooltip(f"{hit.title}\n{who}: {snippet_text(hit.snippet)}")
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{hit.title}: {snippet_text(hit.snippet)}"
         return None

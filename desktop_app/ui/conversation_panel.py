@@ -73,6 +73,7 @@ from desktop_app.ui.conversation_models import (
     SearchResultsModel,
 )
 from desktop_app.ui.error_dialog import show_error
+from desktop_app.ui.plain_text import SafeTextDocument, message_box
 from desktop_app.ui.theme import Colors, current_colors
 from desktop_app.ui.widgets import button, label
 
@@ -219,7 +220,7 @@ class HitDelegate(QStyledItemDelegate):
         self._view = view
 
     def _document(self, index: Index, font: QFont, width: int, colors: Colors) -> QTextDocument:
-        doc = QTextDocument()
+        doc = SafeTextDocument()  # the snippet is escaped; this one could not load an image anyway
         doc.setDocumentMargin(0)
         doc.setDefaultFont(_scaled(font, -0.5))
         doc.setTextWidth(max(40, width))
@@ -569,13 +570,14 @@ class ConversationPanel(QWidget):
         except HearthError as exc:
             show_error(self, exc)
             return
-        box = QMessageBox(self)
-        box.setObjectName("DeleteChatDialog")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Delete chat")
-        box.setText(f"Delete “{conversation.display_title}”?")
         messages = f"{count} message" + ("" if count == 1 else "s")
-        box.setInformativeText(f"Its {messages} will be deleted from this computer. This cannot be undone.")
+        box = message_box(  # plain text: the title may come from an imported chat
+            self,
+            "Delete chat",
+            f"Delete “{conversation.display_title}”?",
+            informative=f"Its {messages} will be deleted from this computer. This cannot be undone.",
+        )
+        box.setObjectName("DeleteChatDialog")
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(cancel)

@@ -51,7 +51,7 @@ class DownloadsTab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, SPACING, 0, 0)
         layout.setSpacing(SPACING)
-        self.summary = label("No downloads yet. Find a model in Discover.", "muted")
+        self.summary = label("No downloads yet. Find a model in Discover.", "muted", wrap=True)
         layout.addWidget(self.summary)
         self.table = QTableView()
         self.table.setModel(self.model)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.logs import format_exception, install_excepthooks
+from desktop_app.ui.plain_text import message_box
 
 
 def describe(exc: BaseException) -> tuple[str, str, str]:
@@ -23,17 +24,13 @@ def describe(exc: BaseException) -> tuple[str, str, str]:
 
 
 def show_error(parent: QWidget | None, exc: BaseException, details: str = "") -> None:
+    """A modal dialog; its texts are plain text, as messages often quote a model's name or a path."""
     title, message, hint = describe(exc)
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle(title)
-    box.setText(message)
-    if hint:
-        box.setInformativeText(hint)
     extra = details or (exc.details if isinstance(exc, HearthError) else "")
-    if extra:
-        box.setDetailedText(extra)
+    box = message_box(parent, title, message, informative=hint, detailed=extra)
+    box.setObjectName("ErrorDialog")
     box.exec()
+    box.deleteLater()
 
 
 class CrashReporter(QObject):

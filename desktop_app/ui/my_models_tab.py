@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QMessageBox,
     QProgressBar,
     QStackedWidget,
     QTableView,
@@ -25,6 +24,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.library import Library, LibraryModel
 from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
+from desktop_app.ui.plain_text import ask
 from desktop_app.ui.table_models import LibraryTableModel
 from desktop_app.ui.widgets import SPACING, Card, button, human_size, label
 from desktop_app.workers.tasks import run_in_background
@@ -209,8 +209,7 @@ class MyModelsTab(QWidget):
             if model.is_link
             else (f"The file ({human_size(model.size_bytes)}) is deleted from your disk.")
         )
-        answer = QMessageBox.question(self, "Delete model", f"Delete {model.display_name}?\n\n{what}")
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask(self, "Delete model", f"Delete {model.display_name}?\n\n{what}"):
             return
         try:
             self.library.delete(model.id)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QListWidget,
-    QMessageBox,
     QSizePolicy,
     QSpinBox,
     QTableWidget,
@@ -43,6 +42,7 @@ from desktop_app.server.config import (
     url_for,
 )
 from desktop_app.server.keys import load_or_create_key, regenerate_key
+from desktop_app.ui.plain_text import ask, tooltip
 from desktop_app.ui.theme import current_colors, set_role
 from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
 from desktop_app.workers.inference import InferenceController
@@ -363,14 +363,12 @@ class ServerPage(QWidget):
         return tuple(self.cors_list.item(i).text() for i in range(self.cors_list.count()))
 
     def regenerate_key(self, *, confirm: bool = True) -> None:
-        if confirm:
-            answer = QMessageBox.question(
-                self,
-                "Regenerate the API key?",
-                "Apps that use the current key will get “401 Unauthorized” until you give them the new one.",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        if confirm and not ask(
+            self,
+            "Regenerate the API key?",
+            "Apps that use the current key will get “401 Unauthorized” until you give them the new one.",
+        ):
+            return
         try:
             self.api_key = regenerate_key(self.paths)
         except HearthError as exc:
@@ -543,7 +541,7 @@ class ServerPage(QWidget):
         elif isinstance(result, BaseException):
             message = result.message if isinstance(result, HearthError) else str(result)
             status.setText(f"error: {message}")
-            status.setToolTip(message)
+            status.setToolTip(tooltip(message))  # it may quote the request: shown literally
             status.setForeground(QColor(colors.danger))
         else:
             status.setText("cancelled")

@@ -17,7 +17,7 @@ class StatusBar(QStatusBar):
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSizeGripEnabled(False)
-        self.message = label("Ready", "muted")
+        self.message = label("Ready", "muted", elide=True)  # messages quote model names: one line
         self.message.setAccessibleName("Status")
         self.addWidget(self.message, 1)
         self.speed = self._field("Generation speed of the last reply, in tokens per second")

@@ -12,6 +12,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from desktop_app.core.downloads import DownloadInfo
 from desktop_app.core.hub import ModelOption, RepoSummary
 from desktop_app.core.library import LibraryModel
+from desktop_app.ui.plain_text import tooltip
 from desktop_app.ui.widgets import human_size
 
 T = TypeVar("T")
@@ -61,7 +62,8 @@ class ListTableModel(QAbstractTableModel, Generic[T]):
         if role == Qt.ItemDataRole.DisplayRole:
             return str(self.columns[index.column()][1](item))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.tooltip(item)
+            text = self.tooltip(item)  # paths, repo and file names: escaped, as tooltips guess HTML
+            return tooltip(text) if text else None
         if role == Qt.ItemDataRole.UserRole:
             return self.sort_value(item, index.column())
         return None
@@ -159,7 +161,7 @@ class OptionTableModel(ListTableModel[ModelOption]):
             if role == Qt.ItemDataRole.DisplayRole:
                 return {"green": "● Fits", "yellow": "● Tight", "red": "● Too big"}.get(verdict, "…")
             if role == Qt.ItemDataRole.ToolTipRole:
-                return reason
+                return tooltip(reason)
             if role == Qt.ItemDataRole.ForegroundRole:
                 from PySide6.QtGui import QColor
 

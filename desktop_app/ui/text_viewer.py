@@ -6,10 +6,11 @@ read-only browser is what a double-click or "Select text…" opens.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QVBoxLayout, QWidget
 
 from desktop_app.ui.chat_model import ChatItem
 from desktop_app.ui.markdown_html import render_markdown
+from desktop_app.ui.plain_text import SafeTextBrowser
 from desktop_app.ui.theme import DARK, Colors
 
 
@@ -20,9 +21,8 @@ class MessageTextDialog(QDialog):
         self.setWindowTitle(f"Text of {who}")
         self.resize(720, 520)
         layout = QVBoxLayout(self)
-        self.browser = QTextBrowser()
+        self.browser = SafeTextBrowser()  # a reply's Markdown never makes it read a file or a share
         self.browser.setAccessibleName("Message text")
-        self.browser.setOpenLinks(False)
         if item.role == "assistant" and not item.live:
             self.browser.setHtml(render_markdown(item.content, dark=colors is DARK).html)
         else:
