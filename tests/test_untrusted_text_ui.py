@@ -34,7 +34,7 @@ from desktop_app.core.library import LibraryModel
 from desktop_app.core.paths import app_paths
 from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.main_window import MainWindow
-from desktop_app.ui.plain_text import SafeTextDocument
+from desktop_app.ui.plain_text import SafeTextBrowser, SafeTextDocument
 from tests.tiny_gguf import write_tiny_model
 
 OFFSCREEN_DIALOGS = pytest.mark.qt_log_ignore(r"^This plugin does not support ")  # on showing a dialog
@@ -302,3 +302,25 @@ def test_a_load_failure_banner_escapes_the_file_name(qtbot, window, tmp_path) ->
     text = window.chat.banner_text.text()  # rich text (a bold title): the name inside is escaped
     assert "&lt;img src=trap.png&gt;&lt;b&gt;gone&lt;b&gt;.gguf" in text
     assert _offenders() == []
+
+
+def test_safe_documents_read_no_file_even_when_their_html_names_one(qtbot, tmp_path) -> None:
+    """The second lock: should an <img> ever reach a chat document or the message viewer, nothing
+    is read (not through a file: URL, nor through the path Qt's image handler retries by itself)."""
+    trap = _trap(tmp_path)
+    html = f'<p>x <img src="{trap.as_uri()}"> <img src="{trap}"></p>'
+    SafeTextDocument.refused = 0
+    before = _bytes_read()
+    document = SafeTextDocument()
+    document.setHtml(html)
+    document.setTextWidth(300)
+    assert document.size().width() > 0  # laid out: its images were asked for
+    browser = SafeTextBrowser()
+    qtbot.addWidget(browser)
+    browser.setHtml(html)
+    browser.show()
+    browser.grab()
+    assert SafeTextDocument.refused >= 4
+    after = _bytes_read()
+    if before is not None and after is not None:
+        assert after - before < TRAP_BYTES // 2
