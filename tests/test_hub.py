@@ -124,6 +124,15 @@ def test_first_paragraph_skips_markup() -> None:
     assert hub.first_paragraph("---\nlicense: mit\n---\n# Title\n\n```\ncode here and more\n```\n") is None
     long = hub.first_paragraph("word " * 500)
     assert long is not None and len(long) <= 401 and long.endswith("…")
+    # the one-pass scans remove exactly what the old regexes did (nested badges, "<>", stray "[")
+    card = (
+        "---\nlicense: mit\n---\n<!-- hidden -->\n# Title\n\n"
+        "[![b](https://x/b.svg)](https://x) <b>Bold</b> text with a [link](https://y) and a <> "
+        "[stray bracket and ![an image](i.png) and `code` in **it**.\n"
+    )
+    assert hub.first_paragraph(card) == "Bold text with a link and a <> [stray bracket and and code in it."
+    assert hub.first_paragraph("---\nopen: front matter\n\nWords after it here.") == "Words after it here."
+    assert hub.first_paragraph("Some words <!-- unclosed\n\nmore words here") == "Some words <!-- unclosed"
 
 
 # ------------------------------------------------------------------------------------- header-only parse

@@ -15,8 +15,10 @@ Why these choices:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from pathlib import PurePosixPath
 from typing import Final, Literal
 
 import httpx2
-from huggingface_hub import HfApi, get_session, hf_hub_url, hf_raise_for_status
+from huggingface_hub import HfApi, get_session, hf_hub_url, hf_raise_for_status, set_client_factory
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -38,6 +40,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile as HfRepoFile
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # documented, lazily exported
+from huggingface_hub.utils._http import default_client_factory
 
 from desktop_app import __version__
 from desktop_app.core.errors import (
@@ -56,17 +59,24 @@ from desktop_app.core.settings import read_token
 
 __all__ = [
     "CardSummary",
+    "HubUnreachableError",
     "ModelOption",
     "RepoFile",
     "RepoSummary",
+    "ResponseTooLargeError",
     "SortKey",
+    "UnsafeNameError",
     "card_summary",
+    "check_local_name",
     "hub_endpoint",
     "list_model_options",
     "parse_quant",
     "read_remote_header",
     "search_models",
+    "use_fail_fast_client",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT: Final = "https://huggingface.co"
 SortKey = Literal["downloads", "likes", "recent"]
@@ -146,6 +156,115 @@ class CardSummary:
     pipeline_tag: str | None
 
 
+# ------------------------------------------------------------------------------------------ connections
+
+
+class HubUnreachableError(httpx2.TransportError):
+    """Connecting to the Hub failed: the name did not resolve, the connection was refused, or every
+    connection was closed before an answer.
+
+    Not transient, so never retried: huggingface_hub's backoff retries NetworkError (ConnectError
+    is one) five times with 1-8 s sleeps, 23 s before the user hears "no network". This type is a
+    TransportError but not a NetworkError or TimeoutException, so that backoff lets it through.
+    A connection that drops mid-transfer is a ReadError or RemoteProtocolError, still retried.
+    """
+
+
+class ResponseTooLargeError(httpx2.TransportError):
+    """An /api/ answer (JSON the library reads whole and parses) went past `MAX_API_RESPONSE`."""
+
+
+#: the most bytes of one /api/ answer (search page, file-list page, model info) Hearth accepts;
+#: the real Hub's are well under 1 MiB, and the library holds the whole body in memory to parse it
+MAX_API_RESPONSE: Final = 32 << 20
+
+
+class _CappedStream(httpx2.SyncByteStream):
+    def __init__(self, inner: httpx2.SyncByteStream, request: httpx2.Request) -> None:
+        self.inner = inner
+        self.request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        seen = 0
+        for chunk in self.inner:
+            seen += len(chunk)
+            if seen > MAX_API_RESPONSE:
+                raise ResponseTooLargeError(
+                    f"{self.request.url.path} sent more than {_size(MAX_API_RESPONSE)}", request=self.request
+                )
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+#: how a connection dies before the server answered (while the body streams, these are retried)
+_DROPPED: Final = (httpx2.ReadError, httpx2.WriteError, httpx2.RemoteProtocolError)
+
+
+class _FailFastTransport(httpx2.BaseTransport):
+    """Wraps one of the library client's transports: a failed connect, or a connection dropped twice
+    before any answer, becomes HubUnreachableError; an /api/ answer is cut off at `MAX_API_RESPONSE`
+    bytes. Errors while a body streams come from the response, not from here, and are unchanged."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            response = self.inner.handle_request(request)
+        except httpx2.ConnectError as exc:
+            raise HubUnreachableError(str(exc) or repr(exc), request=request) from exc
+        except _DROPPED as exc:
+            if request.method not in ("GET", "HEAD"):
+                raise
+            # Dropped before any answer: a keep-alive connection the server had just closed gets one
+            # more try, on a new connection; a Hub (or firewall) that drops every one is unreachable.
+            log.info("%s %s: %r; trying once more", request.method, request.url, exc)
+            try:
+                response = self.inner.handle_request(request)
+            except (httpx2.ConnectError, *_DROPPED) as again:
+                raise HubUnreachableError(
+                    f"the connection was closed before any answer ({again!r})", request=request
+                ) from again
+        if request.url.path.startswith("/api/") and isinstance(response.stream, httpx2.SyncByteStream):
+            response.stream = _CappedStream(response.stream, request)
+        return response
+
+    def __enter__(self) -> _FailFastTransport:
+        self.inner.__enter__()
+        return self
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _fail_fast_client() -> httpx2.Client:
+    """The library's own client (event hooks, redirects, proxies from the environment), every
+    transport wrapped. httpx2 has no public way to wrap a built client's transports."""
+    client = default_client_factory()
+    if not isinstance(client._transport, _FailFastTransport):
+        client._transport = _FailFastTransport(client._transport)
+    client._mounts = {
+        pattern: None if t is None or isinstance(t, _FailFastTransport) else _FailFastTransport(t)
+        for pattern, t in client._mounts.items()
+    }
+    return client
+
+
+_client_lock = threading.Lock()
+_client_installed = False
+
+
+def use_fail_fast_client() -> None:
+    """Make huggingface_hub's shared session fail at once when the Hub cannot be reached. Idempotent."""
+    global _client_installed  # noqa: PLW0603 - one process-wide session, guarded by the lock
+    with _client_lock:
+        if not _client_installed:
+            set_client_factory(_fail_fast_client)  # closes the old session; the next call builds ours
+            _client_installed = True
+
+
 # ------------------------------------------------------------------------------------------ names
 
 _QUANT: Final = re.compile(
@@ -182,6 +301,67 @@ def parse_quant(filename: str) -> str | None:
             label = last.group("q").upper().replace("FP16", "F16").replace("FP32", "F32")
             return f"UD-{label}" if last.group("ud") else label
     return None
+
+
+class UnsafeNameError(RemoteNotFoundError):
+    """A Hub file or repo name that cannot become a file name on every OS (see `check_local_name`)."""
+
+    title = "This name cannot be used as a file name"
+
+
+# Windows opens the device, not a file, for these names, with any extension ("nul.gguf") and with
+# trailing dots or spaces ("CON ."); the superscript digits count too.
+_WINDOWS_DEVICES: Final = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3"}
+)
+_WINDOWS_FORBIDDEN: Final = frozenset('<>:"|?*\\') | {chr(c) for c in range(32)}
+_DRIVE: Final = re.compile(r"[A-Za-z]:")
+_NAME_HINT: Final = (
+    "Hearth refuses such names on every system, so that a models folder works on Windows, macOS and"
+    " Linux alike. Pick another file, or download it another way and import it."
+)
+
+
+def check_local_name(name: str, *, what: str = "file") -> tuple[str, ...]:
+    """The path parts a Hub file name (or one the user typed) takes under a repo's folder.
+
+    Every path that turns a Hub name into a local path goes through here. The same models folder
+    (and the same Hub names) travel between OSes, so what Windows would misread is refused
+    everywhere: a drive ("D:/x", "C:x"), an absolute path, "..", a backslash, characters Windows
+    forbids, a device name ("CON", "nul.gguf", "COM1 .") and a part ending in a dot or a space
+    (Windows drops those, so the name would point at another file). Raises UnsafeNameError.
+    """
+
+    def refuse(why: str) -> UnsafeNameError:
+        shown = name if len(name) <= 200 else name[:200] + "…"
+        return UnsafeNameError(
+            f"Hearth will not save the {what} {shown!r}: {why}.", hint=_NAME_HINT, details=repr(name)
+        )
+
+    if not name:
+        raise refuse("the name is empty")
+    if "\\" in name:
+        raise refuse("it contains a backslash, which Windows reads as a folder separator")
+    if name.startswith("/"):
+        raise refuse("it is an absolute path, outside the models folder")
+    if _DRIVE.match(name):
+        raise refuse(f"it names a drive ({name[:2]}), outside the models folder")
+    parts = tuple(name.split("/"))
+    for part in parts:
+        if part in ("", "."):
+            raise refuse("it has an empty or '.' folder name")
+        if part == "..":
+            raise refuse("'..' would take it out of the models folder")
+        bad = next((c for c in part if c in _WINDOWS_FORBIDDEN), None)
+        if bad is not None:
+            raise refuse(f"it contains {bad!r}, which Windows does not allow in file names")
+        if part[-1] in ". ":
+            raise refuse(f"{part!r} ends with a dot or a space, which Windows drops")
+        device = part.split(".", 1)[0].rstrip(" ").upper()
+        if device in _WINDOWS_DEVICES:
+            raise refuse(f"{part!r} is {device}, a device name Windows reserves")
+    return parts
 
 
 def hub_endpoint() -> str:
@@ -245,7 +425,11 @@ def list_model_options(
         entries = list(
             _api().list_repo_tree(repo_id, recursive=True, expand=True, revision=revision, token=auth)
         )
-    files = [_repo_file(e) for e in entries if isinstance(e, HfRepoFile) and _is_model_file(e.path)]
+    files = [
+        _repo_file(e)
+        for e in entries
+        if isinstance(e, HfRepoFile) and _is_model_file(e.path) and _is_safe_name(repo_id, e.path)
+    ]
     groups: dict[tuple[str, int], list[RepoFile]] = {}
     for f in files:
         split = _SPLIT.match(f.path)
@@ -352,6 +536,16 @@ def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
 
 
+def _is_safe_name(repo_id: str, path: str) -> bool:
+    """A file no computer could save under its name is no option (a split with one is incomplete)."""
+    try:
+        check_local_name(path)
+    except UnsafeNameError as exc:
+        log.warning("%s: leaving out %r: %s", repo_id, path, exc.message)
+        return False
+    return True
+
+
 def _is_model_file(path: str) -> bool:
     return path.lower().endswith(".gguf") and not _SKIPPED.search(PurePosixPath(path).name)
 
@@ -390,12 +584,19 @@ def _read_range(url: str, start: int, end: int, auth: Token) -> tuple[bytes, int
     return bytes(out[skip : skip + end - start]), total
 
 
+# Header text from the network: ASCII digits only ("²".isdigit() is True), at most 19 of them.
+_CONTENT_RANGE_TOTAL: Final = re.compile(r"bytes (?:\d{1,19}-\d{1,19}|\*)/(\d{1,19})", re.ASCII)
+_DIGITS: Final = re.compile(r"\d{1,19}", re.ASCII)
+
+
 def _total_size(response: httpx2.Response) -> int | None:
-    content_range = response.headers.get("Content-Range", "")
-    if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
-        return int(content_range.rsplit("/", 1)[1])
-    if response.status_code == 200 and response.headers.get("Content-Length", "").isdigit():
-        return int(response.headers["Content-Length"])
+    """The file's size from Content-Range (or Content-Length of a whole-file answer); None if unsaid."""
+    content_range = _CONTENT_RANGE_TOTAL.fullmatch(response.headers.get("Content-Range", "").strip())
+    if content_range is not None:
+        return int(content_range[1])
+    length = response.headers.get("Content-Length", "").strip()
+    if response.status_code == 200 and _DIGITS.fullmatch(length):
+        return int(length)
     return None
 
 
@@ -405,20 +606,26 @@ def _read_text(repo_id: str, filename: str, auth: Token) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-_FRONT_MATTER: Final = re.compile(r"\A---\s*\n.*?\n---\s*(\n|\Z)", re.DOTALL)
-_HTML_COMMENT: Final = re.compile(r"<!--.*?-->", re.DOTALL)
-_IMAGE: Final = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK: Final = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_TAG: Final = re.compile(r"<[^>]+>")
-_NOT_PROSE: Final = re.compile(r"^\s*(#|\||>|```|~~~|[-*_]{3,}\s*$|[-*+]\s|\d+\.\s|https?://\S+\s*$)")
+# Card text comes from the network, so no pattern below may backtrack over it: the old regexes for
+# links, images, tags, comments and front matter rescanned to the end of the card from every "[",
+# "<" or "<!--" that had no end, which is quadratic (minutes on a 256 KiB card of "[[[["). Those
+# spans are now found with str.find, in one pass; what is left are single-class patterns.
+_EMPHASIS: Final = re.compile(r"\*\*|__|\*|`")
+_SPACES: Final = re.compile(r"\s+")
+_WORD: Final = re.compile(r"[A-Za-z]{2,}")
+# Anchored at the start of a stripped line, and no repeat is followed by one that overlaps it.
+_NOT_PROSE: Final = re.compile(r"(#|\||>|```|~~~|[-*_]{3,}\s*$|[-*+]\s|\d+\.\s|https?://\S+\s*$)")
 
 
 def first_paragraph(markdown: str) -> str | None:
-    """The first paragraph of prose in a README: no headings, tables, lists, code, badges or bare links."""
-    text = _FRONT_MATTER.sub("", markdown.replace("\r\n", "\n"))
-    text = _HTML_COMMENT.sub("", text)
+    """The first paragraph of prose in a README: no headings, tables, lists, code, badges or bare links.
+
+    Only the first `_MAX_README_BYTES` characters are looked at (what `card_summary` reads), and
+    the work is linear in them: the card is untrusted text from the network.
+    """
+    text = _strip_comments(_strip_front_matter(markdown[:_MAX_README_BYTES].replace("\r\n", "\n")))
     in_code = False
-    for block in re.split(r"\n\s*\n", text):
+    for block in _blocks(text):
         lines = [line for line in block.strip().splitlines() if line.strip()]
         if not lines:
             continue
@@ -426,18 +633,99 @@ def first_paragraph(markdown: str) -> str | None:
         if in_code or fences:
             in_code = in_code != (fences % 2 == 1)
             continue
-        if _NOT_PROSE.match(lines[0]):
+        if _NOT_PROSE.match(lines[0].lstrip()):
             continue
         prose = " ".join(line.strip() for line in lines)
-        prose = _TAG.sub("", _LINK.sub(r"\1", _IMAGE.sub("", prose)))
-        prose = re.sub(r"(\*\*|__|\*|`)", "", prose)
-        prose = re.sub(r"\s+", " ", prose).strip()
-        if len(re.findall(r"[A-Za-z]{2,}", prose)) < 3:  # badges, a lone name, stray markup
+        prose = _strip_tags(_strip_links(_strip_links(prose, "!["), "["))
+        prose = _SPACES.sub(" ", _EMPHASIS.sub("", prose)).strip()
+        if len(_WORD.findall(prose)) < 3:  # badges, a lone name, stray markup
             continue
         if len(prose) > _DESCRIPTION_CHARS:
             prose = prose[:_DESCRIPTION_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
         return prose
     return None
+
+
+def _strip_front_matter(text: str) -> str:
+    """Drop YAML front matter: a first line `---` up to the next line `---`; unclosed, keep it all."""
+    first_end = text.find("\n")
+    if not text.startswith("---") or first_end < 0 or text[3:first_end].strip():
+        return text
+    pos = first_end
+    while (start := text.find("\n---", pos)) >= 0:
+        end = text.find("\n", start + 4)
+        if not text[start + 4 : len(text) if end < 0 else end].strip():
+            return "" if end < 0 else text[end + 1 :]
+        pos = end if end >= 0 else len(text)
+    return text
+
+
+def _strip_comments(text: str) -> str:
+    """Drop every closed `<!-- … -->`; an unclosed one (and what follows it) stays as it is."""
+    kept: list[str] = []
+    pos = 0
+    while (start := text.find("<!--", pos)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        kept.append(text[pos:start])
+        pos = end + 3
+    kept.append(text[pos:])
+    return "".join(kept)
+
+
+def _strip_links(text: str, opener: str) -> str:
+    """`[label](target)` becomes `label` (opener "["); `![alt](src)` goes (opener "![").
+
+    The same matches as the old regex (a label up to the first "]", then "(" and a target up to the
+    first ")"), found in one pass: the openers before an opener's first "]" all share that "]", so
+    one that failed is never scanned again.
+    """
+    kept: list[str] = []
+    pos = search = 0
+    while (start := text.find(opener, search)) >= 0:
+        close = text.find("]", start + len(opener))
+        if close < 0:
+            break
+        if not text.startswith("(", close + 1):
+            search = close + 1
+            continue
+        end = text.find(")", close + 2)
+        if end < 0:
+            break  # no later opener can find a ")" either
+        kept.append(text[pos:start])
+        if opener == "[":
+            kept.append(text[start + 1 : close])
+        pos = search = end + 1
+    kept.append(text[pos:])
+    return "".join(kept)
+
+
+def _strip_tags(text: str) -> str:
+    """Drop `<…>` spans (the regex `<[^>]+>`), in one pass."""
+    kept: list[str] = []
+    pos = search = 0
+    while (start := text.find("<", search)) >= 0:
+        end = text.find(">", start + 1)
+        if end < 0:
+            break
+        if end == start + 1:  # "<>" is not a tag
+            search = end
+            continue
+        kept.append(text[pos:start])
+        pos = search = end + 1
+    kept.append(text[pos:])
+    return "".join(kept)
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """Paragraphs: runs of lines between blank (whitespace-only) lines."""
+    block: list[str] = []
+    for line in text.split("\n"):
+        if line.strip():
+            block.append(line)
+        elif block:
+            yield "\n".join(block)
+            block = []
+    if block:
+        yield "\n".join(block)
 
 
 @contextmanager
@@ -496,7 +784,7 @@ def _hub_errors(
             hint="Check your connection and try again; the Hub may be slow right now.",
             details=repr(exc),
         ) from exc
-    except (httpx2.ConnectError, httpx2.NetworkError, ConnectionError) as exc:
+    except (HubUnreachableError, httpx2.ConnectError, httpx2.NetworkError, ConnectionError) as exc:
         raise OfflineError(
             "Hearth cannot reach the Hugging Face Hub.",
             hint="Check your internet connection (and proxy settings), then try again.",
