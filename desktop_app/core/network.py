@@ -7,7 +7,8 @@ refresh) or build a client before that hook runs. So `apply_offline` flips both 
 child processes such as a download worker) and the library constant (for this process), and every
 network function in Hearth calls `ensure_online` before it touches the library.
 
-`ensure_online` also switches off the library's requests nobody asked for (see `quiet_library`).
+`ensure_online` also switches off the library's requests nobody asked for, and its retries of a
+connection that cannot be made (see `quiet_library`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def apply_offline(offline: bool) -> None:
 
 
 def quiet_library() -> None:
-    """Stop huggingface_hub from making requests and using credentials on its own.
+    """Stop huggingface_hub from making requests and using credentials on its own, and from retrying
+    a connection that cannot be made (name not resolved, connection refused) for 23 s.
 
     With telemetry on (its default), building any request's user agent fetches an "agent harness"
     list from the endpoint frozen at import (huggingface.co, whatever HF_ENDPOINT says later) and
@@ -59,6 +61,9 @@ def quiet_library() -> None:
         return
     constants.HF_HUB_DISABLE_TELEMETRY = True
     constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
+    from desktop_app.core.hub import use_fail_fast_client
+
+    use_fail_fast_client()  # an unreachable Hub is said at once, not after 23 s of retries
     # Its retry warnings ("'[Errno 111]…' thrown while requesting…") go to our log file, not the
     # user's terminal: the user gets one clear line when the retries are over.
     library_log = logging.getLogger("huggingface_hub")
