@@ -48,7 +48,7 @@ from desktop_app.core.errors import (
     RemoteNotFoundError,
     StorageError,
 )
-from desktop_app.core.hub import gated_error, hub_endpoint
+from desktop_app.core.hub import HubUnreachableError, check_local_name, gated_error, hub_endpoint
 from desktop_app.core.network import ensure_online, is_offline
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import read_token
@@ -92,7 +92,8 @@ _FREE_SPACE_MARGIN: Final = 64 * 1024 * 1024  # keep the disk from filling to th
 _RETRY_STATUS: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _GIT_SHA1: Final = re.compile(r"[0-9a-f]{40}")
-_CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# Header text from the network: ASCII digits only, and few enough that int() stays cheap and legal.
+_CONTENT_RANGE: Final = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)", re.ASCII)
 _UNSAFE_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _NO_SPACE: Final = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _CANNOT_SYNC: Final = frozenset({errno.EINVAL, getattr(errno, "ENOTSUP", errno.EINVAL)})
@@ -756,10 +757,8 @@ class DownloadManager:
             )
 
     def _dest_path(self, repo: str, filename: str) -> Path:
-        parts = filename.split("/")
-        if not filename or "\\" in filename or any(p in ("", ".", "..") for p in parts):
-            raise RemoteNotFoundError(f"{filename!r} is not a valid file name in a Hub repository.")
-        return self._paths.models / safe_repo_dir(repo) / Path(*parts)
+        """Where a Hub file lands; `check_local_name` refuses what some OS would misread."""
+        return self._paths.models / safe_repo_dir(repo) / Path(*check_local_name(filename))
 
     def _info(self, row: Any) -> DownloadInfo:
         ctrl = self._active.get(int(row["id"]))
@@ -873,10 +872,10 @@ class _Transfer:
                         self.flush()
                     else:
                         self.reporter.emit(self.have + len(self.buffer), DOWNLOADING)
-        except OfflineModeIsEnabled as exc:
-            self.flush()
+        except (OfflineModeIsEnabled, HubUnreachableError, httpx2.ConnectError) as exc:
+            self.flush()  # no connection (or offline): waiting 1-8 s will not bring the Hub back
             raise _network_error(exc, self.info.filename) from exc
-        except httpx2.TransportError as exc:
+        except httpx2.TransportError as exc:  # the connection broke or stalled mid-transfer
             self.flush()  # what arrived is good: keep it
             raise _RetryableError(_network_error(exc, self.info.filename), progressed=got > 0) from exc
         except httpx2.HTTPError as exc:  # undecodable body, redirect loop: retrying will not help
@@ -979,8 +978,13 @@ class _Reporter:
 
 
 def safe_repo_dir(repo: str) -> str:
-    """`owner/name` -> `owner--name`: one folder per repo; the Hub forbids "--" in names, so no clashes."""
-    return "--".join(_UNSAFE_CHARS.sub("_", part) or "_" for part in repo.split("/"))
+    """`owner/name` -> `owner--name`: one folder per repo; the Hub forbids "--" in names, so no clashes.
+
+    Raises UnsafeNameError for a folder no OS should get (a bare "nul" or ".." as the repo id).
+    """
+    folder = "--".join(_UNSAFE_CHARS.sub("_", part) or "_" for part in repo.split("/"))
+    check_local_name(folder, what="repository folder")
+    return folder
 
 
 def _safe_name(filename: str) -> str:
@@ -1095,7 +1099,7 @@ def _network_error(exc: Exception, filename: str) -> NetworkError:
             hint="Unset HF_HUB_OFFLINE to download models.",
             details=str(exc),
         )
-    if isinstance(exc, httpx2.ConnectError):
+    if isinstance(exc, (HubUnreachableError, httpx2.ConnectError)):
         return OfflineError(
             f"Hearth could not reach the Hugging Face Hub ({hub_endpoint()}) to download {filename}.",
             hint="Check your internet connection; a paused download resumes where it stopped.",
