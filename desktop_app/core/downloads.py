@@ -158,7 +158,9 @@ class DownloadInfo:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff for network errors and 5xx: waits 1, 2, 4, 8 s between 5 attempts."""
+    """Exponential backoff, waits 1, 2, 4, 8 s between 5 attempts, for what is transient: a connection
+    that breaks or stalls mid-transfer, 408/425/429 and 5xx. A connect that fails (name not resolved,
+    connection refused) is said at once: waiting seconds does not bring the Hub back."""
 
     attempts: int = 5
     base_delay_s: float = 1.0

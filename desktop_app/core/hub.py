@@ -3,7 +3,11 @@ a model's header read with Range requests before anything is downloaded.
 
 Why these choices:
 - Only huggingface_hub's own calls and session are used (`HfApi`, `hf_hub_url`, `get_session`),
-  so proxies, user agent, retries and its error types behave as the library intends.
+  so proxies, user agent and its error types behave as the library intends. Its session gets one
+  wrapper (`use_fail_fast_client`): a Hub that cannot be reached is said at once instead of after
+  23 s of retries, and an /api/ answer has a size limit.
+- Names and card text from the Hub are untrusted: a file name becomes a local path only through
+  `check_local_name`, and the card is summarised in one pass over a bounded prefix.
 - The library reads `HF_ENDPOINT` once, at import; `hub_endpoint()` reads it at each call and every
   call passes it, so a test server (or a mirror set in the environment later) is honoured.
 - Every function calls `ensure_online` first: offline mode means no socket, not a failed request.
