@@ -215,6 +215,26 @@ def test_an_unreachable_hub_fails_at_once(
         db.close()
 
 
+@pytest.mark.timeout(15)
+def test_a_hub_that_never_completes_a_connect_is_given_up_at_once(
+    monkeypatch: pytest.MonkeyPatch, connects: list[Any]
+) -> None:
+    """A full accept queue drops SYNs, as a firewall does. Before: the library's client had no
+    timeout, so a search waited for the OS's connect timeout (about 2 min), six times over."""
+    monkeypatch.setattr(hub, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(hub, "TIMEOUT", 0.5)
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())  # the one queued connection; nobody accepts
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        for what, call in _every_hub_call():
+            connects.clear()
+            with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub"):
+                call()
+            assert len(connects) == 1, what
+
+
 class _Resetter:
     """Listens on 127.0.0.1, accepts every connection and resets it at once (SO_LINGER 0)."""
 

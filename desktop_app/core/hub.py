@@ -164,8 +164,8 @@ class CardSummary:
 
 
 class HubUnreachableError(httpx2.TransportError):
-    """Connecting to the Hub failed: the name did not resolve, the connection was refused, or every
-    connection was closed before an answer.
+    """Connecting to the Hub failed: the name did not resolve, the connection was refused or timed
+    out, or every connection was closed before an answer.
 
     Not transient, so never retried: huggingface_hub's backoff retries NetworkError (ConnectError
     is one) five times with 1-8 s sleeps, 23 s before the user hears "no network". This type is a
@@ -178,6 +178,8 @@ class ResponseTooLargeError(httpx2.TransportError):
     """An /api/ answer (JSON the library reads whole and parses) went past `MAX_API_RESPONSE`."""
 
 
+#: seconds to wait for a connection when the call itself gives no timeout (the library's list calls)
+CONNECT_TIMEOUT: Final = 10.0
 #: the most bytes of one /api/ answer (search page, file-list page, model info) Hearth accepts;
 #: the real Hub's are well under 1 MiB, and the library holds the whole body in memory to parse it
 MAX_API_RESPONSE: Final = 32 << 20
@@ -215,9 +217,14 @@ class _FailFastTransport(httpx2.BaseTransport):
         self.inner = inner
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        # The library's list calls pass no timeout at all: a Hub whose packets are dropped held a
+        # search for the OS's connect timeout (about 2 min on Linux), six times over.
+        timeout = dict(request.extensions.get("timeout") or {})
+        if timeout.get("connect") is None:
+            request.extensions["timeout"] = timeout | {"connect": CONNECT_TIMEOUT}
         try:
             response = self.inner.handle_request(request)
-        except httpx2.ConnectError as exc:
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             raise HubUnreachableError(str(exc) or repr(exc), request=request) from exc
         except _DROPPED as exc:
             if request.method not in ("GET", "HEAD"):
