@@ -7,6 +7,7 @@ Heavy imports (Qt, llama_cpp) happen inside the command that needs them, so `hea
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ def fail(exc: HearthError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # a template worker process of the frozen app starts here
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:

@@ -10,6 +10,9 @@ library or data file only shows up at run time. It checks, in order:
   (those crash at the first decode on VMs that advertise AMX without allowing it; DESIGN.md §3);
 - the API server: uvicorn and Starlette start on 127.0.0.1 (a free port) and answer a request with a
   random key (PyInstaller misses uvicorn's dynamically imported protocol modules when a hook is off);
+- the template worker: a model file's template is rendered in a child process, which in a bundle is
+  the Hearth binary itself started by multiprocessing (a missing `freeze_support()` call opens a
+  second app instead, or hangs);
 - with `--model`: the model loads through the engine and generates 8 tokens.
 
 Exit 0 with one summary line on stdout, or 1 with one line per failure on stderr. Everything goes to
@@ -85,6 +88,7 @@ def main(model: Path | None = None) -> int:
     _checked(report, "qt", lambda: check_qt(paths if data_ok else None, started))
     _checked(report, "llama.cpp", check_llama)
     _checked(report, "server", check_server)
+    _checked(report, "templates", check_template_worker)
     if model is not None:
         _checked(report, "model", lambda: check_model(model))
     if report.failures:
@@ -340,6 +344,23 @@ def check_server() -> str:
     if response.status != 200 or body.get("object") != "list":
         raise RuntimeError(f"GET /v1/models answered {response.status}: {body}")
     return f"api server on {host}"
+
+
+def check_template_worker() -> str:
+    """Render a template that is not a built-in one: that goes through the worker process."""
+    from desktop_app.core import template_worker
+    from desktop_app.core.templates import render_chat
+
+    template = "{% for m in messages %}<{{ m.role }}>{{ m.content | trim }}</{{ m.role }}>{% endfor %}"
+    started = time.perf_counter()
+    try:
+        text = render_chat(template, [{"role": "user", "content": " self-test "}])
+        pids = template_worker.worker_pids()
+    finally:
+        template_worker.shutdown()
+    if text != "<user>self-test</user>" or not pids or os.getpid() in pids:
+        raise RuntimeError(f"the template worker rendered {text!r} (worker processes: {pids})")
+    return f"template worker {time.perf_counter() - started:.2f} s"
 
 
 def check_model(model: Path) -> str:
