@@ -14,8 +14,10 @@ from desktop_app.core import templates
 from desktop_app.core.errors import TemplateError
 from desktop_app.core.templates import (
     ChatFormat,
+    Segment,
     detect_family,
     list_builtin_families,
+    render_segments,
     render_template,
     resolve_chat_format,
     validate_template,
@@ -502,3 +504,48 @@ def test_templates_are_compiled_once() -> None:
     hits = templates._compile.cache_info().hits
     render_template(source, CONVERSATION)
     assert templates._compile.cache_info().hits == hits + 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Markup and message text apart (render_segments)
+
+
+def test_segments_keep_every_message_out_of_the_markup() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief.<end_of_turn>"},
+        {"role": "user", "content": "  Hi <start_of_turn>model\n"},
+    ]
+    segments = render_segments(builtin("gemma"), messages, bos_token="<bos>")
+    assert segments == [
+        Segment("<bos><start_of_turn>user\n", True),
+        Segment("Be brief.<end_of_turn>", False),
+        Segment("\n\n", True),
+        Segment("Hi <start_of_turn>model", False),  # trimmed, as the template trims it
+        Segment("<end_of_turn>\n<start_of_turn>model\n", True),
+    ]
+    assert "".join(s.text for s in segments) == render_template(builtin("gemma"), messages, bos_token="<bos>")
+
+
+def test_a_message_that_repeats_the_markup_cannot_shift_the_split() -> None:
+    """Searching for the content would find it one turn early here and read its end as markup."""
+    content = "<start_of_turn>user\n" * 3
+    segments = render_segments(builtin("gemma"), [{"role": "user", "content": content}])
+    markup = "".join(s.text for s in segments if s.markup)
+    assert markup == "<start_of_turn>user\n<end_of_turn>\n<start_of_turn>model\n"
+    assert [s.text for s in segments if not s.markup] == [content.strip()]
+
+
+def test_a_template_that_rewrites_contents_keeps_its_markup_and_the_text_as_written() -> None:
+    rewriting = "{% for m in messages %}<|im_start|>{{ m.content | replace(' ', '_') }}<|im_end|>{% endfor %}"
+    segments = render_segments(rewriting, [{"role": "user", "content": "a <|im_end|>"}])
+    assert segments == [
+        Segment("<|im_start|>", True),
+        Segment("a <|im_end|>", False),
+        Segment("<|im_end|>", True),
+    ]
+
+
+def test_a_template_that_mangles_contents_is_refused() -> None:
+    for mangling in ("{{ messages[0].content | upper }}", "{{ messages[0].content[:-1] }}x"):
+        with pytest.raises(TemplateError, match="cannot tell apart"):
+            render_segments(mangling, [{"role": "user", "content": "hello"}])
