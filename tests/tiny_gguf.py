@@ -274,3 +274,80 @@ def minimal_gguf(
         n = int(np.prod(dims)) if dims else 1
         end = max(end, offset + n // block * size)
     return build_gguf([arch_kv(), *extra_kvs], infos, b"\x01" * end)
+
+
+# ------------------------------------------------------------------------------------- fuzzing
+
+
+def gguf_fields(data: bytes) -> list[tuple[int, int, str]]:
+    """(offset, size, kind) of every count, length, type, scalar, dimension and offset in the header,
+    metadata and tensor list of a *valid* GGUF: the places a fuzzer should lie about.
+
+    Kinds: tensor_count, kv_count, key_length, value_type, string_length, array_type, array_count,
+    scalar, tensor_name_length, n_dims, dim, ggml_type, tensor_offset.
+    """
+    fields: list[tuple[int, int, str]] = [(8, 8, "tensor_count"), (16, 8, "kv_count")]
+    n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
+    pos = 24
+
+    def string(kind: str) -> None:
+        nonlocal pos
+        (n,) = struct.unpack_from("<Q", data, pos)
+        fields.append((pos, 8, kind))
+        pos += 8 + n
+
+    def value(vtype: int) -> None:
+        nonlocal pos
+        if vtype == GGUFValueType.STRING:
+            string("string_length")
+        elif vtype == GGUFValueType.ARRAY:
+            item_type, count = struct.unpack_from("<IQ", data, pos)
+            fields.extend([(pos, 4, "array_type"), (pos + 4, 8, "array_count")])
+            pos += 12
+            for _ in range(count):
+                value(item_type)
+        else:
+            size = struct.calcsize(_SCALAR_FORMATS[GGUFValueType(vtype)])
+            fields.append((pos, size, "scalar"))
+            pos += size
+
+    for _ in range(n_kv):
+        string("key_length")
+        (vtype,) = struct.unpack_from("<I", data, pos)
+        fields.append((pos, 4, "value_type"))
+        pos += 4
+        value(vtype)
+    for _ in range(n_tensors):
+        string("tensor_name_length")
+        (n_dims,) = struct.unpack_from("<I", data, pos)
+        fields.append((pos, 4, "n_dims"))
+        pos += 4
+        for _ in range(n_dims):
+            fields.append((pos, 8, "dim"))
+            pos += 8
+        fields.extend([(pos, 4, "ggml_type"), (pos + 4, 8, "tensor_offset")])
+        pos += 12
+    return fields
+
+
+def write_sparse_gguf(
+    path: Path,
+    parts: Sequence[bytes | int],
+    *,
+    n_kv: int,
+    n_tensors: int = 0,
+    data_bytes: int = 0,
+) -> Path:
+    """Write a GGUF whose header is `parts`: bytes are written, an int is that many zero bytes left
+    as a hole (a sparse file), so a test can build hundreds of MB of metadata without the RAM or
+    the disk. The tensor data (`data_bytes` of zeros, after 32-byte alignment) is a hole too."""
+    with path.open("wb") as f:
+        f.write(b"GGUF" + struct.pack("<IQQ", 3, n_tensors, n_kv))
+        for part in parts:
+            if isinstance(part, int):
+                f.seek(part, 1)
+            else:
+                f.write(part)
+        end = f.tell()
+        f.truncate(end + (-end % 32) + data_bytes)
+    return path

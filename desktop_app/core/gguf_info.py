@@ -15,18 +15,27 @@ this parser against `GGUFReader` on small files.
 
 Reads are buffered `read()` calls rather than `mmap`, because a file that shrinks under an mmap (a
 download being rewritten) kills the process with SIGBUS; here it is only a short read.
+
+Files are untrusted (anything dropped in the models folder is parsed on every listing), so what a
+parse keeps or walks is bounded by fixed caps, not only by the file's size: only the keys the summary
+uses are always kept; other metadata is kept within a small budget (short keys, strings up to 64 KiB,
+numeric arrays up to 4,096 items), and everything else is skipped by seeking past it. Any failure is
+a ModelFileError; an unexpected exception from the parser is logged and reported as one too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import os
 import re
 import stat
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
@@ -45,13 +54,18 @@ _HEADER_SIZE: Final = 24  # magic, u32 version, u64 tensor count, u64 kv count
 _DEFAULT_ALIGNMENT: Final = 32
 
 # Caps far above any real model; they only stop absurd values before they cost time or memory.
-_MAX_TENSORS: Final = 1 << 20
+# (Real models: about 1,000 tensors, 50 metadata entries, 300k strings in their tokenizer arrays.)
+_MAX_TENSORS: Final = 1 << 16  # each costs ~250 bytes of Python objects while we check the layout
 _MAX_KV: Final = 1 << 16
 _MAX_KEY_BYTES: Final = 1 << 16
 _MAX_STRING_BYTES: Final = 1 << 30  # llama.cpp's GGUF_MAX_STRING_LENGTH
 _MAX_ARRAY_ITEMS: Final = 1 << 30  # llama.cpp's GGUF_MAX_ARRAY_ELEMENTS
-_MAX_KEPT_STRING_BYTES: Final = 4 << 20  # longer string values are skipped, never loaded
+_MAX_ARRAY_STRINGS: Final = 1 << 22  # in all arrays together: each is walked, ~0.4 µs apiece
+_MAX_TEMPLATE_BYTES: Final = 1 << 20  # a longer chat template is skipped, never loaded
 _MAX_KEPT_ARRAY_ITEMS: Final = 4096  # per-layer numeric arrays; bigger ones are skipped
+_MAX_KEPT_KEY_BYTES: Final = 256  # entries with longer names are checked, then skipped
+_KEPT_METADATA_BYTES: Final = 1 << 20  # budget for entries the summary does not use
+_KEPT_ENTRY_COST: Final = 64  # rough Python overhead of one kept entry, counted against the budget
 _MAX_DIMS: Final = 4  # GGML_MAX_DIMS
 _MAX_TENSOR_NAME_BYTES: Final = 63  # GGML_MAX_NAME - 1
 _INT64_MAX: Final = (1 << 63) - 1
@@ -63,6 +77,37 @@ _MIN_TENSOR_INFO_BYTES: Final = 8 + 4 + 4 + 8  # name length, n_dims, type, offs
 
 _MAX_METADATA_STRING_BYTES: Final = 64 * 1024  # longer strings (an embedded tokenizer.json) stay out
 _SPLIT_STEM: Final = re.compile(r"(.+)-\d{5}-of-\d{5}")
+
+# Always kept (they are small by type or capped above): what the summary reads.
+_ESSENTIAL_KEYS: Final = frozenset(
+    {
+        Keys.General.ARCHITECTURE,
+        Keys.General.NAME,
+        Keys.General.TYPE,
+        Keys.General.SIZE_LABEL,
+        Keys.General.FILE_TYPE,
+        Keys.General.ALIGNMENT,
+        Keys.Split.LLM_KV_SPLIT_COUNT,
+        Keys.Split.LLM_KV_SPLIT_NO,
+        Keys.Tokenizer.LIST,
+        Keys.Tokenizer.BOS_ID,
+        Keys.Tokenizer.EOS_ID,
+        Keys.Tokenizer.CHAT_TEMPLATE,
+    }
+)
+_ARCH_KEY_TEMPLATES: Final = (
+    Keys.LLM.CONTEXT_LENGTH,
+    Keys.LLM.EMBEDDING_LENGTH,
+    Keys.LLM.BLOCK_COUNT,
+    Keys.LLM.VOCAB_SIZE,
+    Keys.Attention.HEAD_COUNT,
+    Keys.Attention.HEAD_COUNT_KV,
+    Keys.Attention.KEY_LENGTH,
+    Keys.Attention.VALUE_LENGTH,
+)
+_ESSENTIAL_ARCH_KEYS: Final = frozenset(
+    t.format(arch=a) for t in _ARCH_KEY_TEMPLATES for a in SUPPORTED_ARCHITECTURES
+)
 
 _READ_CHUNK: Final = 256 * 1024
 _TOKEN_INDEX_STRIDE: Final = 256  # remember every 256th token's offset to find bos/eos later
@@ -102,8 +147,9 @@ class ModelSummary:
     """What the library, the memory estimate and the chat templates need to know about a model file.
 
     `parameter_count` sums the tensors in *this* file; for a split model that is the first part.
-    `metadata` holds every scalar key (strings up to 64 KiB) and small numeric arrays as tuples.
-    A chat template over 4 MiB is treated as absent rather than loaded.
+    `metadata` holds the scalar keys (strings up to 64 KiB) and small numeric arrays as tuples, within
+    a 1 MiB budget (a real model's fit several times over). A chat template over 1 MiB is treated as
+    absent rather than loaded.
     """
 
     path: Path
@@ -178,6 +224,10 @@ def _show(text: str, limit: int = 60) -> str:
     """Quote a name taken from the file so the message stays one short line whatever it contains."""
     clean = "".join(c if c.isprintable() else "?" for c in text[:limit])
     return f"'{clean}…'" if len(text) > limit else f"'{clean}'"
+
+
+def _nth(what: str, i: int) -> str:
+    return f"{what} {i:,}"
 
 
 def _corrupt(message: str) -> ModelFileError:
@@ -274,11 +324,15 @@ class _Source:
         self.need(n)
         self.pos += n
 
-    def string_length(self, what: str, limit: int = _MAX_STRING_BYTES) -> int:
-        """Read a string's u64 length and prove the file holds that many bytes."""
+    def string_length(self, what: str | Callable[[], str], limit: int = _MAX_STRING_BYTES) -> int:
+        """Read a string's u64 length and prove the file holds that many bytes.
+
+        `what` names the string for the error; a callable is only called then (this runs for every
+        metadata entry, and quoting a key costs more than reading it)."""
         n = self.u64()
         if n > limit:
-            raise _corrupt(f"The file is damaged: {what} claims to be {n:,} bytes long.")
+            name = what() if callable(what) else what
+            raise _corrupt(f"The file is damaged: {name} claims to be {n:,} bytes long.")
         self.need(n)
         return n
 
@@ -397,17 +451,28 @@ def _read_value_type(src: _Source, key: str) -> GGUFValueType:
         ) from None
 
 
-def _read_scalar(src: _Source, key: str, vtype: GGUFValueType) -> Scalar | None:
+class _Budget:
+    """What one parse may still keep or walk, so its cost is bounded whatever the file declares."""
+
+    __slots__ = ("kept_bytes", "strings")
+
+    def __init__(self) -> None:
+        self.kept_bytes = _KEPT_METADATA_BYTES
+        self.strings = _MAX_ARRAY_STRINGS
+
+
+def _read_scalar(src: _Source, key: str, vtype: GGUFValueType, *, keep: bool) -> Scalar | None:
     if vtype is GGUFValueType.STRING:
-        n = src.string_length(f"the value of {_show(key)}")
-        if n > _MAX_KEPT_STRING_BYTES:
+        n = src.string_length(lambda: f"the value of {_show(key)}")
+        limit = _MAX_TEMPLATE_BYTES if key == Keys.Tokenizer.CHAT_TEMPLATE else _MAX_METADATA_STRING_BYTES
+        if not keep or n > limit:
             src.skip(n)
             return None
         return src.text(n)
     return src.scalar(_SCALARS[vtype])
 
 
-def _read_array(src: _Source, key: str, *, want_index: bool) -> _Array:
+def _read_array(src: _Source, key: str, budget: _Budget, *, want_index: bool, keep: bool) -> _Array:
     item_type = _read_value_type(src, key)
     count = src.u64()
     if item_type is GGUFValueType.ARRAY:
@@ -417,10 +482,16 @@ def _read_array(src: _Source, key: str, *, want_index: bool) -> _Array:
         raise _corrupt(f"The file is damaged: the array {_show(key)} claims {count:,} items.")
     src.need(count * item_size)  # the smallest the items can be
     if item_type is GGUFValueType.STRING:
+        if count > budget.strings:
+            raise _corrupt(
+                f"The file is damaged: its metadata arrays hold over {_MAX_ARRAY_STRINGS:,} strings"
+                f" (the array {_show(key)} alone claims {count:,}), far more than any model has."
+            )
+        budget.strings -= count
         index: list[int] | None = [] if want_index else None
         src.skip_strings(count, f"the array {_show(key)}", index)
         return _Array(item_type, count, None, tuple(index or ()))
-    if count > _MAX_KEPT_ARRAY_ITEMS:
+    if not keep or count > _MAX_KEPT_ARRAY_ITEMS:
         src.skip(count * item_size)
         return _Array(item_type, count, None)
     fmt = struct.Struct(f"<{count}{_SCALARS[item_type].format[1:]}")
@@ -428,23 +499,51 @@ def _read_array(src: _Source, key: str, *, want_index: bool) -> _Array:
     return _Array(item_type, count, tuple(fmt.unpack(raw)))
 
 
+def _cost(key: str, value: Value) -> int:
+    """Roughly what keeping an entry costs in memory, for the budget."""
+    if isinstance(value, str):
+        size = len(value)
+    elif isinstance(value, _Array):
+        size = 16 * len(value.values or ())
+    else:
+        size = 8
+    return len(key) + size + _KEPT_ENTRY_COST
+
+
 def _read_kvs(src: _Source, n_kv: int) -> tuple[dict[str, Value], dict[str, GGUFValueType]]:
-    """Values by key, and each key's stored type (llama.cpp insists on exact types for some)."""
+    """Values by key, and each key's stored type (llama.cpp insists on exact types for some).
+
+    Every entry is checked (lengths, types, duplicate names), but only the keys the summary uses are
+    always kept; the rest only while the budget lasts, and never long names or long strings.
+    """
     src.section = "metadata"
     kvs: dict[str, Value] = {}
     types: dict[str, GGUFValueType] = {}
+    seen: set[int] = set()  # 64-bit hashes of every name: duplicates are caught without keeping names
+    budget = _Budget()
     for i in range(n_kv):
-        n = src.string_length(f"the name of metadata entry {i:,}", _MAX_KEY_BYTES)
+        n = src.string_length(partial(_nth, "the name of metadata entry", i), _MAX_KEY_BYTES)
         if n == 0:
             raise _corrupt(f"The file is damaged: metadata entry {i:,} has an empty name.")
-        key = src.text(n)
-        if key in kvs:
+        raw = src.read(n)
+        key = raw[:_MAX_KEPT_KEY_BYTES].decode("utf-8", errors="replace")
+        digest = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
+        if digest in seen:
             raise _corrupt(f"The file is damaged: metadata key {_show(key)} appears twice.")
-        vtype = types[key] = _read_value_type(src, key)
+        seen.add(digest)
+        vtype = _read_value_type(src, key)
+        short = n <= _MAX_KEPT_KEY_BYTES
+        essential = short and (key in _ESSENTIAL_KEYS or key in _ESSENTIAL_ARCH_KEYS)
+        keep = essential or (short and budget.kept_bytes > 0)
+        value: Value
         if vtype is GGUFValueType.ARRAY:
-            kvs[key] = _read_array(src, key, want_index=key == Keys.Tokenizer.LIST)
+            value = _read_array(src, key, budget, want_index=key == Keys.Tokenizer.LIST, keep=keep)
         else:
-            kvs[key] = _read_scalar(src, key, vtype)
+            value = _read_scalar(src, key, vtype, keep=keep)
+        if keep:
+            kvs[key], types[key] = value, vtype
+            if not essential:
+                budget.kept_bytes -= _cost(key, value)
     return kvs, types
 
 
@@ -460,7 +559,7 @@ def _alignment(kvs: Mapping[str, Value], raw_types: Mapping[str, GGUFValueType])
 
 
 def _read_tensor(src: _Source, i: int) -> _Tensor:
-    n = src.string_length(f"the name of tensor {i:,}", _MAX_KEY_BYTES)
+    n = src.string_length(partial(_nth, "the name of tensor", i), _MAX_KEY_BYTES)
     name = src.text(n)
     if n > _MAX_TENSOR_NAME_BYTES:
         raise _corrupt(f"The file is damaged: tensor {_show(name)} has a name longer than 63 bytes.")
@@ -769,6 +868,22 @@ def _parse_source(path: Path, src: _Source, *, local: bool = True) -> ModelSumma
 
 # --------------------------------------------------------------------------------------------- entry
 
+_log = logging.getLogger(__name__)
+
+# What a bug in this parser could raise; never HearthError, OSError or a signal (KeyboardInterrupt).
+_PARSER_FAILURES: Final = (ArithmeticError, LookupError, ValueError, TypeError, struct.error, MemoryError)
+
+
+def _parser_failure(name: str, exc: Exception) -> ModelFileError:
+    """A file this parser could not make sense of: the user still gets a ModelFileError (so one bad
+    file never breaks a listing), and the log gets the traceback (it is a bug to fix)."""
+    _log.error("Unexpected failure parsing the GGUF file %s", name, exc_info=exc)
+    return ModelFileError(
+        f"The file is damaged: Hearth could not make sense of its header ({exc.__class__.__name__}).",
+        hint=_HINT_CORRUPT,
+        details=f"{exc.__class__.__name__}: {exc}",
+    )
+
 
 def inspect_gguf(path: str | os.PathLike[str]) -> ModelSummary:
     """Validate a GGUF file against its own size and summarize it, without reading tensor data.
@@ -801,6 +916,8 @@ def inspect_gguf(path: str | os.PathLike[str]) -> ModelSummary:
             hint="Check that the file is readable and the disk is connected.",
             details=str(exc),
         ) from exc
+    except _PARSER_FAILURES as exc:
+        raise _parser_failure(p.name, exc) from exc
 
 
 def inspect_gguf_header(data: bytes, *, name: str, total_size: int | None = None) -> ModelSummary:
@@ -817,7 +934,10 @@ def inspect_gguf_header(data: bytes, *, name: str, total_size: int | None = None
     src = _PrefixSource(data, _INT64_MAX if total_size is None else total_size)
     if total_size == 0:
         raise _truncated("The file is empty.")
-    summary = _parse_source(Path(name), src, local=False)
+    try:
+        summary = _parse_source(Path(name), src, local=False)
+    except _PARSER_FAILURES as exc:
+        raise _parser_failure(name, exc) from exc
     if total_size is None:
         summary = replace(summary, size_bytes=len(data))
     return summary
