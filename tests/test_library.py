@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 
 from desktop_app.core.db import Database
 from desktop_app.core.errors import DiskFullError, ModelFileError, StorageError
+from desktop_app.core.gguf_info import inspect_gguf
 from desktop_app.core.library import Library, UnknownModelError
+from desktop_app.core.model_files import ModelFile
 from desktop_app.core.paths import app_paths
 
 
@@ -141,3 +144,125 @@ def test_disk_usage_counts_stored_models_only(library: Library, tiny_gguf) -> No
     library.import_file(tiny_gguf(filename="elsewhere.gguf"), link=True)
     used, free = library.disk_usage()
     assert used == stored.size_bytes and free > 0
+
+
+# ------------------------------------------------------------------------------ links and bad files
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Every file below `folder` with its hash: what must come out of a delete untouched."""
+    return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_symlinked_file_is_linked_and_delete_removes_only_the_link(library: Library, tiny_gguf) -> None:
+    target = tiny_gguf(filename="elsewhere.gguf")
+    before = fingerprint(target.parent)
+    link = library.paths.models / "shortcut.gguf"
+    link.symlink_to(target)
+    [model] = library.scan().added
+    assert model.is_link and model.path.name == "shortcut.gguf"
+    assert library.find_by_path(link) == library.find_by_path(target) == model
+    library.delete(model.id)
+    assert fingerprint(target.parent) == before
+    assert not os.path.lexists(link)
+    assert library.scan().added == [] and library.list() == []
+
+
+def test_a_symlinked_folder_of_models_is_linked_and_delete_never_reaches_into_it(
+    library: Library, tiny_gguf, tmp_path: Path
+) -> None:
+    outside = tmp_path / "other-disk"
+    write_split(tiny_gguf, outside)
+    shutil.copy(tiny_gguf(filename="solo.gguf"), outside / "solo.gguf")
+    before = fingerprint(outside)
+    shelf = library.paths.models / "shelf"
+    shelf.symlink_to(outside, target_is_directory=True)
+    added = library.scan().added
+    assert sorted(m.path.name for m in added) == ["big-00001-of-00002.gguf", "solo.gguf"]
+    assert all(m.is_link and m.path.parent.name == "shelf" for m in added)
+    split = next(m for m in added if m.parts == 2)
+    library.delete(split.id)
+    assert fingerprint(outside) == before
+    assert not os.path.lexists(shelf)  # the folder link itself went, as a link
+    library.scan()
+    assert library.list() == []  # so the other model reached through it left the library too
+
+
+def test_a_link_pointing_back_inside_is_a_second_name_or_a_linked_model(library: Library, tiny_gguf) -> None:
+    models = library.paths.models
+    stored = models / "stored.gguf"
+    shutil.copy(tiny_gguf(), stored)
+    (models / "alias.gguf").symlink_to("stored.gguf")
+    hidden = models / "keep" / "deeper" / "hidden.gguf"  # two levels down: not picked up by itself
+    hidden.parent.mkdir(parents=True)
+    shutil.copy(tiny_gguf(), hidden)
+    (models / "pointer.gguf").symlink_to(hidden)
+    by_name = {m.path.name: m for m in library.scan().added}
+    assert sorted(by_name) == ["pointer.gguf", "stored.gguf"]  # the alias is stored.gguf again
+    assert by_name["pointer.gguf"].is_link and not by_name["stored.gguf"].is_link
+    library.delete(by_name["pointer.gguf"].id)
+    assert hidden.exists() and not os.path.lexists(models / "pointer.gguf")
+    library.delete(by_name["stored.gguf"].id)
+    assert not stored.exists()
+
+
+def test_dangling_and_looping_links_are_unusable_and_delete_removes_only_the_link(
+    library: Library, tiny_gguf, tmp_path: Path
+) -> None:
+    models = library.paths.models
+    (models / "ghost.gguf").symlink_to(tmp_path / "nowhere" / "gone.gguf")
+    (models / "loop.gguf").symlink_to("loop.gguf")
+    target = tiny_gguf(filename="moved-later.gguf")
+    (models / "later.gguf").symlink_to(target)
+    [later] = library.scan().added
+    target.rename(target.with_name("moved.gguf"))  # the linked file goes away: the link dangles
+    result = library.scan()
+    assert result.removed == [later.id] and result.added == []
+    assert sorted(p.name for p, _ in result.problems) == ["ghost.gguf", "later.gguf", "loop.gguf"]
+    unusable = {m.path.name: m for m in library.unusable()}
+    assert all(m.is_link and m.error and "link" in m.error for m in unusable.values())
+    assert library.list() == [] and len(library.list(include_unusable=True)) == 3
+    for model in unusable.values():
+        library.delete(model.id)
+    assert list(models.iterdir()) == []
+    assert target.with_name("moved.gguf").exists()
+    assert library.scan().problems == [] and library.unusable() == []
+
+
+def test_a_bad_file_in_the_models_folder_is_listed_as_unusable_with_its_reason(
+    library: Library, tiny_gguf
+) -> None:
+    models = library.paths.models
+    shutil.copy(tiny_gguf(), models / "good.gguf")
+    (models / "junk.gguf").write_bytes(b"not a model at all")
+    result = library.scan()
+    [good] = result.added
+    [junk] = library.unusable()
+    assert junk.path.name == "junk.gguf" and not junk.usable and "GGUF" in (junk.error or "")
+    assert good.usable and library.list() == [good]
+    assert {m.id for m in library.list(include_unusable=True)} == {good.id, junk.id}
+    assert library.get(junk.id) == junk
+    assert junk.to_dict()["error"] == junk.error and good.to_dict()["error"] is None
+    assert set(good.to_dict()) == set(junk.to_dict())
+    library.delete(junk.id)
+    assert not (models / "junk.gguf").exists() and (models / "good.gguf").exists()
+    assert library.unusable() == [] and library.scan().problems == []
+
+
+def test_an_entry_an_older_version_registered_through_a_link_keeps_its_file(
+    library: Library, tiny_gguf
+) -> None:
+    """Older versions registered a symlink in the models folder as its target, not linked."""
+    target = tiny_gguf(filename="legacy.gguf")
+    before = fingerprint(target.parent)
+    (library.paths.models / "legacy.gguf").symlink_to(target)
+    legacy = library._register(ModelFile(target, (target,)), inspect_gguf(target), sha256=None, is_link=False)
+    assert not legacy.is_link
+    library.delete(legacy.id)
+    assert fingerprint(target.parent) == before
+    library._register(ModelFile(target, (target,)), inspect_gguf(target), sha256=None, is_link=False)
+    library.scan()
+    [model] = library.list()
+    assert model.is_link and model.path == target.resolve()
+    library.delete(model.id)
+    assert fingerprint(target.parent) == before

@@ -3,15 +3,26 @@
 Files live in the models folder (copied in, downloaded, or dropped there by hand) or are referenced
 in place ("linked"). Every file is validated with our GGUF parser before it is registered, so the
 library never offers a model llama.cpp would choke on. Split models count as one entry.
+
+A symbolic link found in the models folder (to a file, or to a folder of files) makes a *linked*
+model, like `hearth models import --link`: its data lives elsewhere. Deleting a model never follows a
+link and never removes anything outside the models folder; at most the link itself goes.
+
+A file in the models folder that fails validation is not registered but is listed as *unusable*, with
+the reason (`list(include_unusable=True)`, `LibraryModel.error`), so one bad file is visible and
+removable instead of silently missing or breaking the listing.
 """
 
 from __future__ import annotations
 
+import builtins
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +33,7 @@ from typing import Any, Protocol
 from desktop_app.core.db import Database
 from desktop_app.core.errors import DiskFullError, HearthError, ModelFileError, StorageError
 from desktop_app.core.gguf_info import ModelSummary, inspect_gguf
-from desktop_app.core.model_files import ModelFile, find_model_files
+from desktop_app.core.model_files import ModelFile, find_model_files, link_in
 from desktop_app.core.paths import AppPaths
 
 CHUNK = 4 * 1024 * 1024
@@ -65,6 +76,8 @@ class LibraryModel:
     origin_file: str | None = None
     imported_from: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: why the file cannot be used (a file in the models folder that failed validation); None when usable
+    error: str | None = None
 
     @property
     def architecture(self) -> str:
@@ -81,7 +94,11 @@ class LibraryModel:
 
     @property
     def missing(self) -> bool:
-        return not self.path.exists()
+        return not os.path.exists(self.path)  # False for a dangling link, and never raises
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +116,7 @@ class LibraryModel:
             "added_at": self.added_at,
             "last_used_at": self.last_used_at,
             "missing": self.missing,
+            "error": self.error,
         }
 
 
@@ -114,29 +132,44 @@ class Library:
         self.db = db
         self.paths = paths
         self._lock = threading.Lock()
+        self._unusable: tuple[LibraryModel, ...] = ()  # from the last scan
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def list(self) -> list[LibraryModel]:
+    def list(self, *, include_unusable: bool = False) -> list[LibraryModel]:
+        """The registered models; with `include_unusable`, also the bad files the last scan found."""
         rows = self.db.connection().execute("SELECT * FROM models ORDER BY lower(display_name)").fetchall()
-        return [_from_row(row) for row in rows]
+        models = [_from_row(row) for row in rows]
+        if include_unusable and self._unusable:
+            models = sorted([*models, *self._unusable], key=lambda m: m.display_name.lower())
+        return models
+
+    def unusable(self) -> builtins.list[LibraryModel]:
+        """Files in the models folder that the last `scan` could not use, each with its `error`."""
+        return list(self._unusable)
 
     def get(self, model_id: str) -> LibraryModel:
+        """A registered model, or an unusable file from the last scan (so it can be deleted)."""
         row = self.db.connection().execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
-        if row is None:
-            raise UnknownModelError(
-                f"There is no model with the id '{model_id}' in the library.",
-                hint="Run `hearth models list` to see the ids.",
-            )
-        return _from_row(row)
+        if row is not None:
+            return _from_row(row)
+        for model in self._unusable:
+            if model.id == model_id:
+                return model
+        raise UnknownModelError(
+            f"There is no model with the id '{model_id}' in the library.",
+            hint="Run `hearth models list` to see the ids.",
+        )
 
     def find_by_path(self, path: Path) -> LibraryModel | None:
-        row = (
-            self.db.connection()
-            .execute("SELECT * FROM models WHERE path = ?", (str(path.resolve()),))
-            .fetchone()
-        )
-        return _from_row(row) if row else None
+        """The entry for `path`, whether it was registered by its own name (a link in the models
+        folder) or by the file it leads to."""
+        real = _real(path)
+        names = (str(Path(os.path.abspath(path))), str(real))
+        row = self.db.connection().execute("SELECT * FROM models WHERE path IN (?, ?)", names).fetchone()
+        if row is not None:
+            return _from_row(row)
+        return next((m for m in self.list() if m.is_link and _real(m.path) == real), None)
 
     def disk_usage(self) -> tuple[int, int]:
         """(bytes used by models stored in the models folder, bytes free on that disk)."""
@@ -155,7 +188,7 @@ class Library:
         cancel: threading.Event | None = None,
     ) -> LibraryModel:
         """Validate, then copy into the models folder (hashing as it copies) or reference in place."""
-        source = source.expanduser().resolve()
+        source = _real(source.expanduser())
         model_file = _model_file_for(source)
         summary = inspect_gguf(model_file.path)
         if not model_file.complete:
@@ -204,43 +237,89 @@ class Library:
         )
 
     def scan(self) -> ScanResult:
-        """Pick up .gguf files dropped into the models folder by hand; forget entries whose files are
-        gone from it. Invalid files are reported, not registered."""
+        """Pick up .gguf files dropped into the models folder by hand (a link found there makes a
+        linked model); forget entries whose files are gone from it. Files that fail validation are
+        reported and kept as `unusable()`, never registered."""
+        root = self.models_root()
+        removed = self._forget_vanished(root)
         added: list[LibraryModel] = []
         problems: list[tuple[Path, HearthError]] = []
-        known = {m.path for m in self.list()}
-        for model_file in find_model_files(self.paths.models):
-            if model_file.path.resolve() in known or model_file.path.parent.name == ".partial":
+        bad: list[LibraryModel] = []
+        registered = self.list()
+        known = {m.path for m in registered} | {_real(m.path) for m in registered}
+        taken = {m.id for m in registered}
+        found = [m for m in find_model_files(root) if ".partial" not in m.path.relative_to(root).parts]
+        # Stored files first: a link that points back at one of them is only a second name for it.
+        for model_file in sorted(found, key=lambda m: m.linked):
+            real = _real(model_file.path)
+            if model_file.path in known or real in known:
                 continue
+            if not model_file.complete:
+                continue  # a split model still downloading or being copied
             try:
+                if not os.path.exists(model_file.path):
+                    raise _dangling(model_file.path)
                 summary = inspect_gguf(model_file.path)
-                if not model_file.complete:
-                    continue  # a split model still downloading or being copied
-                added.append(self._register(model_file, summary, sha256=None, is_link=False))
+                model = self._register(model_file, summary, sha256=None, is_link=model_file.linked)
+                added.append(model)
+                taken.add(model.id)
+                known |= {model_file.path, real}
             except HearthError as exc:
                 problems.append((model_file.path, exc))
-        removed = [m.id for m in self.list() if not m.is_link and m.missing]
-        if removed:
+                bad.append(_unusable_entry(model_file, exc, _free_id(model_file.display_name, taken)))
+                taken.add(bad[-1].id)
+        self._unusable = tuple(bad)
+        return ScanResult(added, problems, removed)
+
+    def _forget_vanished(self, root: Path) -> builtins.list[str]:
+        """Forget entries whose files are gone from the models folder (stored there, or a link found
+        there); mark as linked the entries an older Hearth registered through a link, whose files
+        lie outside the folder and so are not the library's to delete."""
+        removed: list[str] = []
+        relinked: list[str] = []
+        for m in self.list():
+            if m.missing and (not m.is_link or _inside(m.path, root) is not None):
+                removed.append(m.id)
+            elif not m.is_link and not m.missing and _inside(_real(m.path), root) is None:
+                relinked.append(m.id)
+        if removed or relinked:
             with self.db.transaction() as conn:
                 conn.executemany("DELETE FROM models WHERE id = ?", [(i,) for i in removed])
-        return ScanResult(added, problems, removed)
+                conn.executemany("UPDATE models SET is_link = 1 WHERE id = ?", [(i,) for i in relinked])
+        return removed
+
+    def models_root(self) -> Path:
+        """The models folder with every link in its own path resolved (it may live on another disk);
+        what lies below it is compared against this."""
+        self.paths.models.mkdir(parents=True, exist_ok=True)
+        return _real(self.paths.models)
 
     # -- changing --------------------------------------------------------------------------------
 
     def delete(self, model_id: str) -> LibraryModel:
-        """Remove the entry and, unless the model is linked, its file(s)."""
+        """Remove the entry and, unless the model is linked, its file(s) in the models folder.
+
+        Links are never followed: a model reached through a link in the models folder loses that link
+        (for a linked folder, the folder link, so every model in it leaves the library) and the files
+        it points at stay. Nothing outside the models folder is ever removed.
+        """
         model = self.get(model_id)
-        if not model.is_link:
-            for part in _model_file_for(model.path).parts if model.path.exists() else ():
-                try:
-                    part.unlink()
-                except OSError as exc:
-                    raise StorageError(
-                        f"{part.name} could not be deleted: {exc.strerror or exc}.",
-                        hint="Check the file's permissions, or delete it by hand.",
-                    ) from exc
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM models WHERE id = ?", (model_id,))
+        root = self.models_root()
+        for target in _removable(model, root):
+            try:
+                _unlink_inside(root, target)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(
+                    f"{target.name} could not be deleted: {exc.strerror or exc}.",
+                    hint="Check the file's permissions, or delete it by hand.",
+                ) from exc
+        if model.error is not None:
+            self._unusable = tuple(m for m in self._unusable if m.id != model.id)
+        else:
+            with self.db.transaction() as conn:
+                conn.execute("DELETE FROM models WHERE id = ?", (model_id,))
         return model
 
     def touch(self, model_id: str) -> None:
@@ -283,7 +362,7 @@ class Library:
                 (
                     model_id,
                     summary.name or model_file.display_name,
-                    str(model_file.path.resolve()),
+                    str(_stored_path(model_file.path, is_link=is_link)),
                     len(model_file.parts),
                     int(is_link),
                     origin[0] if origin else None,
@@ -307,15 +386,119 @@ def _unique_id(conn: Any, name: str) -> str:
     return candidate
 
 
+def _stored_path(path: Path, *, is_link: bool) -> Path:
+    """A linked model is recorded by the name it was found under (a link in the models folder is
+    removed as a link); a stored one by its real path."""
+    return path if is_link and path.is_absolute() else _real(path)
+
+
+def _free_id(name: str, taken: set[str]) -> str:
+    """Like _unique_id, against ids already handed out (the unusable files are not in the database)."""
+    base = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "model"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def _real(path: Path) -> Path:
+    """`path` with every link resolved; unlike Path.resolve() (Python 3.11) it never raises on a loop."""
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, root: Path) -> Path | None:
+    """`path` relative to `root` when it names something below it (compared as written: links in
+    `path` are not followed), else None."""
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(root)
+    except ValueError:
+        return None
+    return rel if rel.parts else None
+
+
+def _dangling(path: Path) -> ModelFileError:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return ModelFileError(
+        f"{path.name} is a link to {target}, which does not exist or cannot be reached.",
+        hint="Restore the file it points at, or delete the link.",
+    )
+
+
+def _unusable_entry(model_file: ModelFile, exc: HearthError, model_id: str) -> LibraryModel:
+    try:
+        added = os.lstat(model_file.path).st_mtime
+    except OSError:
+        added = 0.0
+    return LibraryModel(
+        id=model_id,
+        display_name=model_file.display_name,
+        path=model_file.path,
+        parts=len(model_file.parts),
+        is_link=model_file.linked,
+        size_bytes=model_file.size_bytes,
+        sha256=None,
+        summary={},
+        added_at=added,
+        last_used_at=None,
+        error=exc.message,
+    )
+
+
+def _removable(model: LibraryModel, root: Path) -> list[Path]:
+    """What deleting `model` may unlink: its parts stored in the models folder (unless it is linked),
+    or the link inside the models folder that leads to it. Never a path outside the folder, never
+    what a link points at."""
+    if _inside(model.path, root) is None:
+        return []  # linked in place, or registered through a link by an older Hearth
+    path = Path(os.path.abspath(model.path))
+    parts = next((m.parts for m in find_model_files(path.parent) if path in m.parts), (path,))
+    targets: list[Path] = []
+    for part in parts:
+        if _inside(part, root) is None or not os.path.lexists(part):
+            continue
+        target = link_in(part, root)
+        if target is None:
+            if model.is_link or _inside(_real(part), root) is None:
+                continue  # a linked model's files stay where they are
+            target = part
+        if target not in targets:
+            targets.append(target)
+    return targets
+
+
+def _unlink_inside(root: Path, target: Path) -> None:
+    """Unlink `target` (a file, or a link itself: never what it points at) below `root`.
+
+    Each folder on the way is opened without following links, so a folder swapped for a link after
+    `_removable` looked makes this fail instead of deleting a file outside the models folder.
+    """
+    rel = target.relative_to(root).parts
+    if sys.platform == "win32" or os.unlink not in os.supports_dir_fd:
+        if link_in(target.parent, root) is not None:
+            raise OSError(errno.ELOOP, "a folder on the way is now a link", str(target))
+        os.unlink(target)
+        return
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in rel[:-1]:
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.unlink(rel[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _model_file_for(path: Path) -> ModelFile:
     """The ModelFile (all parts) that `path` belongs to."""
-    if not path.exists():
+    if not os.path.exists(path):
         raise ModelFileError(f"There is no file at {path}.", hint="Check the path and try again.")
     for model_file in find_model_files(path.parent):
-        if path.resolve() in {p.resolve() for p in model_file.parts}:
-            return ModelFile(
-                path=model_file.path.resolve(), parts=tuple(p.resolve() for p in model_file.parts)
-            )
+        if _real(path) in {_real(p) for p in model_file.parts}:
+            return ModelFile(path=_real(model_file.path), parts=tuple(_real(p) for p in model_file.parts))
     return ModelFile(path=path, parts=(path,))
 
 
@@ -328,7 +511,8 @@ def _copy_hashing(
     total = source.stat().st_size
     done = 0
     try:
-        with source.open("rb") as src, partial.open("wb") as dst:
+        partial.unlink(missing_ok=True)  # a leftover, or a link planted there: never written through
+        with source.open("rb") as src, partial.open("xb") as dst:
             while chunk := src.read(CHUNK):
                 if cancel is not None and cancel.is_set():
                     raise StorageError("The import was cancelled.", hint="Import the file again when ready.")
