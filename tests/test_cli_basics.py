@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from desktop_app import __version__
 
@@ -25,3 +32,68 @@ def test_version_does_not_import_qt_or_llama() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ------------------------------------------------------------------------ models list / rm / serve
+
+
+def _models_folder() -> Path:
+    from desktop_app.core.paths import app_paths
+
+    return app_paths().ensure().models
+
+
+def _list_json(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    from desktop_app.cli import main
+
+    assert main(["models", "list", "--json"]) == 0
+    return {Path(row["path"]).name: row for row in json.loads(capsys.readouterr().out)}
+
+
+def test_a_bad_file_is_listed_as_unusable_and_the_good_models_still_work(
+    tiny_gguf: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop_app.cli import main
+    from desktop_app.commands.serve import _resolve_model
+    from desktop_app.core.errors import ModelFileError
+
+    models = _models_folder()
+    shutil.copy(tiny_gguf(), models / "good.gguf")
+    (models / "junk.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 16)
+    rows = _list_json(capsys)
+    assert set(rows) == {"good.gguf", "junk.gguf"}
+    good, junk = rows["good.gguf"], rows["junk.gguf"]
+    listed_keys = {"id", "name", "path", "parts", "linked", "size_bytes", "sha256", "architecture", "quant",
+                   "context_length", "origin", "added_at", "last_used_at", "missing"}  # fmt: skip
+    assert listed_keys <= set(good) and set(good) == set(junk)
+    assert good["error"] is None and good["architecture"] == "llama"
+    assert junk["error"] and "damaged" in junk["error"]
+
+    assert main(["models", "list"]) == 0
+    text = capsys.readouterr().out
+    assert good["id"] in text and f"unusable: {junk['error']}" in text
+
+    assert _resolve_model(None)[0].name == "good.gguf"  # `hearth serve` with no --model
+    assert _resolve_model(good["id"])[0].name == "good.gguf"
+    with pytest.raises(ModelFileError, match="cannot be used"):
+        _resolve_model(junk["id"])
+
+    assert main(["models", "rm", junk["id"]]) == 0
+    assert not (models / "junk.gguf").exists() and (models / "good.gguf").exists()
+
+
+def test_models_rm_of_a_symlinked_model_keeps_what_it_points_at(
+    tiny_gguf: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop_app.cli import main
+
+    target = tiny_gguf(filename="on-another-disk.gguf")
+    data = target.read_bytes()
+    link = _models_folder() / "shortcut.gguf"
+    link.symlink_to(target)
+    row = _list_json(capsys)["shortcut.gguf"]
+    assert row["linked"] and row["error"] is None
+    assert main(["models", "rm", row["id"]]) == 0
+    assert "the linked file was kept" in capsys.readouterr().out
+    assert target.read_bytes() == data and not os.path.lexists(link)
+    assert _list_json(capsys) == {}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from desktop_app.core.gguf_info import inspect_gguf
-from desktop_app.core.library import Library
+from desktop_app.core.library import Library, LibraryModel
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +46,8 @@ def open_library() -> Library:
 
 
 def _list(args: argparse.Namespace) -> int:
-    models = open_library().list()
+    """Registered models, then any file in the models folder that cannot be used, with the reason."""
+    models = open_library().list(include_unusable=True)
     if args.json:
         print(json.dumps([m.to_dict() for m in models], ensure_ascii=False))
         return 0
@@ -55,7 +56,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (m.id, m.architecture, m.quant, f"{m.size_bytes / 1e9:.2f} GB", f"{m.context_length or 0:,}",
-         "missing" if m.missing else ("linked" if m.is_link else ""))
+         _status(m))
         for m in models
     ]  # fmt: skip
     header = ("ID", "ARCH", "QUANT", "SIZE", "CONTEXT", "")
@@ -63,6 +64,14 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _status(model: LibraryModel) -> str:
+    if model.error is not None:
+        return f"unusable: {model.error}"
+    if model.missing:
+        return "missing"
+    return "linked" if model.is_link else ""
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -84,6 +93,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    """Links are removed as links: the files they point at, like linked files, are kept."""
     model = open_library().delete(args.id)
     print(
         f"Removed {model.display_name}"

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.engine import GenerationStats
-from desktop_app.core.errors import HearthError, SettingsError
+from desktop_app.core.errors import HearthError, ModelFileError, SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.server.backend import JobResult
 from desktop_app.server.config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
@@ -108,6 +108,11 @@ def _resolve_model(spec: str | None) -> tuple[Path, LoadSettings | None, str | N
         model = max(candidates, key=lambda m: (m.last_used_at or 0.0, m.added_at))
     else:
         model = library.get(spec)
+        if model.error is not None:  # a bad file in the models folder: say why now, not after a load
+            raise ModelFileError(
+                f"The model '{model.id}' cannot be used: {model.error}",
+                hint="Run `hearth models info PATH` on the file for details, or pick another model.",
+            )
     saved: dict[str, Any] = dict(model.settings)
     load = LoadSettings.from_dict(dict(saved.get("load", {}))) if saved.get("load") else None
     sampling = SamplingSettings.from_dict(dict(saved.get("sampling", {}))) if saved.get("sampling") else None
