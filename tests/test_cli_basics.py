@@ -97,3 +97,25 @@ def test_models_rm_of_a_symlinked_model_keeps_what_it_points_at(
     assert "the linked file was kept" in capsys.readouterr().out
     assert target.read_bytes() == data and not os.path.lexists(link)
     assert _list_json(capsys) == {}
+
+
+def test_a_file_name_that_is_not_utf8_is_unusable_and_breaks_nothing(
+    tiny_gguf: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Linux allows any bytes in a name; SQLite, JSON and the terminal want UTF-8."""
+    from desktop_app.cli import main
+
+    models = _models_folder()
+    shutil.copy(tiny_gguf(), models / "good.gguf")
+    odd = os.path.join(os.fsencode(models), b"caf\xe9.gguf")  # Latin-1, not UTF-8
+    try:
+        shutil.copy(tiny_gguf(), odd)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    rows = _list_json(capsys)
+    assert rows["good.gguf"]["error"] is None
+    [odd_row] = [row for name, row in rows.items() if name != "good.gguf"]
+    assert "not valid UTF-8" in odd_row["error"]
+    assert main(["models", "rm", odd_row["id"]]) == 0
+    capsys.readouterr()
+    assert not os.path.lexists(odd) and set(_list_json(capsys)) == {"good.gguf"}

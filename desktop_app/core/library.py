@@ -104,7 +104,7 @@ class LibraryModel:
         return {
             "id": self.id,
             "name": self.display_name,
-            "path": str(self.path),
+            "path": _printable(str(self.path)),
             "parts": self.parts,
             "linked": self.is_link,
             "size_bytes": self.size_bytes,
@@ -259,6 +259,12 @@ class Library:
             try:
                 if not os.path.exists(model_file.path):
                     raise _dangling(model_file.path)
+                if _printable(str(model_file.path)) != str(model_file.path):
+                    raise ModelFileError(
+                        f"The file name {_printable(model_file.path.name)} is not valid UTF-8,"
+                        " so Hearth cannot record it.",
+                        hint="Rename the file.",
+                    )
                 summary = inspect_gguf(model_file.path)
                 model = self._register(model_file, summary, sha256=None, is_link=model_file.linked)
                 added.append(model)
@@ -386,6 +392,12 @@ def _unique_id(conn: Any, name: str) -> str:
     return candidate
 
 
+def _printable(text: str) -> str:
+    """`text` with undecodable bytes of a file name (lone surrogates) shown as escapes, so it can be
+    printed, stored in SQLite and dumped as JSON."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _stored_path(path: Path, *, is_link: bool) -> Path:
     """A linked model is recorded by the name it was found under (a link in the models folder is
     removed as a link); a stored one by its real path."""
@@ -434,7 +446,7 @@ def _unusable_entry(model_file: ModelFile, exc: HearthError, model_id: str) -> L
         added = 0.0
     return LibraryModel(
         id=model_id,
-        display_name=model_file.display_name,
+        display_name=_printable(model_file.display_name),
         path=model_file.path,
         parts=len(model_file.parts),
         is_link=model_file.linked,
