@@ -107,7 +107,7 @@ def test_a_file_name_that_is_not_utf8_is_unusable_and_breaks_nothing(
 
     models = _models_folder()
     shutil.copy(tiny_gguf(), models / "good.gguf")
-    odd = os.path.join(os.fsencode(models), b"caf\xe9.gguf")  # Latin-1, not UTF-8
+    odd = Path(os.fsdecode(os.path.join(os.fsencode(models), b"caf\xe9.gguf")))  # Latin-1, not UTF-8
     try:
         shutil.copy(tiny_gguf(), odd)
     except OSError:
