@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from desktop_app.app import build_window
@@ -113,3 +114,22 @@ def test_text_size_buttons_change_the_ui_and_chat_font_and_are_remembered(qtbot,
         again.close()
     finally:
         apply_theme(app, original)
+
+
+@pytest.mark.timeout(180, method="thread")
+def test_a_refused_template_loads_with_the_builtin_format_and_a_visible_warning(
+    qtbot, window, tiny_gguf
+) -> None:
+    """The file's template compares two deep shared lists (hours of C-level work): the worker is killed,
+    the model loads in its built-in format, and the chat page says why instead of hiding it."""
+    shared = (
+        "{% set ns = namespace(a=[[]], b=[[]]) %}{% for i in range(40) %}"
+        "{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}"
+    )
+    window.show()
+    window.load_model(tiny_gguf(name="<b>Sly</b> model", chat_template=shared))
+    qtbot.waitUntil(window.chat.composer.input.isEnabled, timeout=120_000)
+    assert window.chat.banner.isVisible()
+    text = window.chat.banner_text.text()
+    assert "template in this model file was refused" in text
+    assert window.chat.banner_text.textFormat() == Qt.TextFormat.PlainText

@@ -204,8 +204,11 @@ class ChatPage(QWidget):
             "Type a message below; this chat is saved on this computer only."
         )
         self.choose_button.hide()
-        if is_starter:
-            self._show_banner(starter.NOTE)
+        notes = [starter.NOTE] if is_starter else []
+        if model.template_warning:  # the file's template was refused: say which format is used instead
+            notes.append(model.template_warning)
+        if notes:
+            self._show_banner("\n\n".join(notes))  # plain text: the warning quotes the model file
         else:
             self.banner.hide()
         self.status_changed.emit(f"Loaded {summary.name} in {model.load_s:.1f} s")
