@@ -116,6 +116,33 @@ def test_dropped_file_is_imported(qtbot, window, tiny_gguf) -> None:
     assert my_models.model.items()[0].path.name == "dropped.gguf"
 
 
+def test_a_broken_file_in_the_models_folder_is_listed_as_unusable_with_its_reason(
+    qtbot, window, tiny_gguf
+) -> None:
+    """One bad file must be visible (with why) and must not hide the good models or offer Load."""
+    from PySide6.QtCore import Qt
+
+    models_dir = app_paths().models
+    good = tiny_gguf(filename="good.gguf")
+    (models_dir / "good.gguf").write_bytes(good.read_bytes())
+    (models_dir / "broken.gguf").write_bytes(good.read_bytes()[:100])  # cut short: a truncated download
+    my_models = window.models.my_models
+    my_models.refresh()
+    qtbot.waitUntil(lambda: my_models.model.rowCount() == 2, timeout=10_000)
+    rows = {item.path.name: row for row, item in enumerate(my_models.model.items())}
+    broken = my_models.model.index(rows["broken.gguf"], 0)
+    assert my_models.model.data(broken).endswith("(unusable)")
+    tip = my_models.model.data(broken, Qt.ItemDataRole.ToolTipRole)
+    assert "Unusable:" in tip
+    my_models.table.selectRow(rows["broken.gguf"])
+    assert not my_models.load_button.isEnabled()
+    assert not my_models.settings_button.isEnabled()
+    assert my_models.delete_button.isEnabled()
+    my_models.table.selectRow(rows["good.gguf"])
+    assert my_models.load_button.isEnabled()
+    assert not my_models.model.data(my_models.model.index(rows["good.gguf"], 0)).endswith(")")
+
+
 def test_model_settings_dialog_round_trips_and_feeds_the_chat(qtbot, window, tiny_gguf) -> None:
     from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
 

@@ -145,7 +145,7 @@ class MyModelsTab(QWidget):
         def work() -> tuple[list[LibraryModel], int, int]:
             library.scan()
             used, free = library.disk_usage()
-            return library.list(), used, free
+            return library.list(include_unusable=True), used, free  # bad files show with why
 
         run_in_background(work, parent=self, on_success=self._show, on_failure=self._refresh_failed)
 
@@ -182,18 +182,19 @@ class MyModelsTab(QWidget):
         self.note.setVisible(model is not None and is_starter_model(model))
         for widget in (self.load_button, self.settings_button, self.show_button, self.delete_button):
             widget.setEnabled(model is not None)
-        if model is not None and model.missing:
+        if model is not None and (model.missing or model.error is not None):
             self.load_button.setEnabled(False)
+            self.settings_button.setEnabled(model.error is None)  # an unusable file has no settings row
 
     def _load(self) -> None:
         model = self.selected()
-        if model is not None and not model.missing:
+        if model is not None and not model.missing and model.error is None:
             self.library.touch(model.id)
             self.load_requested.emit(model)
 
     def _edit_settings(self) -> None:
         model = self.selected()
-        if model is None:
+        if model is None or model.error is not None:
             return
         dialog = ModelSettingsDialog(model, self)
         if dialog.exec():

@@ -93,9 +93,15 @@ def ago(timestamp: float | None) -> str:
     return "just now"
 
 
+def _state_suffix(model: LibraryModel) -> str:
+    if model.missing:
+        return "  (missing)"
+    return "  (unusable)" if model.error else ""
+
+
 class LibraryTableModel(ListTableModel[LibraryModel]):
     columns = (
-        ("Name", lambda m: m.display_name + ("  (missing)" if m.missing else "")),
+        ("Name", lambda m: m.display_name + _state_suffix(m)),
         ("Architecture", lambda m: m.architecture),
         ("Quant", lambda m: m.quant),
         ("Size", lambda m: human_size(m.size_bytes)),
@@ -109,8 +115,10 @@ class LibraryTableModel(ListTableModel[LibraryModel]):
             if item.origin_repo
             else (item.imported_from or "models folder")
         )
-        return f"{item.path}\nFrom: {origin}" + (
-            "\nLinked: the file stays where it is" if item.is_link else ""
+        return (
+            f"{item.path}\nFrom: {origin}"
+            + ("\nLinked: the file stays where it is" if item.is_link else "")
+            + (f"\nUnusable: {item.error}" if item.error else "")
         )
 
 
