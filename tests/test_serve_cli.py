@@ -170,3 +170,22 @@ def test_a_library_model_by_id_or_by_default(
     by_default = serve("--port", "0", "--threads", "1")  # no --model: the last one used
     assert request(by_default.port, "GET", "/v1/models", key=by_default.key).status == 200
     assert by_default.stop()[0] == 0
+
+
+@pytest.mark.timeout(180, method="thread")
+def test_a_refused_template_is_a_warning_and_the_server_still_serves(
+    serve: Callable[..., Serve], tiny_gguf: Callable[..., Path]
+) -> None:
+    """A file template that cannot render in bounds (a deep-structure comparison) is replaced by the
+    built-in format; the operator is told on stderr, and clients are served."""
+    hostile = (
+        "{% set ns = namespace(a=[[]], b=[[]]) %}{% for i in range(40) %}"
+        "{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}"
+    )
+    server = serve("--model", tiny_gguf(chat_template=hostile), "--port", "0", "--threads", "1")
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    assert request(server.port, "POST", "/v1/chat/completions", chat, key=server.key).status == 200
+    code, _, err = server.stop()
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("hearth: warning:")]
+    assert len(warnings) == 1 and "template in this model file was refused" in warnings[0], err

@@ -165,6 +165,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         print(f"Loading {path.name}…", file=sys.stderr, flush=True)
         model = backend.load(path, _load_settings(saved_load, args.ctx, args.threads), template)
+        if model.template_warning:  # the file's template was refused: clients get the built-in format
+            print(f"hearth: warning: {model.template_warning}", file=sys.stderr, flush=True)
         url = runner.start(wait=True)
         try:
             print(f"Listening on {url}", flush=True)
