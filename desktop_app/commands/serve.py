@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.engine import GenerationStats
@@ -162,7 +161,9 @@ def _serve(args: argparse.Namespace) -> int:
     runner = ServerRunner(app, options.host, options.port)
     runner.bind()  # a busy port fails now, not after the model has loaded
     backend.start()
-    try:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:  # from here on Ctrl+C or SIGTERM, whenever it comes, is a clean stop (exit 0)
         print(f"Loading {path.name}…", file=sys.stderr, flush=True)
         model = backend.load(path, _load_settings(saved_load, args.ctx, args.threads), template)
         if model.template_warning:  # the file's template was refused: clients get the built-in format
@@ -177,30 +178,22 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            return _wait_for_stop(runner)
+            _wait_for_stop(runner, stop)
+        except KeyboardInterrupt:
+            pass
         finally:
             runner.stop()
             print("Server stopped.", file=sys.stderr, flush=True)
+        return 0
     finally:
         backend.close()
-
-
-def _wait_for_stop(runner: ServerRunner) -> int:
-    """Block until Ctrl+C or SIGTERM (0), or until the server dies on its own (1)."""
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    try:
-        while not stop.wait(0.25):
-            if not runner.is_running():
-                raise HearthError(
-                    f"The server stopped unexpectedly: {runner.error}", hint="See the log for details."
-                )
-    except KeyboardInterrupt:
-        pass
-    finally:
         signal.signal(signal.SIGTERM, previous)
-    return 0
+
+
+def _wait_for_stop(runner: ServerRunner, stop: threading.Event) -> None:
+    """Block until `stop` is set (SIGTERM) or Ctrl+C; raise if the server dies on its own."""
+    while not stop.wait(0.25):
+        if not runner.is_running():
+            raise HearthError(
+                f"The server stopped unexpectedly: {runner.error}", hint="See the log for details."
+            )
