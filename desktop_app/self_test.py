@@ -322,8 +322,8 @@ def check_server() -> str:
     import json
     import secrets
 
+    from desktop_app.core.jobs import ThreadBackend
     from desktop_app.server.app import ServerApp
-    from desktop_app.server.backend import ThreadBackend
     from desktop_app.server.runner import ServerRunner
     from desktop_app.server.security import SecurityPolicy
 

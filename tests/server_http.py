@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop_app.core.jobs import JobResult, ThreadBackend
 from desktop_app.server.app import ServerApp
-from desktop_app.server.backend import JobResult, ThreadBackend
 from desktop_app.server.runner import ServerRunner
 from desktop_app.server.security import SecurityPolicy
 

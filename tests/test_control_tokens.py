@@ -16,8 +16,8 @@ from gguf import GGUFValueType, TokenType
 
 from desktop_app.core.engine import Engine, Message
 from desktop_app.core.generation import LoadSettings
+from desktop_app.core.jobs import ThreadBackend
 from desktop_app.core.templates import render_template
-from desktop_app.server.backend import ThreadBackend
 from tests.server_http import LiveServer, Recorder, start_server
 from tests.tiny_gguf import vocabulary, write_tiny_model
 

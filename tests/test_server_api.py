@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.core.engine import Engine, GenerationStats
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.server.backend import JobResult, ThreadBackend
+from desktop_app.core.jobs import JobResult, ThreadBackend
 from tests.server_http import LiveServer, Recorder, sse_events, start_server, wait_until
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 6, "seed": 3}

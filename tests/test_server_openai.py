@@ -14,7 +14,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from desktop_app.core.generation import LoadSettings
-from desktop_app.server.backend import ThreadBackend
+from desktop_app.core.jobs import ThreadBackend
 from tests.server_http import KEY, LiveServer, Recorder, start_server
 
 pytestmark = [pytest.mark.gemma, pytest.mark.slow]

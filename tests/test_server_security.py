@@ -19,8 +19,8 @@ import pytest
 from desktop_app.core.engine import GenerationStats
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings
+from desktop_app.core.jobs import ThreadBackend
 from desktop_app.core.paths import app_paths
-from desktop_app.server.backend import ThreadBackend
 from desktop_app.server.config import (
     MAX_BODY_BYTES,
     ServerOptions,

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.engine import Engine, GenerationStats, LoadedModel, Message, TextDelta
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.server.backend import Job, JobTracker
+from desktop_app.core.jobs import Job, JobTracker
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
+from desktop_app.core.jobs import Job
 from desktop_app.server.app import ServerApp
-from desktop_app.server.backend import Job
 from desktop_app.server.config import ServerOptions
 from desktop_app.server.runner import ServerRunner
 from desktop_app.server.security import SecurityPolicy
