@@ -25,6 +25,7 @@ from desktop_app.core.downloads import (
 )
 from desktop_app.core.errors import HearthError, RemoteNotFoundError
 from desktop_app.core.paths import AppPaths, app_paths
+from desktop_app.core.units import human_size
 
 DEFAULT_QUANT = "Q4_K_M"
 _PLAIN_EVERY_S = 5.0  # progress lines when stderr is a log file rather than a terminal
@@ -181,19 +182,17 @@ class ProgressLine:
 def format_progress(name: str, p: Progress) -> str:
     shown = name if len(name) <= 40 else "…" + name[-39:]
     if p.state == "resuming":
-        return f"{shown}  checking the {_mb(p.downloaded)} already downloaded"
+        return f"{shown}  checking the {human_size(p.downloaded)} already downloaded"
     if p.state == "verifying":
-        return f"{shown}  {_mb(p.total)}  verifying"
+        return f"{shown}  {human_size(p.total)}  verifying"
     if p.state == "done":
-        return f"{shown}  {_mb(p.total)}  done"
+        return f"{shown}  {human_size(p.total)}  done"
     pct = 100 * p.downloaded / p.total if p.total else 0.0
     speed = f"{p.speed_bps / 1e6:.1f} MB/s" if p.speed_bps else "-- MB/s"
     eta = _duration(p.eta_s) if p.eta_s is not None else "--:--"
-    return f"{shown}  {pct:5.1f}%  {_mb(p.downloaded)} / {_mb(p.total)}  {speed}  ETA {eta}"
+    return f"{shown}  {pct:5.1f}%  {human_size(p.downloaded)} / {human_size(p.total)}  {speed}  ETA {eta}"
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 10**9 else f"{n / 1e6:.1f} MB"
 
 
 def _duration(seconds: float) -> str:

@@ -52,6 +52,7 @@ from desktop_app.core.hub import HubUnreachableError, check_local_name, gated_er
 from desktop_app.core.network import ensure_online, is_offline
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import read_token
+from desktop_app.core.units import human_size
 
 __all__ = [
     "AlreadyDownloadedError",
@@ -753,8 +754,8 @@ class DownloadManager:
             return  # cannot tell: the write itself will say ENOSPC
         if needed + _FREE_SPACE_MARGIN > free:
             raise DiskFullError(
-                f"Not enough disk space for {filename}: it needs {_gb(needed + _FREE_SPACE_MARGIN)} "
-                f"and only {_gb(free)} is free on {folder}.",
+                f"Not enough disk space for {filename}: it needs {human_size(needed + _FREE_SPACE_MARGIN)} "
+                f"and only {human_size(free)} is free on {folder}.",
                 hint="Free some disk space, or choose a smaller quantization.",
             )
 
@@ -1069,10 +1070,6 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 10**8 else f"{n / 1e6:.1f} MB"
-
-
 # ----------------------------------------------------------------------------------- error helpers
 
 
@@ -1080,7 +1077,7 @@ def _storage_error(
     exc: OSError, filename: str, path: Path | None, *, have: int | None = None
 ) -> StorageError:
     if exc.errno in _NO_SPACE:
-        saved = f" ({_gb(have)} saved so far)" if have else ""
+        saved = f" ({human_size(have)} saved so far)" if have else ""
         return DiskFullError(
             f"The disk filled up while downloading {filename}{saved}.",
             hint="Free some disk space and resume the download; the part already downloaded is kept.",

@@ -16,6 +16,7 @@ from typing import Literal
 
 from desktop_app.core.generation import KV_BYTES_PER_ELEMENT
 from desktop_app.core.system import available_memory_bytes, total_memory_bytes
+from desktop_app.core.units import human_size
 
 Verdict = Literal["green", "yellow", "red"]
 
@@ -112,32 +113,34 @@ def estimate(
     return Estimate(weights, kv, compute, total, verdict, reason, gpu_bytes)
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB"
-
-
 def _judge(
     ram: int, gpu: int, free_ram: int | None, total_ram: int | None, free_vram: int | None
 ) -> tuple[Verdict, str]:
     if gpu and free_vram is not None and gpu > free_vram:
-        return "red", f"Needs {_gb(gpu)} of GPU memory; {_gb(free_vram)} is free. Offload fewer layers."
+        return "red", (
+            f"Needs {human_size(gpu)} of GPU memory; {human_size(free_vram)} is free. Offload fewer layers."
+        )
     if free_ram is None:
-        return "yellow", f"Needs about {_gb(ram)} of memory; Hearth cannot tell how much is free here."
+        return "yellow", (
+            f"Needs about {human_size(ram)} of memory; Hearth cannot tell how much is free here."
+        )
     if total_ram is not None and ram > total_ram:
-        return "red", f"Needs about {_gb(ram)} of memory but this computer has {_gb(total_ram)} in all."
+        return "red", (
+            f"Needs about {human_size(ram)} of memory but this computer has {human_size(total_ram)} in all."
+        )
     if ram > free_ram:
         return (
             "red",
-            f"Needs about {_gb(ram)} of memory; only {_gb(free_ram)} is free. "
+            f"Needs about {human_size(ram)} of memory; only {human_size(free_ram)} is free. "
             "Close apps or pick a smaller quant.",
         )
     if ram > 0.8 * free_ram:
         return (
             "yellow",
-            f"Needs about {_gb(ram)} of the {_gb(free_ram)} free: "
+            f"Needs about {human_size(ram)} of the {human_size(free_ram)} free: "
             "it fits, but little is left for other apps.",
         )
-    return "green", f"Needs about {_gb(ram)}; {_gb(free_ram)} is free."
+    return "green", f"Needs about {human_size(ram)}; {human_size(free_ram)} is free."
 
 
 def free_vram_bytes() -> int | None:

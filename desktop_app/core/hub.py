@@ -60,6 +60,7 @@ from desktop_app.core.gguf_info import IncompleteHeaderError, ModelSummary, insp
 from desktop_app.core.network import ensure_online
 from desktop_app.core.paths import app_paths
 from desktop_app.core.settings import read_token
+from desktop_app.core.units import human_size
 
 __all__ = [
     "CardSummary",
@@ -196,7 +197,8 @@ class _CappedStream(httpx2.SyncByteStream):
             seen += len(chunk)
             if seen > MAX_API_RESPONSE:
                 raise ResponseTooLargeError(
-                    f"{self.request.url.path} sent more than {_size(MAX_API_RESPONSE)}", request=self.request
+                    f"{self.request.url.path} sent more than {human_size(MAX_API_RESPONSE, binary=True)}",
+                    request=self.request,
                 )
             yield chunk
 
@@ -514,8 +516,8 @@ def read_remote_header(
         except IncompleteHeaderError as exc:
             if exc.needed > max_bytes or len(data) >= max_bytes or not chunk:
                 raise ModelFileError(
-                    f"The header of {filename} is larger than the {_size(max_bytes)} Hearth reads"
-                    " ahead of a download.",
+                    f"The header of {filename} is larger than the {human_size(max_bytes, binary=True)} "
+                    "Hearth reads ahead of a download.",
                     hint="Download the file to see its details.",
                 ) from exc
             want = min(max(want * 2, exc.needed + (64 << 10)), max_bytes)
@@ -541,10 +543,6 @@ def _auth(token: str | None) -> Token:
     if token is None:
         token = read_token(app_paths())
     return token or False
-
-
-def _size(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
 
 
 def _is_safe_name(repo_id: str, path: str) -> bool:

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QWidget
 from desktop_app.core import starter
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.library import LibraryModel
-from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, human_size, label
+from desktop_app.core.units import human_size
+from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, label
 
 PLACEHOLDER = "Select a model to load"
 BADGE_MAX_WIDTH = 200

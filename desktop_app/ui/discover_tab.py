@@ -22,10 +22,11 @@ from desktop_app.core import fit, hub, network
 from desktop_app.core.downloads import DownloadManager
 from desktop_app.core.errors import HearthError
 from desktop_app.core.hub import ModelOption, RepoSummary
+from desktop_app.core.units import human_size
 from desktop_app.ui.error_dialog import describe
 from desktop_app.ui.my_models_tab import configure_table
 from desktop_app.ui.table_models import OptionTableModel, SearchTableModel
-from desktop_app.ui.widgets import SPACING, Card, button, human_size, label
+from desktop_app.ui.widgets import SPACING, Card, button, label
 from desktop_app.workers.tasks import run_in_background
 
 PAGE_SIZE = 20

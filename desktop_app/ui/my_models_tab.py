@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
 from desktop_app.core import starter
 from desktop_app.core.errors import HearthError
 from desktop_app.core.library import Library, LibraryModel
+from desktop_app.core.units import human_size
 from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
 from desktop_app.ui.plain_text import ask
 from desktop_app.ui.table_models import LibraryTableModel
-from desktop_app.ui.widgets import SPACING, Card, button, human_size, label
+from desktop_app.ui.widgets import SPACING, Card, button, label
 from desktop_app.workers.tasks import run_in_background
 
 

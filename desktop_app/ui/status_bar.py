@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.system import resident_memory_bytes
-from desktop_app.ui.widgets import human_size, label
+from desktop_app.core.units import human_size
+from desktop_app.ui.widgets import label
 from desktop_app.workers.inference import InferenceController
 
 MEMORY_POLL_MS = 2000

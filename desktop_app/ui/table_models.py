@@ -12,8 +12,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from desktop_app.core.downloads import DownloadInfo
 from desktop_app.core.hub import ModelOption, RepoSummary
 from desktop_app.core.library import LibraryModel
+from desktop_app.core.units import human_size
 from desktop_app.ui.plain_text import tooltip
-from desktop_app.ui.widgets import human_size
 
 T = TypeVar("T")
 Index = QModelIndex | QPersistentModelIndex

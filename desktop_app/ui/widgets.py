@@ -57,14 +57,6 @@ class Card(QFrame):
         self.body.setSpacing(6)
 
 
-def human_size(num_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(num_bytes) < 1000 or unit == "GB":
-            return f"{num_bytes:.0f} {unit}" if unit in ("B", "KB") else f"{num_bytes:.1f} {unit}"
-        num_bytes /= 1000
-    return f"{num_bytes:.1f} TB"
-
-
 class ChevronCombo(QComboBox):
     """A combo box with a drawn chevron: the app stylesheet hides the platform's arrow image."""
 
