@@ -17,12 +17,12 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMenu, QMes
 from desktop_app.core.conversations import ConversationStore, UnknownConversationError
 from desktop_app.core.db import Database
 from desktop_app.core.errors import StorageError
+from desktop_app.ui.conversation_dialogs import export_file_name
 from desktop_app.ui.conversation_models import Roles
 from desktop_app.ui.conversation_panel import (
     EMPTY_LIST,
     SEARCH_DEBOUNCE_MS,
     ConversationPanel,
-    export_file_name,
 )
 
 NOW = datetime(2026, 11, 14, 15, 0)

@@ -9,63 +9,23 @@ editor, save dialog, confirmation) and show errors with `show_error`.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QAbstractItemModel,
-    QEvent,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QPoint,
-    QPointF,
-    QRect,
-    QRectF,
-    QSize,
-    QStandardPaths,
-    Qt,
-    QTimer,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import (
-    QColor,
-    QContextMenuEvent,
-    QFont,
-    QFontMetrics,
-    QHideEvent,
-    QIcon,
-    QKeyEvent,
-    QPainter,
-    QPainterPath,
-    QPalette,
-    QPen,
-    QPixmap,
-    QShowEvent,
-    QTextDocument,
-)
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QFrame,
-    QInputDialog,
-    QLineEdit,
-    QListView,
-    QMenu,
-    QMessageBox,
-    QStackedWidget,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QHideEvent, QIcon, QKeyEvent, QPainter, QPen, QPixmap, QShowEvent
+from PySide6.QtWidgets import QLineEdit, QMenu, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core.conversations import ConversationStore, ExportFormat, read_chat_file, write_export
 from desktop_app.core.errors import HearthError
+from desktop_app.ui.conversation_delegates import ConversationDelegate, HitDelegate
+from desktop_app.ui.conversation_dialogs import (
+    ask_new_title,
+    choose_export_file,
+    choose_import_file,
+    confirm_delete,
+)
 from desktop_app.ui.conversation_models import (
     Clock,
     ConversationListModel,
@@ -73,35 +33,13 @@ from desktop_app.ui.conversation_models import (
     SearchResultsModel,
 )
 from desktop_app.ui.error_dialog import show_error
-from desktop_app.ui.plain_text import SafeTextDocument, message_box
-from desktop_app.ui.theme import Colors, current_colors
+from desktop_app.ui.sidebar_list_view import SidebarListView
+from desktop_app.ui.theme import current_colors
 from desktop_app.ui.widgets import button, label
-
-Index = QModelIndex | QPersistentModelIndex
 
 SEARCH_DEBOUNCE_MS = 200
 AGE_REFRESH_MS = 60_000  # relative times ("5m") and the date groups age while the app is open
 EMPTY_LIST = "No chats yet — start one with New chat"
-_EXPORT_FILTERS: dict[ExportFormat, str] = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}
-_PAD_X = 10  # a row's text inset, matching the nav buttons' padding in the Sidebar
-_ROLE_LABELS = {"user": "You", "assistant": "Reply", "system": "System"}
-
-
-def export_file_name(title: str, fmt: ExportFormat, conversation_id: int) -> str:
-    """A safe default file name from the title ("Trip to Rome?" -> "Trip to Rome.md")."""
-    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title)
-    name = re.sub(r"\s+", " ", name).strip(" .")[:60].strip()
-    return f"{name or f'chat-{conversation_id}'}.{fmt}"
-
-
-def _scaled(font: QFont, delta_pt: float, weight: QFont.Weight | None = None) -> QFont:
-    scaled = QFont(font)
-    size = font.pointSizeF()
-    if size > 0:
-        scaled.setPointSizeF(max(6.0, size + delta_pt))
-    if weight is not None:
-        scaled.setWeight(weight)
-    return scaled
 
 
 def _search_icon(color: str) -> QIcon:
@@ -117,239 +55,6 @@ def _search_icon(color: str) -> QIcon:
     painter.drawLine(QPointF(19.5, 19.5), QPointF(26.5, 26.5))
     painter.end()
     return QIcon(pixmap)
-
-
-def _row_background(painter: QPainter, option: QStyleOptionViewItem, colors: Colors) -> bool:
-    """The rounded hover/selected fill shared by both lists; True when the row is selected."""
-    state = option.state
-    selected = bool(state & QStyle.StateFlag.State_Selected)
-    hovered = bool(state & QStyle.StateFlag.State_MouseOver)
-    focused = bool(state & QStyle.StateFlag.State_HasFocus)  # the keyboard's place, before Up/Down
-    path = QPainterPath()
-    path.addRoundedRect(QRectF(QRect(option.rect)).adjusted(0.5, 1.5, -0.5, -1.5), 8, 8)
-    if selected or hovered:
-        painter.fillPath(path, QColor(colors.selection if selected else colors.surface_alt))
-    if focused and not selected:
-        painter.setPen(QPen(QColor(colors.accent), 1))
-        painter.drawPath(path)
-    return selected
-
-
-class ConversationDelegate(QStyledItemDelegate):
-    """Paints date sections and conversation rows (title elided, muted age on the right) and edits a
-    title in place; a committed edit is reported with rename_committed, never written by the model."""
-
-    rename_committed = Signal(int, str)
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        font: QFont = option.font
-        if index.data(Roles.KIND) == "section":
-            top = 6 if index.row() == 0 else 16
-            return QSize(0, QFontMetrics(_scaled(font, -1)).height() + top + 6)
-        return QSize(0, QFontMetrics(font).height() + 16)
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        colors = current_colors()
-        rect = QRect(option.rect)
-        font: QFont = option.font
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if index.data(Roles.KIND) == "section":
-            section_font = _scaled(font, -1, QFont.Weight.DemiBold)
-            painter.setFont(section_font)
-            painter.setPen(QColor(colors.muted))
-            text_rect = rect.adjusted(_PAD_X, 0, -_PAD_X, -4)
-            text = QFontMetrics(section_font).elidedText(
-                str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, text_rect.width()
-            )
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, text)
-            painter.restore()
-            return
-        selected = _row_background(painter, option, colors)
-        age = str(index.data(Roles.TIME) or "")
-        age_font = _scaled(font, -1.5)
-        age_width = QFontMetrics(age_font).horizontalAdvance(age) if age else 0
-        inner = rect.adjusted(_PAD_X, 0, -_PAD_X, 0)
-        if age:
-            painter.setFont(age_font)
-            painter.setPen(QColor(colors.accent if selected else colors.muted))
-            painter.drawText(inner, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, age)
-        title_font = _scaled(font, 0, QFont.Weight.DemiBold) if selected else QFont(font)
-        painter.setFont(title_font)
-        painter.setPen(QColor(colors.text))
-        title_rect = inner.adjusted(0, 0, -(age_width + 8 if age else 0), 0)
-        title = QFontMetrics(title_font).elidedText(
-            str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, title_rect.width()
-        )
-        painter.drawText(title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-        painter.restore()
-
-    # -- inline rename ----------------------------------------------------------------------------
-
-    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
-        editor = QLineEdit(parent)
-        editor.setObjectName("RenameEditor")
-        editor.setAccessibleName("Chat title")
-        editor.setMaxLength(200)
-        return editor
-
-    def setEditorData(self, editor: QWidget, index: Index) -> None:
-        if isinstance(editor, QLineEdit):
-            editor.setText(str(index.data(Roles.TITLE) or ""))
-            editor.selectAll()
-
-    def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: Index) -> None:
-        conversation_id = index.data(Roles.CONVERSATION_ID)
-        if isinstance(editor, QLineEdit) and isinstance(conversation_id, int):
-            text = editor.text()
-            if text.strip() and text.strip() != index.data(Roles.TITLE):
-                self.rename_committed.emit(conversation_id, text)
-
-    def updateEditorGeometry(self, editor: QWidget, option: QStyleOptionViewItem, index: Index) -> None:
-        editor.setGeometry(QRect(option.rect).adjusted(2, 1, -2, -1))
-
-
-class HitDelegate(QStyledItemDelegate):
-    """A search hit: the chat's title and who wrote the message, then up to three lines of the
-    snippet with the matched words bold."""
-
-    MAX_LINES = 3
-
-    def __init__(self, view: QListView) -> None:
-        super().__init__(view)
-        self._view = view
-
-    def _document(self, index: Index, font: QFont, width: int, colors: Colors) -> QTextDocument:
-        doc = SafeTextDocument()  # the snippet is escaped; this one could not load an image anyway
-        doc.setDocumentMargin(0)
-        doc.setDefaultFont(_scaled(font, -0.5))
-        doc.setTextWidth(max(40, width))
-        snippet = str(index.data(Roles.SNIPPET_HTML) or "")
-        first = snippet.find("<b>")
-        before = snippet[:first].split(" ") if first > 0 else []
-        for dropped in range(max(1, len(before) - 2)):
-            # Too long for the lines shown: drop words before the first match, so it is never cut off.
-            text = snippet if not dropped else "… " + " ".join(before[dropped:]) + snippet[first:]
-            styled = text.replace("<b>", f'<b style="color:{colors.text}">')
-            doc.setHtml(f'<span style="color:{colors.muted}">{styled}</span>')
-            if self._line_count(doc) <= self.MAX_LINES:
-                break
-        return doc
-
-    @staticmethod
-    def _line_count(doc: QTextDocument) -> int:
-        doc.size()  # lays the document out
-        count, block = 0, doc.firstBlock()
-        while block.isValid():
-            count += block.layout().lineCount()
-            block = block.next()
-        return count
-
-    def _snippet_height(self, doc: QTextDocument) -> int:
-        """The height of the first MAX_LINES lines (the rest is clipped)."""
-        layout = doc.firstBlock().layout()
-        if self._line_count(doc) <= self.MAX_LINES or layout.lineCount() < self.MAX_LINES:
-            return int(doc.size().height() + 0.5)
-        return int(layout.lineAt(self.MAX_LINES - 1).rect().bottom() + 0.5)
-
-    def _text_width(self, rect_width: int) -> int:
-        return (rect_width or self._view.viewport().width()) - 2 * _PAD_X
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        font: QFont = option.font
-        doc = self._document(index, font, self._text_width(0), current_colors())
-        return QSize(0, 8 + QFontMetrics(font).height() + 2 + self._snippet_height(doc) + 10)
-
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        colors = current_colors()
-        rect = QRect(option.rect)
-        font: QFont = option.font
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        _row_background(painter, option, colors)
-        inner = rect.adjusted(_PAD_X, 8, -_PAD_X, -8)
-        who = _ROLE_LABELS.get(str(index.data(Roles.MESSAGE_ROLE)), "")
-        who_font = _scaled(font, -1.5)
-        who_width = QFontMetrics(who_font).horizontalAdvance(who)
-        title_height = QFontMetrics(font).height()
-        line = QRect(inner.left(), inner.top(), inner.width(), title_height)
-        painter.setFont(who_font)
-        painter.setPen(QColor(colors.muted))
-        painter.drawText(line, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, who)
-        title_font = _scaled(font, 0, QFont.Weight.DemiBold)
-        painter.setFont(title_font)
-        painter.setPen(QColor(colors.text))
-        title = QFontMetrics(title_font).elidedText(
-            str(index.data(Roles.TITLE)), Qt.TextElideMode.ElideRight, inner.width() - who_width - 8
-        )
-        painter.drawText(line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-        doc = self._document(index, font, inner.width(), colors)
-        height = self._snippet_height(doc)
-        painter.translate(inner.left(), inner.top() + title_height + 2)
-        painter.setClipRect(QRect(0, 0, inner.width(), height))
-        doc.drawContents(painter)
-        painter.restore()
-
-
-class _ListView(QListView):
-    """A sidebar list: transparent over the Sidebar colour, hover tracking, and the keys the panel
-    handles itself (Enter opens, Delete deletes, F2 renames, Menu / Shift+F10 opens the menu)."""
-
-    open_requested = Signal(QModelIndex)
-    delete_requested = Signal(QModelIndex)
-    rename_requested = Signal(QModelIndex)
-    menu_requested = Signal(QModelIndex, QPoint)  # the item, and a global position
-
-    def __init__(self, accessible_name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAccessibleName(accessible_name)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # F2 is handled below
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setUniformItemSizes(False)
-        self.setMouseTracking(True)
-        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover, True)
-        self.setAutoFillBackground(False)
-        palette = self.palette()
-        palette.setColor(QPalette.ColorRole.Base, Qt.GlobalColor.transparent)
-        self.setPalette(palette)
-        self.viewport().setAutoFillBackground(False)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
-        index = self.currentIndex()
-        if self.state() != QAbstractItemView.State.EditingState and index.isValid():
-            menu_key = key == Qt.Key.Key_Menu or (
-                key == Qt.Key.Key_F10 and event.modifiers() == Qt.KeyboardModifier.ShiftModifier
-            )
-            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-                self.open_requested.emit(index)
-            elif key == Qt.Key.Key_Delete:
-                self.delete_requested.emit(index)
-            elif key == Qt.Key.Key_F2:
-                self.rename_requested.emit(index)
-            elif menu_key:
-                self.menu_requested.emit(index, self.viewport().mapToGlobal(self.visualRect(index).center()))
-            else:
-                super().keyPressEvent(event)
-                return
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        if event.reason() == QContextMenuEvent.Reason.Keyboard:
-            index = self.currentIndex()
-            pos = self.viewport().mapToGlobal(self.visualRect(index).center())
-        else:
-            index = self.indexAt(self.viewport().mapFromGlobal(event.globalPos()))
-            pos = event.globalPos()
-        if index.isValid() and index.flags() & Qt.ItemFlag.ItemIsEnabled:
-            self.menu_requested.emit(index, pos)
-            event.accept()
 
 
 class ConversationPanel(QWidget):
@@ -391,13 +96,13 @@ class ConversationPanel(QWidget):
         layout.addWidget(self.search_field)
 
         self.list_model = ConversationListModel(store, self, clock=clock)
-        self.list_view = _ListView("Conversations")
+        self.list_view = SidebarListView("Conversations")
         self.list_view.setModel(self.list_model)
         self.delegate = ConversationDelegate(self.list_view)
         self.list_view.setItemDelegate(self.delegate)
 
         self.hits_model = SearchResultsModel(store, self)
-        self.hits_view = _ListView("Search results")
+        self.hits_view = SidebarListView("Search results")
         self.hits_view.setModel(self.hits_model)
         self.hits_view.setItemDelegate(HitDelegate(self.hits_view))
         self.hits_view.setWordWrap(True)
@@ -513,16 +218,9 @@ class ConversationPanel(QWidget):
             self.list_view.scrollTo(index)
             self.list_view.edit(index)
             return
-        title = self._title_of(conversation_id)
-        dialog = QInputDialog(self)
-        dialog.setObjectName("RenameDialog")
-        dialog.setWindowTitle("Rename chat")
-        dialog.setLabelText("Title")
-        dialog.setTextValue(title)
-        dialog.setOkButtonText("Rename")
-        dialog.textValueSelected.connect(lambda text: self._rename_committed(conversation_id, text))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        ask_new_title(
+            self, self._title_of(conversation_id), lambda text: self._rename_committed(conversation_id, text)
+        )
 
     def import_chat(self, path: Path) -> int:
         """Add a chat from a JSON export (Hearth's, or the same shape) and list it. Raises HearthError
@@ -533,34 +231,15 @@ class ConversationPanel(QWidget):
         return conversation_id
 
     def ask_import(self) -> None:
-        folder = self._last_export_dir or Path(
-            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
-        )
-        chosen, _ = QFileDialog.getOpenFileName(self, "Import a chat", str(folder), _EXPORT_FILTERS["json"])
-        if chosen:
-            try:
-                self.import_chat(Path(chosen))
-            except HearthError as exc:
-                show_error(self, exc)
+        chosen = choose_import_file(self, self._last_export_dir)
+        if chosen is not None:
+            self._guarded(lambda: self.import_chat(chosen))
 
     def ask_export(self, conversation_id: int, fmt: ExportFormat) -> None:
-        name = export_file_name(self._title_of(conversation_id), fmt, conversation_id)
-        folder = self._last_export_dir or Path(
-            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
-        )
-        what = "Markdown" if fmt == "md" else "JSON"
-        chosen, _ = QFileDialog.getSaveFileName(
-            self, f"Export chat as {what}", str(folder / name), _EXPORT_FILTERS[fmt]
-        )
-        if not chosen:
-            return
-        path = Path(chosen)
-        if path.suffix.lower() != f".{fmt}":
-            path = path.with_name(path.name + f".{fmt}")
-        try:
-            self.export_conversation(conversation_id, path, fmt)
-        except HearthError as exc:
-            show_error(self, exc)
+        title = self._title_of(conversation_id)
+        path = choose_export_file(self, title, fmt, conversation_id, self._last_export_dir)
+        if path is not None:
+            self._guarded(lambda: self.export_conversation(conversation_id, path, fmt))
 
     def ask_delete(self, conversation_id: int) -> None:
         """A confirmation (window-modal, non-blocking); Delete in it deletes."""
@@ -570,26 +249,12 @@ class ConversationPanel(QWidget):
         except HearthError as exc:
             show_error(self, exc)
             return
-        messages = f"{count} message" + ("" if count == 1 else "s")
-        box = message_box(  # plain text: the title may come from an imported chat
+        confirm_delete(
             self,
-            "Delete chat",
-            f"Delete “{conversation.display_title}”?",
-            informative=f"Its {messages} will be deleted from this computer. This cannot be undone.",
+            conversation.display_title,
+            count,
+            lambda: self._guarded(lambda: self.delete_conversation(conversation_id)),
         )
-        box.setObjectName("DeleteChatDialog")
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(cancel)
-        box.setEscapeButton(cancel)
-
-        def done() -> None:
-            if box.clickedButton() is delete:
-                self._guarded(lambda: self.delete_conversation(conversation_id))
-            box.deleteLater()
-
-        box.finished.connect(done)
-        box.open()
 
     # -- slots -------------------------------------------------------------------------------------
 
@@ -676,7 +341,7 @@ class ConversationPanel(QWidget):
         if self._search_timer.isActive():
             self._run_search()
         view = self.stack.currentWidget()
-        if not isinstance(view, _ListView):
+        if not isinstance(view, SidebarListView):
             return False
         model = view.model()
         first = next(
