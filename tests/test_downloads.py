@@ -357,7 +357,7 @@ def test_too_little_free_space_is_refused_before_downloading(
         usage = real(path)
         return type(usage)(usage.total, usage.total - free["bytes"], free["bytes"])
 
-    monkeypatch.setattr("desktop_app.core.downloads.shutil.disk_usage", tiny_disk)
+    monkeypatch.setattr(shutil, "disk_usage", tiny_disk)  # what the free-space check reads
 
     with pytest.raises(DiskFullError) as error:
         manager.enqueue(REPO, "other.gguf")  # the size is checked before a row exists
