@@ -120,20 +120,20 @@ def test_regenerating_the_key_applies_to_the_running_server(qtbot, page: ServerP
 
 
 def test_the_cors_allowlist_is_validated_applied_and_remembered(qtbot, page: ServerPage) -> None:
-    page.origin_input.setText("*")
-    page._add_origin()
-    assert page.cors_error.isVisible() and page.origins() == ()
-    page.origin_input.setText("http://LOCALHOST:3000/")
-    page._add_origin()
+    page.cors.origin_input.setText("*")
+    page.cors.add_origin()
+    assert page.cors.cors_error.isVisible() and page.origins() == ()
+    page.cors.origin_input.setText("http://LOCALHOST:3000/")
+    page.cors.add_origin()
     assert page.origins() == ("http://localhost:3000",)
-    assert not page.cors_error.isVisible()
+    assert not page.cors.cors_error.isVisible()
     port = _turn_on(qtbot, page)
     allowed = request(
         port, "GET", "/v1/models", key=page.api_key, headers={"Origin": "http://localhost:3000"}
     )
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
-    page.cors_list.setCurrentRow(0)
-    page._remove_origin()
+    page.cors.cors_list.setCurrentRow(0)
+    page.cors.remove_origin()
     denied = request(port, "GET", "/v1/models", key=page.api_key, headers={"Origin": "http://localhost:3000"})
     assert denied.status == 403 and denied.cors_headers() == {}
     assert load_prefs(app_paths()).port == page.port.value()

@@ -8,97 +8,30 @@ fed by the inference controller's signals.
 
 from __future__ import annotations
 
-import time
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPainter, QPaintEvent
-from PySide6.QtWidgets import (
-    QAbstractButton,
-    QAbstractItemView,
-    QFrame,
-    QGridLayout,
-    QHBoxLayout,
-    QHeaderView,
-    QLineEdit,
-    QListWidget,
-    QSizePolicy,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
-
-from desktop_app.core.engine import GenerationStats, LoadedModel
+from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
 from desktop_app.core.paths import AppPaths
 from desktop_app.server.config import (
     DEFAULT_HOST,
     ServerOptions,
     ServerPrefs,
-    check_origin,
     load_prefs,
     save_prefs,
     url_for,
 )
 from desktop_app.server.keys import load_or_create_key, regenerate_key
-from desktop_app.ui.plain_text import ask, tooltip
-from desktop_app.ui.theme import current_colors, set_role
+from desktop_app.ui.cors_card import CorsCard
+from desktop_app.ui.plain_text import ask
+from desktop_app.ui.server_activity import ActivityTable
+from desktop_app.ui.theme import set_role
+from desktop_app.ui.toggle_switch import ToggleSwitch
 from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
 from desktop_app.workers.inference import InferenceController
 from desktop_app.workers.server_bridge import ServerController
-
-MAX_ACTIVITY_ROWS = 500
-COLUMNS = ("Time", "Request", "Tokens", "Speed", "Status")
-REJECTIONS = {
-    "invalid_api_key": "refused: missing or wrong key",
-    "host_not_allowed": "refused: foreign Host header",
-    "origin_not_allowed": "refused: web page not allowlisted",
-    "request_too_large": "refused: body too large",
-    "bad_content_length": "refused: bad request",
-}
-STOP_REASONS = {
-    "eos": "done",
-    "stop_string": "done",
-    "max_tokens": "done (length)",
-    "context_full": "done (context full)",
-    "cancelled": "cancelled",
-}
-
-
-class ToggleSwitch(QAbstractButton):
-    """An on/off switch, painted in the theme's colours (Qt has no native one)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setCheckable(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setFixedSize(self.sizeHint())
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-
-    def sizeHint(self) -> QSize:
-        return QSize(46, 26)
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        colors = current_colors()
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        track = QRectF(self.rect()).adjusted(1, 1, -1, -1)
-        on = self.isChecked()
-        if not self.isEnabled():
-            painter.setOpacity(0.5)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(colors.accent if on else colors.border))
-        painter.drawRoundedRect(track, track.height() / 2, track.height() / 2)
-        diameter = track.height() - 6
-        x = track.right() - 3 - diameter if on else track.left() + 3
-        painter.setBrush(QColor("#ffffff"))
-        painter.drawEllipse(QRectF(x, track.top() + 3, diameter, diameter))
-        if self.hasFocus():
-            painter.setPen(QColor(colors.accent_hover))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(track, track.height() / 2, track.height() / 2)
-        painter.end()
 
 
 def _mono(widget: QWidget) -> None:
@@ -142,10 +75,11 @@ class ServerPage(QWidget):
         top = QHBoxLayout()
         top.setSpacing(SPACING)
         top.addWidget(self._build_status_card(), 5)
-        top.addWidget(self._build_cors_card(), 3)
+        self.cors = CorsCard(self.prefs.cors_origins)
+        top.addWidget(self.cors, 3)
         layout.addLayout(top)
         layout.addLayout(self._build_activity_header())
-        self.activity = self._build_activity_table()
+        self.activity = ActivityTable()
         layout.addWidget(self.activity, 1)
         self.empty = label(
             "No requests yet. Point an OpenAI client at the base URL above, with the API key.",
@@ -160,13 +94,13 @@ class ServerPage(QWidget):
         self.server.stopped.connect(self._on_stopped)
         self.server.failed.connect(self._on_failed)
         self.server.rejected.connect(self._on_rejected)
+        self.cors.changed.connect(self._origins_changed)
         inference.external_started.connect(self._on_job_started)
         inference.external_finished.connect(self._on_job_finished)
         inference.loaded.connect(lambda _m: self._show_model())
         inference.unloaded.connect(self._show_model)
         self._show_state()
         self._show_model()
-        self._show_origins()
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -249,45 +183,6 @@ class ServerPage(QWidget):
             self._show_error(self._key_problem)
         return card
 
-    def _build_cors_card(self) -> Card:
-        card = Card(object_name="Card")
-        card.body.addWidget(label("Web pages allowed (CORS)", "heading"))
-        card.body.addWidget(
-            label(
-                "Apps and scripts need nothing here. Web pages are refused unless their origin is listed.",
-                "muted",
-                wrap=True,
-            )
-        )
-        self.cors_list = QListWidget()
-        self.cors_list.setAccessibleName("Allowed origins")
-        self.cors_list.setFrameShape(QFrame.Shape.NoFrame)
-        self.cors_list.setAlternatingRowColors(True)
-        self.cors_list.addItems(list(self.prefs.cors_origins))
-        self.cors_list.setMinimumHeight(60)
-        self.cors_list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        card.body.addWidget(self.cors_list, 1)
-        self.cors_empty = label("No web page is allowed.", "muted")
-        card.body.addWidget(self.cors_empty, 1, Qt.AlignmentFlag.AlignTop)
-        add_row = QHBoxLayout()
-        add_row.setSpacing(8)
-        self.origin_input = QLineEdit()
-        self.origin_input.setPlaceholderText("https://app.example.com")
-        self.origin_input.setAccessibleName("Origin to allow")
-        self.origin_input.returnPressed.connect(self._add_origin)
-        add_row.addWidget(self.origin_input, 1)
-        self.add_origin = button("Add")
-        self.add_origin.clicked.connect(self._add_origin)
-        add_row.addWidget(self.add_origin)
-        self.remove_origin = button("Remove", "ghost")
-        self.remove_origin.clicked.connect(self._remove_origin)
-        add_row.addWidget(self.remove_origin)
-        card.body.addLayout(add_row)
-        self.cors_error = label("", "error", wrap=True)
-        self.cors_error.hide()
-        card.body.addWidget(self.cors_error)
-        return card
-
     def _build_activity_header(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(SPACING)
@@ -299,24 +194,6 @@ class ServerPage(QWidget):
         self.clear_activity.clicked.connect(self._clear_activity)
         row.addWidget(self.clear_activity)
         return row
-
-    def _build_activity_table(self) -> QTableWidget:
-        table = QTableWidget(0, len(COLUMNS))
-        table.setHorizontalHeaderLabels(list(COLUMNS))
-        table.setAccessibleName("Server activity")
-        table.verticalHeader().hide()
-        table.setShowGrid(False)
-        table.setAlternatingRowColors(True)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        table.verticalHeader().setDefaultSectionSize(30)
-        header = table.horizontalHeader()
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        return table
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -360,7 +237,7 @@ class ServerPage(QWidget):
         self.server.stop_and_wait()
 
     def origins(self) -> tuple[str, ...]:
-        return tuple(self.cors_list.item(i).text() for i in range(self.cors_list.count()))
+        return self.cors.origins()
 
     def regenerate_key(self, *, confirm: bool = True) -> None:
         if confirm and not ask(
@@ -451,107 +328,34 @@ class ServerPage(QWidget):
         self.prefs = ServerPrefs(port=self.port.value(), cors_origins=self.origins())
         save_prefs(self.paths, self.prefs)
 
-    # -- CORS allowlist ----------------------------------------------------------------------------
-
     @Slot()
-    def _add_origin(self) -> None:
-        text = self.origin_input.text().strip()
-        if not text:
-            return
-        try:
-            origin = check_origin(text)
-        except HearthError as exc:
-            self.cors_error.setText(str(exc))
-            self.cors_error.show()
-            return
-        self.cors_error.hide()
-        if origin not in self.origins():
-            self.cors_list.addItem(origin)
-        self.origin_input.clear()
-        self._origins_changed()
-
-    @Slot()
-    def _remove_origin(self) -> None:
-        for item in self.cors_list.selectedItems():
-            self.cors_list.takeItem(self.cors_list.row(item))
-        self._origins_changed()
-
-    def _show_origins(self) -> None:
-        has_any = self.cors_list.count() > 0
-        self.cors_list.setVisible(has_any)
-        self.cors_empty.setVisible(not has_any)
-
     def _origins_changed(self) -> None:
-        self._show_origins()
         self.server.set_cors_origins(self.origins())
         self._save_prefs()
 
     # -- activity ----------------------------------------------------------------------------------
 
-    def _cell(self, row: int, column: int) -> QTableWidgetItem:
-        item = self.activity.item(row, column)
-        if item is None:
-            item = QTableWidgetItem("")
-            self.activity.setItem(row, column, item)
-        return item
-
-    def _add_row(self, request: str, status: str, color: str, request_id: int = 0) -> None:
-        """A new row at the top; `request_id` (0: none) lets the job's end find it again."""
-        table = self.activity
-        table.insertRow(0)
-        for column, text in enumerate((time.strftime("%H:%M:%S"), request, "", "", status)):
-            table.setItem(0, column, QTableWidgetItem(text))
-        self._cell(0, 0).setData(Qt.ItemDataRole.UserRole, request_id)
-        self._cell(0, 4).setForeground(QColor(color))
-        while table.rowCount() > MAX_ACTIVITY_ROWS:
-            table.removeRow(table.rowCount() - 1)
-        self.empty.hide()
-        table.show()
-
-    def _row_of(self, request_id: int) -> int | None:
-        for row in range(self.activity.rowCount()):
-            if self._cell(row, 0).data(Qt.ItemDataRole.UserRole) == request_id:
-                return row
-        return None
-
     def activity_rows(self) -> list[tuple[str, ...]]:
         """The activity list as text, newest first (what a user reads; tests use it too)."""
-        rows = range(self.activity.rowCount())
-        return [tuple(self._cell(r, c).text() for c in range(len(COLUMNS))) for r in rows]
+        return self.activity.rows()
+
+    def _show_activity(self) -> None:
+        self.empty.hide()
+        self.activity.show()
 
     @Slot(int, str)
     def _on_job_started(self, request_id: int, description: str) -> None:
-        self._add_row(description, "running…", current_colors().accent, request_id)
+        self.activity.add_job(request_id, description)
+        self._show_activity()
 
     @Slot(int, object)
     def _on_job_finished(self, request_id: int, result: object) -> None:
-        row = self._row_of(request_id)
-        if row is None:  # cleared, or pushed out of the list
-            return
-        colors = current_colors()
-        status = self._cell(row, 4)
-        if isinstance(result, GenerationStats):
-            self._cell(row, 2).setText(f"{result.prompt_tokens} in · {result.completion_tokens} out")
-            if result.completion_tokens:
-                self._cell(row, 3).setText(f"{result.generation_tps:.1f} tok/s")
-            status.setText(STOP_REASONS.get(result.stop_reason, result.stop_reason))
-            status.setForeground(
-                QColor(colors.muted if result.stop_reason == "cancelled" else colors.success)
-            )
-        elif isinstance(result, BaseException):
-            message = result.message if isinstance(result, HearthError) else str(result)
-            status.setText(f"error: {message}")
-            status.setToolTip(tooltip(message))  # it may quote the request: shown literally
-            status.setForeground(QColor(colors.danger))
-        else:
-            status.setText("cancelled")
-            status.setForeground(QColor(colors.muted))
+        self.activity.finish_job(request_id, result)
 
     @Slot(str, str, int, str)
     def _on_rejected(self, method: str, path: str, status: int, code: str) -> None:
-        self._add_row(
-            f"{method} {path}", f"{status} {REJECTIONS.get(code, 'refused')}", current_colors().warning
-        )
+        self.activity.add_rejection(method, path, status, code)
+        self._show_activity()
 
     @Slot()
     def _clear_activity(self) -> None:

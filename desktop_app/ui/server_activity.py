@@ -1,0 +1,117 @@
+"""The Server page's activity list: one row per API request, newest first, finished in place.
+
+A request's row appears when the inference thread starts its job (or when the server refuses it) and
+is filled in when the job ends, found again by its request id. The list keeps MAX_ACTIVITY_ROWS rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from desktop_app.core.engine import GenerationStats
+from desktop_app.core.errors import HearthError
+from desktop_app.ui.plain_text import tooltip
+from desktop_app.ui.theme import current_colors
+
+MAX_ACTIVITY_ROWS = 500
+COLUMNS = ("Time", "Request", "Tokens", "Speed", "Status")
+REJECTIONS = {
+    "invalid_api_key": "refused: missing or wrong key",
+    "host_not_allowed": "refused: foreign Host header",
+    "origin_not_allowed": "refused: web page not allowlisted",
+    "request_too_large": "refused: body too large",
+    "bad_content_length": "refused: bad request",
+}
+STOP_REASONS = {
+    "eos": "done",
+    "stop_string": "done",
+    "max_tokens": "done (length)",
+    "context_full": "done (context full)",
+    "cancelled": "cancelled",
+}
+
+
+class ActivityTable(QTableWidget):
+    """The requests the API server saw: time, request, tokens, speed and how each ended."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.setAccessibleName("Server activity")
+        self.verticalHeader().hide()
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(True)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.verticalHeader().setDefaultSectionSize(30)
+        header = self.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """The list as text, newest first (what a user reads; tests use it too)."""
+        return [tuple(self._cell(r, c).text() for c in range(len(COLUMNS))) for r in range(self.rowCount())]
+
+    def add_job(self, request_id: int, description: str) -> None:
+        """A request the inference thread started on; `finish_job` fills its row in."""
+        self._add_row(description, "running…", current_colors().accent, request_id)
+
+    def add_rejection(self, method: str, path: str, status: int, code: str) -> None:
+        """A request the server refused before it reached the model."""
+        self._add_row(
+            f"{method} {path}", f"{status} {REJECTIONS.get(code, 'refused')}", current_colors().warning
+        )
+
+    def finish_job(self, request_id: int, result: object) -> None:
+        """Fill in a job's row: its stats, its error, or None for a job that never ran."""
+        row = self._row_of(request_id)
+        if row is None:  # cleared, or pushed out of the list
+            return
+        colors = current_colors()
+        status = self._cell(row, 4)
+        if isinstance(result, GenerationStats):
+            self._cell(row, 2).setText(f"{result.prompt_tokens} in · {result.completion_tokens} out")
+            if result.completion_tokens:
+                self._cell(row, 3).setText(f"{result.generation_tps:.1f} tok/s")
+            status.setText(STOP_REASONS.get(result.stop_reason, result.stop_reason))
+            status.setForeground(
+                QColor(colors.muted if result.stop_reason == "cancelled" else colors.success)
+            )
+        elif isinstance(result, BaseException):
+            message = result.message if isinstance(result, HearthError) else str(result)
+            status.setText(f"error: {message}")
+            status.setToolTip(tooltip(message))  # it may quote the request: shown literally
+            status.setForeground(QColor(colors.danger))
+        else:
+            status.setText("cancelled")
+            status.setForeground(QColor(colors.muted))
+
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.item(row, column)
+        if item is None:
+            item = QTableWidgetItem("")
+            self.setItem(row, column, item)
+        return item
+
+    def _add_row(self, request: str, status: str, color: str, request_id: int = 0) -> None:
+        """A new row at the top; `request_id` (0: none) lets the job's end find it again."""
+        self.insertRow(0)
+        for column, text in enumerate((time.strftime("%H:%M:%S"), request, "", "", status)):
+            self.setItem(0, column, QTableWidgetItem(text))
+        self._cell(0, 0).setData(Qt.ItemDataRole.UserRole, request_id)
+        self._cell(0, 4).setForeground(QColor(color))
+        while self.rowCount() > MAX_ACTIVITY_ROWS:
+            self.removeRow(self.rowCount() - 1)
+
+    def _row_of(self, request_id: int) -> int | None:
+        for row in range(self.rowCount()):
+            if self._cell(row, 0).data(Qt.ItemDataRole.UserRole) == request_id:
+                return row
+        return None
