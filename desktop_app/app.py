@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -16,12 +17,16 @@ from desktop_app.core import starter
 from desktop_app.core.errors import HearthError
 from desktop_app.core.logs import setup_logging
 from desktop_app.core.paths import AppPaths, app_paths
+from desktop_app.core.services import AppServices
 from desktop_app.resources import icon_path
 from desktop_app.ui.error_dialog import CrashReporter, show_error
 from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.plain_text import message_box
 from desktop_app.ui.theme import apply_theme
 from desktop_app.workers.tasks import run_in_background
+
+if TYPE_CHECKING:
+    from desktop_app.core.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +63,9 @@ def install_starter_if_needed(window: MainWindow) -> None:
     )
 
 
-def build_window(paths: AppPaths) -> MainWindow:
-    window = MainWindow(paths)
+def build_window(paths: AppPaths, *, engine: Engine | None = None) -> MainWindow:
+    """The window over services opened from `paths`; `engine` (tests) replaces llama.cpp's."""
+    window = MainWindow(AppServices.open(paths, engine=engine))
     install_starter_if_needed(window)
     return window
 

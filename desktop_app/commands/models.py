@@ -36,11 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def open_library() -> Library:
-    from desktop_app.core.db import Database
-    from desktop_app.core.paths import app_paths
+    """The library of the user's data (or HEARTH_HOME's), with the models folder scanned."""
+    from desktop_app.core.services import AppServices
 
-    paths = app_paths().ensure()
-    library = Library(Database(paths.database), paths)
+    library = AppServices.open().library
     library.scan()
     return library
 

@@ -29,21 +29,11 @@ from PySide6.QtWidgets import (
 
 from desktop_app import __version__
 from desktop_app.core import network
-from desktop_app.core.conversations import ConversationStore
-from desktop_app.core.db import Database
-from desktop_app.core.downloads import CompletedDownload, DownloadManager
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.core.library import Library, LibraryModel
-from desktop_app.core.paths import AppPaths
-from desktop_app.core.presets import PresetStore
-from desktop_app.core.settings import (
-    AppSettings,
-    load_settings,
-    read_token,
-    save_settings,
-    write_token,
-)
+from desktop_app.core.library import LibraryModel
+from desktop_app.core.services import AppServices
+from desktop_app.core.settings import AppSettings
 from desktop_app.resources import icon_path
 from desktop_app.ui.chat_page import ChatPage
 from desktop_app.ui.conversation_panel import ConversationPanel
@@ -135,26 +125,23 @@ class Sidebar(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, paths: AppPaths) -> None:
+    """Builds the pages from the services it is given; it opens nothing itself (core/services.py)."""
+
+    def __init__(self, services: AppServices) -> None:
         super().__init__()
-        self.paths = paths
-        self.settings, settings_problem = load_settings(paths)
+        self.services = services
+        self.paths = services.paths
+        self.settings = services.settings
+        settings_problem = services.settings_problem
         app = QApplication.instance()
         if self.settings.font_size and isinstance(app, QApplication):
             apply_theme(app, self.settings.font_size)
         network.apply_offline(self.settings.offline)
-        self.db = Database(paths.database)
-        self.library_store = Library(self.db, paths)
-        self.conversations = ConversationStore(self.db)
-        try:  # replies a crash cut off are shown as such, not as still being written
-            recovered = self.conversations.recover_interrupted()
-        except HearthError:
-            recovered = 0
-        self.downloads = DownloadManager(
-            self.db,
-            paths,
-            on_complete=self._register_download,  # reads the token per download
-        )
+        self.db = services.db
+        self.library_store = services.library
+        self.conversations = services.conversations
+        recovered = services.recover_interrupted()  # cut-off replies are shown as such
+        self.downloads = services.downloads
         self.downloads.start()
         self.setAcceptDrops(True)
         self.setWindowTitle(WINDOW_TITLE)
@@ -172,18 +159,18 @@ class MainWindow(QMainWindow):
         row.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.inference = InferenceController(self)
-        self.presets = PresetStore(self.db)
+        self.inference = InferenceController(self, engine=services.engine)
+        self.presets = services.presets
         self.chat = ChatPage(self.inference, self.conversations, self.presets)
         self.chat.reload_requested.connect(self.reload_model)
         self.chat.sampling_changed.connect(self._remember_sampling)
         self._model: LibraryModel | Path | None = None
         self.models = ModelsPage(
-            self.library_store, self.downloads, lambda: read_token(paths), lambda t: write_token(paths, t)
+            self.library_store, self.downloads, services.read_token, services.write_token
         )
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
         self.models_index = self.add_page("Models", self.models, "Ctrl+2")
-        self.server = ServerPage(self.inference, paths)  # the local API; off until switched on
+        self.server = ServerPage(self.inference, services.paths)  # the local API; off until switched on
         self.server_index = self.add_page("Server", self.server, "Ctrl+3")
         self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
         QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
@@ -316,24 +303,17 @@ class MainWindow(QMainWindow):
         current = self.settings.font_size or app.font().pointSizeF() or 10.0
         size = 10.0 if step == 0 else min(24.0, max(8.0, current + step))
         self.settings = AppSettings(offline=self.settings.offline, font_size=size)
-        save_settings(self.paths, self.settings)
+        self.services.save_settings(self.settings)
         apply_theme(app, size)
         self.chat.view.setFont(app.font())
         self.chat.view.delegate.clear_cache()
         self.chat.view.doItemsLayout()
         self.status_message.setText(f"Text size {size:g} pt")
 
-    def _register_download(self, done: CompletedDownload) -> None:
-        """Runs on the download thread; the library page picks the model up on its next refresh."""
-        try:
-            self.library_store.register_download(done)
-        except HearthError:
-            log.warning("downloaded %s but could not register it", done.path, exc_info=True)
-
     def set_offline(self, offline: bool) -> None:
         network.apply_offline(offline)
         self.settings = AppSettings(offline=offline, font_size=self.settings.font_size)
-        save_settings(self.paths, self.settings)
+        self.services.save_settings(self.settings)
         self.models.discover.set_offline(offline)
         self.sidebar.show_offline(offline)
         self.status_message.setText(
@@ -366,7 +346,7 @@ class MainWindow(QMainWindow):
         runs from closeEvent and from QApplication.aboutToQuit, whichever comes first."""
         self.server.shutdown()  # before the inference thread: cancels the API's requests first
         self.inference.shutdown()
-        self.downloads.stop()
+        self.downloads.stop()  # the services stay open: a test may read them after closing
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
