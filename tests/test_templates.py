@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from desktop_app.core import templates
 from desktop_app.core.errors import TemplateError
 from desktop_app.core.templates import (
     ChatFormat,
@@ -20,6 +19,7 @@ from desktop_app.core.templates import (
     render_segments,
     render_template,
     resolve_chat_format,
+    sandbox,
     validate_template,
 )
 
@@ -501,9 +501,9 @@ def test_rendering_from_another_thread() -> None:
 def test_templates_are_compiled_once() -> None:
     source = "{{ messages|length }} unique text for the cache test"
     render_template(source, CONVERSATION)
-    hits = templates._compile.cache_info().hits
+    hits = sandbox._compile.cache_info().hits
     render_template(source, CONVERSATION)
-    assert templates._compile.cache_info().hits == hits + 1
+    assert sandbox._compile.cache_info().hits == hits + 1
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def render_isolated(
     time_limit_s: float = 2.0,
     max_chars: int = 1_000_000,
 ) -> str:
-    """`templates.render_template` in a worker process; every failure is a TemplateError."""
+    """`sandbox.render_template` in a worker process; every failure is a TemplateError."""
     request = {
         "template": template,
         "messages": [{str(k): str(v) for k, v in m.items()} for m in messages],
@@ -232,9 +232,9 @@ _POOL = _Pool()
 
 def _error_from(error: Mapping[str, Any]) -> TemplateError:
     """Rebuild the child's TemplateError (the `raised` kind keeps validate_template's retry working)."""
-    from desktop_app.core import templates
+    from desktop_app.core.templates import sandbox
 
-    kind = templates._TemplateRaisedError if error.get("kind") == "raised" else TemplateError
+    kind = sandbox._TemplateRaisedError if error.get("kind") == "raised" else TemplateError
     return kind(
         str(error.get("message", "The chat template failed.")),
         hint=str(error.get("hint", "")),
@@ -248,7 +248,7 @@ def _error_from(error: Mapping[str, Any]) -> TemplateError:
 
 def _serve(conn: Connection, memory_limit: int) -> None:
     """The worker's loop: one JSON request in, one JSON reply out, until `null` or the pipe closes."""
-    from desktop_app.core import templates
+    from desktop_app.core.templates import sandbox
 
     _limit_memory(memory_limit)
     conn.send_bytes(b'{"ready": true}')
@@ -262,9 +262,9 @@ def _serve(conn: Connection, memory_limit: int) -> None:
         _arm_cpu_limit(float(request["time_limit_s"]))
         reply: dict[str, Any]
         try:
-            reply = {"text": templates.render_template(**request)}
+            reply = {"text": sandbox.render_template(**request)}
         except TemplateError as exc:
-            kind = "raised" if isinstance(exc, templates._TemplateRaisedError) else "error"
+            kind = "raised" if isinstance(exc, sandbox._TemplateRaisedError) else "error"
             restart = "out of memory" in exc.message
             error = {"kind": kind, "message": exc.message, "hint": exc.hint, "details": exc.details}
             reply = {"error": {**error, "details": error["details"][-20_000:], "restart": restart}}
