@@ -225,8 +225,9 @@ def test_delete_and_rename_conversations(store: ConversationStore) -> None:
     store.delete_conversation(second)
     assert [c.id for c in store.list_conversations()] == [first]
     assert store.search("Beta") == []
-    with pytest.raises(UnknownConversationError):
+    with pytest.raises(UnknownConversationError) as gone:
         store.path(second)
+    assert gone.value.hint and "hearth" not in gone.value.hint  # the GUI shows it too: no CLI command
     assert store.db.connection().execute("PRAGMA foreign_key_check").fetchall() == []
 
 

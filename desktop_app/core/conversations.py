@@ -12,21 +12,21 @@ process died stays in state "streaming" on disk; `recover_interrupted()` (the GU
 marks such rows "interrupted".
 
 IDs are SQLite integers (AUTOINCREMENT: never reused, even after a delete).
+
+The store is this module; its parts live beside it: the records and row mapping in conversation_records,
+the tree queries in message_tree, the streaming writer in reply_writer, search in conversation_search.
+A whole chat turn (history, seed, reply) is chat_session's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
-import re
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Final, Literal, cast
+from dataclasses import replace
+from typing import Any
 
-from desktop_app.core import chat_transfer
+from desktop_app.core import chat_transfer, conversation_search, message_tree
 from desktop_app.core.chat_transfer import (
     ChatFileError,
     ExportFormat,
@@ -35,12 +35,37 @@ from desktop_app.core.chat_transfer import (
     read_chat_file,
     write_export,
 )
-from desktop_app.core.db import Database, _storage_error
-from desktop_app.core.engine import GenerationStats, TextDelta
-from desktop_app.core.errors import HearthError
+from desktop_app.core.conversation_records import (
+    DEFAULT_TITLE,
+    ROLES,
+    STATES,
+    TITLE_LENGTH,
+    Conversation,
+    ConversationSummary,
+    Message,
+    MessageState,
+    Role,
+    SearchHit,
+    UnknownConversationError,
+    UnknownMessageError,
+    conversation_from,
+    dump,
+    dump_optional,
+    lastrowid,
+    message_from,
+    require_conversation,
+    require_message,
+    title_from,
+    unknown_conversation,
+    unknown_message,
+)
+from desktop_app.core.conversation_search import MAX_QUERY_CHARS, MAX_QUERY_WORDS, SEARCH_LIMIT, plain_terms
+from desktop_app.core.db import Database
+from desktop_app.core.engine import GenerationStats
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.reply_writer import FLUSH_INTERVAL_S, ReplyWriter, save_reply, with_fixed_seed
 
-__all__ = [  # with the chat-file names that moved to chat_transfer, so existing imports keep working
+__all__ = [  # with the names that moved to its parts, so existing imports keep working
     "DEFAULT_TITLE",
     "FLUSH_INTERVAL_S",
     "MAX_QUERY_CHARS",
@@ -72,108 +97,6 @@ __all__ = [  # with the chat-file names that moved to chat_transfer, so existing
 
 log = logging.getLogger(__name__)
 
-Role = Literal["system", "user", "assistant"]
-MessageState = Literal["complete", "streaming", "cancelled", "failed", "interrupted"]
-ROLES: Final[tuple[str, ...]] = ("system", "user", "assistant")
-STATES: Final[tuple[str, ...]] = ("complete", "streaming", "cancelled", "failed", "interrupted")
-
-DEFAULT_TITLE: Final = "New chat"
-TITLE_LENGTH: Final = 60
-FLUSH_INTERVAL_S: Final = 1.0  # a kill -9 loses at most this much of a streaming reply
-SEARCH_LIMIT: Final = 50
-
-
-class UnknownConversationError(HearthError):
-    title = "No such conversation"
-    exit_code = 2
-
-
-class UnknownMessageError(HearthError):
-    title = "No such message"
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str  # "" until the first user message names it; use display_title to show it
-    model_id: str | None  # library id, when the model is in the library
-    model_path: str | None
-    model_name: str | None
-    system_prompt: str
-    settings: dict[str, Any]
-    current_leaf_id: int | None
-    created_at: float
-    updated_at: float  # last activity: a message added or a reply finished
-
-    @property
-    def display_title(self) -> str:
-        return self.title or DEFAULT_TITLE
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    conversation_id: int
-    parent_id: int | None
-    role: Role
-    content: str
-    reasoning: str
-    state: MessageState
-    created_at: float
-    updated_at: float
-    model: str | None = None
-    sampling: dict[str, Any] | None = None  # SamplingSettings.to_dict(), with the seed actually used
-    stats: dict[str, Any] | None = None  # GenerationStats.to_dict()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: int
-    title: str
-    model_name: str | None
-    created_at: float
-    updated_at: float
-    message_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "model": self.model_name,
-            "created_at": iso_time(self.created_at),
-            "updated_at": iso_time(self.updated_at),
-            "message_count": self.message_count,
-        }
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    conversation_id: int
-    message_id: int
-    title: str
-    snippet: str  # the matched terms are wrapped in the markers given to search()
-    role: Role
-
-
-def with_fixed_seed(sampling: SamplingSettings) -> SamplingSettings:
-    """Pick the random seed here, not in the engine, so the message records the seed really used.
-    Pass the result to the engine and to `start_reply`."""
-    if sampling.seed is not None:
-        return sampling
-    return replace(sampling, seed=random.randrange(2**32))
-
-
-def title_from(text: str) -> str:
-    """A conversation title from its first prompt: the first line, cut at a word near 60 chars."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    line = re.sub(r"\s+", " ", line)
-    if len(line) <= TITLE_LENGTH:
-        return line
-    cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0] or line[:TITLE_LENGTH]
-    return cut.rstrip(" ,.;:") + "…"
-
 
 class ConversationStore:
     """All conversation reads and writes. Safe from any thread (Database gives each its own
@@ -201,19 +124,16 @@ class ConversationStore:
                 "INSERT INTO conversations (title, model_id, model_path, model_name, system_prompt, "
                 "settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (title.strip(), model_id, model_path, model_name, system_prompt,
-                 _dump(dict(settings or {})), now, now),
+                 dump(dict(settings or {})), now, now),
             )  # fmt: skip
-            conversation_id = _lastrowid(cursor)
+            conversation_id = lastrowid(cursor)
         return self.get_conversation(conversation_id)
 
     def get_conversation(self, conversation_id: int) -> Conversation:
         row = self.db.read("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
-            raise UnknownConversationError(
-                f"There is no conversation {conversation_id}.",
-                hint="See `hearth chats list` for the conversations you have.",
-            )
-        return _conversation(row)
+            raise unknown_conversation(conversation_id)
+        return conversation_from(row)
 
     def update_conversation(
         self,
@@ -233,7 +153,7 @@ class ConversationStore:
         if system_prompt is not None:
             changes["system_prompt"] = system_prompt
         if settings is not None:
-            changes["settings"] = _dump(dict(settings))
+            changes["settings"] = dump(dict(settings))
         if model_name is not None:
             changes["model_name"] = model_name
         if model_path is not None:
@@ -241,7 +161,7 @@ class ConversationStore:
         if model_id is not None:
             changes["model_id"] = model_id
         with self.db.transaction() as conn:
-            self._require_conversation(conn, conversation_id)
+            require_conversation(conn, conversation_id)
             if changes:
                 assignments = ", ".join(f"{column} = ?" for column in changes)
                 conn.execute(
@@ -255,7 +175,7 @@ class ConversationStore:
 
     def delete_conversation(self, conversation_id: int) -> None:
         with self.db.transaction() as conn:
-            self._require_conversation(conn, conversation_id)
+            require_conversation(conn, conversation_id)
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))  # messages cascade
 
     def list_conversations(self) -> list[ConversationSummary]:
@@ -308,20 +228,20 @@ class ConversationStore:
             raise ValueError("give parent_id or sibling_of, not both")
         now = self._clock()
         with self.db.transaction() as conn:
-            conversation = self._require_conversation(conn, conversation_id)
+            conversation = require_conversation(conn, conversation_id)
             if sibling_of is not None:
-                parent = self._require_message(conn, sibling_of, conversation_id)["parent_id"]
+                parent = require_message(conn, sibling_of, conversation_id)["parent_id"]
             elif parent_id is not None:
-                parent = self._require_message(conn, parent_id, conversation_id)["id"]
+                parent = require_message(conn, parent_id, conversation_id)["id"]
             else:
-                parent = self._current_leaf(conn, conversation)
+                parent = message_tree.current_leaf(conn, conversation)
             cursor = conn.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, model, "
                 "sampling, stats, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, parent, role, content, reasoning, state, model, _dump_optional(sampling),
-                 _dump_optional(stats), error, created_at if created_at is not None else now, now),
+                (conversation_id, parent, role, content, reasoning, state, model, dump_optional(sampling),
+                 dump_optional(stats), error, created_at if created_at is not None else now, now),
             )  # fmt: skip
-            message_id = _lastrowid(cursor)
+            message_id = lastrowid(cursor)
             title = conversation["title"]
             if not title and role == "user" and content.strip():
                 title = title_from(content)
@@ -334,119 +254,36 @@ class ConversationStore:
     def get_message(self, message_id: int) -> Message:
         row = self.db.read("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
-            raise UnknownMessageError(
-                f"There is no message {message_id}.", hint="It may have been deleted; reload the chat."
-            )
-        return _message(row)
+            raise unknown_message(message_id)
+        return message_from(row)
+
+    # -- the message tree (message_tree holds the queries) -----------------------------------------
 
     def path(self, conversation_id: int, leaf_id: int | None = None) -> list[Message]:
         """The messages from the root to `leaf_id` (default: the current leaf): one branch, in order."""
-        conn = self.db.connection()
-        if leaf_id is None:
-            conversation = self._require_conversation(conn, conversation_id)
-            leaf_id = self._current_leaf(conn, conversation)
-            if leaf_id is None:
-                return []
-        else:
-            self._require_message(conn, leaf_id, conversation_id)
-        rows = self.db.read(
-            "WITH RECURSIVE up(id, depth) AS ("
-            " SELECT ?, 0"
-            " UNION ALL SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id"
-            " WHERE m.parent_id IS NOT NULL"
-            ") SELECT m.* FROM up JOIN messages m ON m.id = up.id ORDER BY up.depth DESC",
-            (leaf_id,),
-        ).fetchall()
-        return [_message(row) for row in rows]
+        return message_tree.path(self.db, conversation_id, leaf_id)
 
     def children(self, message_id: int) -> list[Message]:
-        rows = self.db.read(
-            "SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message_id,)
-        ).fetchall()
-        return [_message(row) for row in rows]
+        return message_tree.children(self.db, message_id)
 
     def siblings(self, message_id: int) -> list[Message]:
         """The alternatives at this point of the tree (the message itself included), oldest first."""
-        message = self.get_message(message_id)
-        if message.parent_id is None:
-            rows = self.db.read(
-                "SELECT * FROM messages WHERE conversation_id = ? AND parent_id IS NULL ORDER BY id",
-                (message.conversation_id,),
-            ).fetchall()
-        else:
-            rows = self.db.read(
-                "SELECT * FROM messages WHERE parent_id = ? ORDER BY id", (message.parent_id,)
-            ).fetchall()
-        return [_message(row) for row in rows]
+        return message_tree.siblings(self.db, self.get_message(message_id))
 
     def sibling_positions(self, conversation_id: int) -> dict[int, tuple[int, int]]:
-        """For every message of the conversation: (its 1-based place among its siblings, how many
-        there are), in one query, so the GUI can draw "< 2/3 >" on a long chat without a query per row."""
-        rows = self.db.read(
-            "SELECT id, ROW_NUMBER() OVER (PARTITION BY parent_id ORDER BY id) AS position, "
-            "COUNT(*) OVER (PARTITION BY parent_id) AS count FROM messages WHERE conversation_id = ?",
-            (conversation_id,),
-        ).fetchall()
-        return {row["id"]: (row["position"], row["count"]) for row in rows}
+        """For every message: (its 1-based place among its siblings, how many there are)."""
+        return message_tree.sibling_positions(self.db, conversation_id)
 
     def select_branch(self, message_id: int) -> list[Message]:
         """Show the branch through `message_id`: its deepest descendant (always following the newest
         child) becomes the current leaf. Returns the new path."""
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
-            if row is None:
-                raise UnknownMessageError(
-                    f"There is no message {message_id}.", hint="It may have been deleted; reload the chat."
-                )
-            conversation_id = int(row["conversation_id"])
-            leaf = _deepest(conn, message_id)
-            conn.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, conversation_id))
+        conversation_id, leaf = message_tree.select_branch(self.db, message_id)
         return self.path(conversation_id, leaf)
 
     def delete_message(self, message_id: int) -> int:
         """Delete a message and everything below it. If the current leaf was among them, the newest
         remaining sibling's branch is shown, or else the parent. Returns how many messages went."""
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT m.conversation_id, m.parent_id, c.current_leaf_id FROM messages m "
-                "JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
-                (message_id,),
-            ).fetchone()
-            if row is None:
-                raise UnknownMessageError(
-                    f"There is no message {message_id}.", hint="It may have been deleted; reload the chat."
-                )
-            conversation_id, parent_id, leaf = (
-                row["conversation_id"],
-                row["parent_id"],
-                row["current_leaf_id"],
-            )
-            subtree = (  # SELECT id FROM sub: the message and all below it
-                "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL "
-                "SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id) SELECT id FROM sub"
-            )
-            leaf_inside = (
-                leaf is not None
-                and conn.execute(f"SELECT 1 FROM ({subtree}) WHERE id = ?", (message_id, leaf)).fetchone()
-            )
-            # a statement that starts with DELETE (not WITH), so that rowcount is set
-            deleted = conn.execute(f"DELETE FROM messages WHERE id IN ({subtree})", (message_id,)).rowcount
-            if leaf_inside or leaf is None:
-                if parent_id is None:
-                    sibling = conn.execute(
-                        "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS NULL "
-                        "ORDER BY id DESC LIMIT 1",
-                        (conversation_id,),
-                    ).fetchone()
-                else:
-                    sibling = conn.execute(
-                        "SELECT id FROM messages WHERE parent_id = ? ORDER BY id DESC LIMIT 1", (parent_id,)
-                    ).fetchone()
-                new_leaf = _deepest(conn, sibling["id"]) if sibling is not None else parent_id
-                conn.execute(
-                    "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (new_leaf, conversation_id)
-                )
-        return int(deleted)
+        return message_tree.delete_subtree(self.db, message_id)
 
     # -- streaming replies -------------------------------------------------------------------------
 
@@ -501,25 +338,11 @@ class ConversationStore:
         error: str | None = None,
         final: bool = False,
     ) -> None:
-        now = self._clock()
-        with self.db.transaction() as conn:
-            if final:
-                conn.execute(
-                    "UPDATE messages SET content = ?, reasoning = ?, state = ?, stats = ?, error = ?, "
-                    "updated_at = ? WHERE id = ?",
-                    (content, reasoning, state, _dump_optional(stats), error, now, message_id),
-                )
-                conn.execute(
-                    "UPDATE conversations SET updated_at = ? "
-                    "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)",
-                    (now, message_id),
-                )
-            else:
-                conn.execute(
-                    "UPDATE messages SET content = ?, reasoning = ?, state = 'streaming', updated_at = ? "
-                    "WHERE id = ?",
-                    (content, reasoning, now, message_id),
-                )
+        """The ReplyWriter's one write (reply_writer.save_reply), at this store's clock."""
+        save_reply(
+            self.db, self._clock(), message_id, content, reasoning, state=state, stats=stats, error=error,
+            final=final,
+        )  # fmt: skip
 
     # -- search ------------------------------------------------------------------------------------
 
@@ -528,33 +351,8 @@ class ConversationStore:
     ) -> list[SearchHit]:
         """Messages whose text matches every word of `query`, best first, across every conversation
         and branch (pass a hit's message id to select_branch to show it). The query is plain words
-        (a trailing * on a word matches its prefixes): whatever is typed (quotes, NEAR(, a:b, control
-        characters) is never read as FTS5 syntax, so a search cannot fail on its input."""
-        terms = plain_terms(query)
-        if not terms:
-            return []
-        cursor = self.db.read(
-            "SELECT m.id, m.conversation_id, m.role, c.title, "
-            "snippet(messages_fts, 0, ?, ?, '…', 16) AS snippet "
-            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-            "JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE messages_fts MATCH ? ORDER BY rank, m.id DESC LIMIT ?",
-            (*marks, terms, limit),
-        )
-        try:
-            rows = cursor.fetchall()
-        except sqlite3.DatabaseError as exc:  # a damaged index shows up while stepping
-            raise _storage_error(self.db.path, exc) from exc
-        return [
-            SearchHit(
-                conversation_id=row["conversation_id"],
-                message_id=row["id"],
-                title=row["title"] or DEFAULT_TITLE,
-                snippet=row["snippet"],
-                role=row["role"],
-            )
-            for row in rows
-        ]
+        (a trailing * on a word matches its prefixes), never FTS5 syntax: see conversation_search."""
+        return conversation_search.search(self.db, query, limit, marks=marks)
 
     # -- export and import (the file format is chat_transfer's; the database is ours) -------------
 
@@ -586,7 +384,7 @@ class ConversationStore:
                 "updated_at) VALUES (?, ?, ?, '{}', ?, ?)",
                 (chat.title, model_name, chat.system_prompt, first_at, now),
             )
-            conversation_id = _lastrowid(cursor)
+            conversation_id = lastrowid(cursor)
             parent: int | None = None
             for item in chat.messages:
                 created = item.created_at if item.created_at is not None else now
@@ -595,247 +393,11 @@ class ConversationStore:
                     "model, sampling, stats, error, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (conversation_id, parent, item.role, item.content, item.reasoning, item.state,
-                     item.model, _dump_optional(item.sampling), _dump_optional(item.stats), item.error,
+                     item.model, dump_optional(item.sampling), dump_optional(item.stats), item.error,
                      created, created),
                 )  # fmt: skip
-                parent = _lastrowid(cursor)
+                parent = lastrowid(cursor)
             conn.execute(
                 "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (parent, conversation_id)
             )
         return conversation_id
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-        ).fetchone()
-        if row is None:
-            raise UnknownConversationError(
-                f"There is no conversation {conversation_id}.",
-                hint="See `hearth chats list` for the conversations you have.",
-            )
-        return row
-
-    @staticmethod
-    def _require_message(conn: sqlite3.Connection, message_id: int, conversation_id: int) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
-        if row is None:
-            raise UnknownMessageError(
-                f"There is no message {message_id}.", hint="It may have been deleted; reload the chat."
-            )
-        if row["conversation_id"] != conversation_id:
-            raise ValueError(f"message {message_id} is not in conversation {conversation_id}")
-        return row
-
-    @staticmethod
-    def _current_leaf(conn: sqlite3.Connection, conversation: sqlite3.Row) -> int | None:
-        leaf: int | None = conversation["current_leaf_id"]
-        if leaf is not None:
-            return leaf
-        root = conn.execute(  # never set, or lost: show the newest root's newest branch
-            "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS NULL "
-            "ORDER BY id DESC LIMIT 1",
-            (conversation["id"],),
-        ).fetchone()
-        return None if root is None else _deepest(conn, root["id"])
-
-
-class ReplyWriter:
-    """Saves one assistant reply while it streams: at most once per `interval_s` (each save its own
-    short transaction), and once more at the end. Feed it every engine event; use it as a context
-    manager so an exception still leaves the reply saved (state "failed", or "cancelled" on Ctrl+C)."""
-
-    def __init__(
-        self,
-        store: ConversationStore,
-        message: Message,
-        *,
-        interval_s: float = FLUSH_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.store = store
-        self.message_id = message.id
-        self.conversation_id = message.conversation_id
-        self.interval_s = interval_s
-        self._clock = clock
-        self._answer: list[str] = [message.content] if message.content else []
-        self._reasoning: list[str] = [message.reasoning] if message.reasoning else []
-        self._dirty = False
-        self._last_save = clock()
-        self._done = False
-        self.saves = 0  # how many times the growing reply was written (tests, logs)
-
-    @property
-    def content(self) -> str:
-        return "".join(self._answer)
-
-    @property
-    def reasoning(self) -> str:
-        return "".join(self._reasoning)
-
-    @property
-    def finished(self) -> bool:
-        return self._done
-
-    def feed(self, event: TextDelta | GenerationStats) -> None:
-        """Take an engine event: text is appended (and saved when a second has passed); the final
-        GenerationStats finishes the message."""
-        if isinstance(event, TextDelta):
-            self.append(event.text, event.kind)
-        else:
-            self.finish(event)
-
-    def append(self, text: str, kind: Literal["answer", "reasoning"] = "answer") -> None:
-        if self._done:
-            raise RuntimeError("this reply is already finished")
-        if not text:
-            return
-        (self._reasoning if kind == "reasoning" else self._answer).append(text)
-        self._dirty = True
-        if self._clock() - self._last_save >= self.interval_s:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write what has streamed so far, if anything changed since the last write."""
-        if not self._dirty or self._done:
-            return
-        self.store._save_reply(self.message_id, self.content, self.reasoning)
-        self._dirty = False
-        self._last_save = self._clock()
-        self.saves += 1
-
-    def finish(
-        self, stats: GenerationStats | Mapping[str, Any] | None = None, *, state: MessageState | None = None
-    ) -> Message:
-        """Final text and stats. The state is "cancelled" when the stats say so, else "complete"."""
-        data = stats.to_dict() if isinstance(stats, GenerationStats) else (dict(stats) if stats else None)
-        if state is None:
-            state = "cancelled" if data and data.get("stop_reason") == "cancelled" else "complete"
-        return self._final(state, data, None)
-
-    def fail(self, error: BaseException | str) -> Message:
-        """Keep what was generated, marked "failed" with the reason."""
-        reason = error.message if isinstance(error, HearthError) else str(error) or type(error).__name__
-        return self._final("failed", None, reason)
-
-    def cancel(self) -> Message:
-        return self._final("cancelled", None, None)
-
-    def _final(self, state: MessageState, stats: dict[str, Any] | None, error: str | None) -> Message:
-        if not self._done:
-            self.store._save_reply(
-                self.message_id, self.content, self.reasoning, state=state, stats=stats, error=error,
-                final=True,
-            )  # fmt: skip
-            self._done = True
-        return self.store.get_message(self.message_id)
-
-    def __enter__(self) -> ReplyWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if self._done:
-            return
-        if exc is None:
-            self.finish()
-        elif isinstance(exc, KeyboardInterrupt):
-            self.cancel()
-        else:
-            try:
-                self.fail(exc)
-            except HearthError:  # the disk may be why we are failing; keep the original error
-                log.warning("could not save the failed reply %d", self.message_id, exc_info=True)
-
-
-def _deepest(conn: sqlite3.Connection, message_id: int) -> int:
-    leaf = message_id
-    while True:
-        child = conn.execute(
-            "SELECT id FROM messages WHERE parent_id = ? ORDER BY id DESC LIMIT 1", (leaf,)
-        ).fetchone()
-        if child is None:
-            return leaf
-        leaf = int(child["id"])
-
-
-# Control characters (NUL ends FTS5's query string early) and lone surrogates (SQLite cannot encode them)
-_UNSEARCHABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-MAX_QUERY_CHARS: Final = 1000
-MAX_QUERY_WORDS: Final = 32
-
-
-def plain_terms(query: str) -> str:
-    """The FTS5 query for plain words: each word an FTS5 string ("" escapes a quote), ANDed, so no
-    input is ever FTS5 syntax; a trailing * that follows a letter or digit keeps a prefix search. "" when
-    nothing searchable is left. Bounded (MAX_QUERY_CHARS, MAX_QUERY_WORDS) so a pasted page stays cheap."""
-    terms: list[str] = []
-    for word in _UNSEARCHABLE.sub(" ", query[:MAX_QUERY_CHARS]).split()[:MAX_QUERY_WORDS]:
-        stem = word.rstrip("*")
-        prefix = stem != word and any(ch.isalnum() for ch in stem)
-        terms.append('"' + (stem if prefix else word).replace('"', '""') + '"' + ("*" if prefix else ""))
-    return " ".join(terms)
-
-
-def _lastrowid(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None
-    return int(cursor.lastrowid)
-
-
-def _dump(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _dump_optional(value: SamplingSettings | GenerationStats | Mapping[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, SamplingSettings | GenerationStats):
-        return _dump(value.to_dict())
-    return _dump(dict(value))
-
-
-def _load(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        log.warning("unreadable JSON in the database: %.80r", text)
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(
-        id=row["id"],
-        title=row["title"],
-        model_id=row["model_id"],
-        model_path=row["model_path"],
-        model_name=row["model_name"],
-        system_prompt=row["system_prompt"],
-        settings=_load(row["settings"]) or {},
-        current_leaf_id=row["current_leaf_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _message(row: sqlite3.Row) -> Message:
-    return Message(
-        id=row["id"],
-        conversation_id=row["conversation_id"],
-        parent_id=row["parent_id"],
-        role=cast(Role, row["role"]),
-        content=row["content"],
-        reasoning=row["reasoning"],
-        state=cast(MessageState, row["state"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        model=row["model"],
-        sampling=_load(row["sampling"]),
-        stats=_load(row["stats"]),
-        error=row["error"],
-    )
