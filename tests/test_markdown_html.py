@@ -13,16 +13,16 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QImage, QPainter, QTextBlock, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QTextBrowser
 
-from desktop_app.ui import markdown_html
+from desktop_app.ui import markdown_html, markdown_theme
 from desktop_app.ui.markdown_html import (
     COPY_SCHEME,
     HIGHLIGHT_BUDGET,
     MAX_BOXES,
     RenderedMarkdown,
-    code_theme,
     plain_text_html,
     render_markdown,
 )
+from desktop_app.ui.markdown_theme import code_theme
 from desktop_app.ui.theme import DARK, LIGHT
 
 BOTH = pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
@@ -109,9 +109,9 @@ def test_importing_the_module_loads_no_qt() -> None:
 
 
 def test_theme_colours_mirror_theme_module() -> None:
-    """markdown_html keeps its own copy of the palette (theme.py imports Qt): the two must agree."""
+    """markdown_theme keeps its own copy of the palette (theme.py imports Qt): the two must agree."""
     for dark, colors in ((False, LIGHT), (True, DARK)):
-        for name, value in markdown_html._BASE[dark].items():
+        for name, value in markdown_theme._BASE[dark].items():
             assert getattr(colors, name) == value, (dark, name)
         theme = code_theme(dark)
         assert theme.text == colors.text and theme.link == colors.accent and theme.border == colors.border

@@ -8,14 +8,15 @@ around ordinary blocks, so boxes (code blocks, the blockquote bar) are tables. I
 about twice as much per level of nesting, so boxes nest at most three tables deep and a message gets at
 most MAX_BOXES of them. Shared styles go in one <style> element (QTextDocument supports type and class
 selectors), which keeps the HTML, and Qt's parse of it, small.
+
+This module holds the renderer and the limits that keep untrusted input cheap; the colours and style
+sheet are in markdown_theme, the gaps between blocks in markdown_spacing, highlighting in code_highlight.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from html import escape
 
 from markdown_it import MarkdownIt
@@ -24,20 +25,13 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-# Pygments ships no type hints (and types-Pygments is not a dependency).
-from pygments.lexer import Lexer  # type: ignore[import-untyped]
-from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
-from pygments.styles import get_style_by_name  # type: ignore[import-untyped]
-from pygments.token import STANDARD_TYPES, _TokenType  # type: ignore[import-untyped]
-from pygments.util import ClassNotFound  # type: ignore[import-untyped]
+from desktop_app.ui.code_highlight import fence_language, highlight, lexer_for
+from desktop_app.ui.markdown_spacing import BLOCK_GAP, ITEM_GAP, block_margins, closing_index
+from desktop_app.ui.markdown_theme import CodeTheme, base_css, code_theme
 
 COPY_SCHEME = "hearth-copy"
 """Anchors `hearth-copy:N` ask the view to copy `RenderedMarkdown.code_blocks[N]` to the clipboard."""
 
-# A family list: QTextDocument takes the first one installed. DejaVu Sans Mono is on most Linux desktops.
-MONO_FONTS = (
-    "'JetBrains Mono','Cascadia Mono','SF Mono',Menlo,Consolas,'DejaVu Sans Mono','Liberation Mono',monospace"
-)
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
 # Pygments costs 1-2.5 µs a character of code (pure-Python regexes). Code blocks are highlighted while they
 # fit in this many characters per message; the rest are shown plain, so a huge paste still renders fast.
@@ -53,218 +47,15 @@ MAX_INLINE_DEPTH = 12
 # nested 10 deep), so the limit is generous; indentation stops growing past MAX_INDENT levels instead.
 MAX_NESTING = 100
 MAX_INDENT = 6
-BLOCK_GAP = 8  # px below paragraphs, lists, tables and code blocks (none below the last one in a container)
-ITEM_GAP = 3  # px between the items of a list
-HEADING_GAP = 6  # px below a heading
-HEADING_TOP = 8  # px above a heading that is not the first block
 # Font-size keywords scale the document's default font (small 0.8x, large 1.2x, x-large 1.5x), so the
 # view's font choice carries through. Chat headings stay modest: no 2x h1.
 HEADING_SIZES = {"h1": "x-large", "h2": "large", "h3": "medium"}  # h4-h6: medium
-
-# Mirrors of desktop_app/ui/theme.py LIGHT/DARK (that module imports Qt; this one must not).
-# tests/test_markdown_html.py checks that they stay equal.
-_BASE: dict[bool, dict[str, str]] = {
-    False: dict(surface_alt="#f2f2f4", border="#e0e0e6", text="#1d1d1f", muted="#6e6e76", accent="#e8590c"),
-    True: dict(surface_alt="#2c2c31", border="#35353c", text="#ececf1", muted="#9d9da7", accent="#f76707"),
-}
-
-
-@dataclass(frozen=True)
-class CodeTheme:
-    """Colours for what Markdown adds on top of the message text (which keeps the view's own colour)."""
-
-    dark: bool
-    text: str
-    muted: str  # blockquotes, h5/h6, the code header's language and Copy
-    link: str
-    border: str  # code block frame, table grid, horizontal rules
-    code_bg: str  # code block body: distinct from the message surface and the window in both themes
-    code_header_bg: str  # the language / Copy row
-    code_text: str
-    inline_code_bg: str
-    quote_bar: str
-    table_header_bg: str
-    pygments_style: str
-
-
-def _make_theme(dark: bool) -> CodeTheme:
-    c = _BASE[dark]
-    return CodeTheme(
-        dark=dark,
-        text=c["text"],
-        muted=c["muted"],
-        link=c["accent"],
-        border=c["border"],
-        code_bg="#131316" if dark else "#f0f0f3",
-        code_header_bg=c["surface_alt"] if dark else "#e6e6eb",
-        code_text="#e6e6ea" if dark else "#24292f",
-        inline_code_bg="#36363d" if dark else "#e8e8ec",
-        quote_bar="#4a4a52" if dark else "#d0d0d8",
-        table_header_bg=c["surface_alt"],
-        pygments_style="one-dark" if dark else "xcode",
-    )
-
-
-_THEMES = {False: _make_theme(False), True: _make_theme(True)}
-
-
-def code_theme(dark: bool) -> CodeTheme:
-    return _THEMES[dark]
 
 
 @dataclass(frozen=True)
 class RenderedMarkdown:
     html: str
     code_blocks: tuple[str, ...]  # raw text of each fenced/indented code block, in order, no final newline
-
-
-@lru_cache(maxsize=4)
-def _base_css(theme: CodeTheme) -> str:
-    small = f"font-size:small; color:{theme.muted}; text-decoration:none"
-    return (
-        f"code {{ font-family:{MONO_FONTS}; background-color:{theme.inline_code_bg} }}\n"
-        f"pre {{ margin:0px; white-space:pre-wrap; font-family:{MONO_FONTS}; color:{theme.code_text} }}\n"
-        f"a {{ color:{theme.link}; text-decoration:underline }}\n"
-        f"a.copy {{ {small} }}\nspan.lang {{ {small} }}\n"
-        f"td.head {{ background-color:{theme.code_header_bg}; padding:5px 12px 5px 12px }}\n"
-        f"td.body {{ background-color:{theme.code_bg}; padding:10px 12px 10px 12px }}\n"
-        f"th {{ background-color:{theme.table_header_bg}; font-weight:600 }}\n"
-    )
-
-
-# --- code highlighting -------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _token_class(style_name: str, ttype: _TokenType) -> tuple[str, str]:
-    """(CSS class, its rule) for a token type: pygments' short name for the nearest standard type."""
-    while ttype not in STANDARD_TYPES and ttype.parent is not None:
-        ttype = ttype.parent
-    short = STANDARD_TYPES.get(ttype, "")
-    spec = get_style_by_name(style_name).style_for_token(ttype)
-    parts = [f"color:#{spec['color']}"] if spec["color"] else []
-    if spec["bold"]:
-        parts.append("font-weight:600")
-    if spec["italic"]:
-        parts.append("font-style:italic")
-    if not short or not parts:
-        return "", ""
-    return f"t{short}", f"span.t{short} {{ {'; '.join(parts)} }}"
-
-
-_LANG_JUNK = re.compile(r"[^\w+#.-]")
-_PLAIN_LANGS = frozenset({"", "text", "txt", "plain", "plaintext", "output", "none", "code", "nohighlight"})
-
-
-@lru_cache(maxsize=64)
-def _lexer(lang: str) -> Lexer | None:
-    """The lexer for a fence's language, None for plain text. Never guess_lexer: it is slow on big input."""
-    if lang in _PLAIN_LANGS:
-        return None
-    try:
-        return get_lexer_by_name(lang, stripnl=False, ensurenl=False)
-    except ClassNotFound:
-        return None
-
-
-def _language(info: str) -> str:
-    """`python title="x.py"` → `python`; `{.rust}` → `rust`; `C++` → `c++`."""
-    words = info.split(maxsplit=1)
-    return _LANG_JUNK.sub("", words[0]).strip(".{}").lower()[:32] if words else ""
-
-
-def _highlight(code: str, lexer: Lexer, style_name: str, css: dict[str, str]) -> str:
-    """Pygments tokens as `<span class>` runs (one span per run of a class); adds the rules used to css."""
-    out: list[str] = []
-    run: list[str] = []
-    run_class = ""
-    for ttype, value in lexer.get_tokens(code):
-        cls = run_class
-        if not value.isspace():
-            cls, rule = _token_class(style_name, ttype)
-            if cls:
-                css[cls] = rule
-        if cls != run_class and run:
-            text = escape("".join(run), quote=False)
-            out.append(f'<span class="{run_class}">{text}</span>' if run_class else text)
-            run.clear()
-        run_class = cls
-        run.append(value)
-    if run:
-        text = escape("".join(run), quote=False)
-        out.append(f'<span class="{run_class}">{text}</span>' if run_class else text)
-    return "".join(out)
-
-
-# --- layout helpers ----------------------------------------------------------------------------------------
-
-_LISTS = ("bullet_list_open", "ordered_list_open", "list_item_open")
-_BOXES = ("fence", "code_block", "blockquote_open", "table_open")  # rendered as <table> (usually)
-
-
-def _margins(tokens: Sequence[Token]) -> tuple[dict[int, int], dict[int, int]]:
-    """(top, bottom) margins in px of each block, keyed by its opening token's index.
-
-    Blocks that end their container get no bottom margin (no stray space at the bottom of a message,
-    quote or cell), except inside lists: QTextDocument ignores margins on <ul>/<ol>, and a paragraph inside
-    an <li> takes over the item's margins, so the gap below a list comes from its last item's last block.
-    QTextDocument also drops the bottom margin of a block followed by a table, so tables (code blocks,
-    quotes, tables) carry the gap above themselves.
-    """
-    parent: dict[int, int] = {}
-    previous: dict[int, int] = {}  # block → its previous sibling
-    last_child: dict[int, int] = {}  # container (-1: the document) → its latest child so far
-    last: set[int] = set()
-    blocks: list[int] = []
-    opened: list[int] = []
-    for i, token in enumerate(tokens):
-        if token.type == "inline":
-            continue
-        start = i
-        if token.nesting != -1:
-            blocks.append(i)
-            container = opened[-1] if opened else -1
-            if container >= 0:
-                parent[i] = container
-            if container in last_child:
-                previous[i] = last_child[container]
-            last_child[container] = i
-            if token.nesting == 1:
-                opened.append(i)
-                continue
-        elif opened:
-            start = opened.pop()
-        if i + 1 == len(tokens) or tokens[i + 1].nesting == -1:
-            last.add(start)
-    bottoms: dict[int, int] = {}
-    tops: dict[int, int] = {}
-    for i in blocks:
-        kind = tokens[i].type
-        if i not in last:
-            gaps = {"list_item_open": ITEM_GAP, "heading_open": HEADING_GAP}
-            bottoms[i] = gaps.get(kind, BLOCK_GAP)
-        elif i in parent and tokens[parent[i]].type in _LISTS:
-            bottoms[i] = bottoms.get(parent[i], BLOCK_GAP)
-        else:
-            bottoms[i] = 0
-        before = previous.get(i)
-        if before is None:
-            tops[i] = 0
-        elif kind in _BOXES:
-            tops[i] = 0 if tokens[before].type in _BOXES else bottoms[before]
-        elif kind == "heading_open":
-            tops[i] = HEADING_TOP
-    return tops, bottoms
-
-
-def _closing(tokens: Sequence[Token], idx: int) -> int:
-    """Index of the token closing the block opened at idx."""
-    depth = 0
-    for j in range(idx, len(tokens)):
-        depth += tokens[j].nesting
-        if depth == 0:
-            return j
-    return len(tokens) - 1
 
 
 def _safe_href(href: str) -> bool:
@@ -302,13 +93,13 @@ class _QtHtmlRenderer(RendererHTML):
 
     def render(self, tokens: Sequence[Token], options: OptionsDict, env: EnvType) -> str:
         state = _state(env)
-        state.tops, state.bottoms = _margins(tokens)
+        state.tops, state.bottoms = block_margins(tokens)
         out: list[str] = []
         i = 0
         while i < len(tokens):
             token = tokens[i]
             if token.type == "table_open" and self._too_big(tokens, i, state):
-                end = _closing(tokens, i)
+                end = closing_index(tokens, i)
                 out.append(self._table_as_text(tokens, i, end, options, env))
                 i = end + 1
                 continue
@@ -489,7 +280,7 @@ class _QtHtmlRenderer(RendererHTML):
     # Code -----------------------------------------------------------------------------------------------
 
     def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-        return self._code_block(tokens[idx].content, _language(tokens[idx].info), idx, env)
+        return self._code_block(tokens[idx].content, fence_language(tokens[idx].info), idx, env)
 
     def code_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         return self._code_block(tokens[idx].content, "", idx, env)
@@ -500,12 +291,12 @@ class _QtHtmlRenderer(RendererHTML):
         number = len(state.code_blocks)
         state.code_blocks.append(code)
         shown = code.expandtabs(4) if "\t" in code else code  # Qt's tab stops are 80 px wide
-        lexer = _lexer(lang) if len(shown) <= state.highlight_left else None
+        lexer = lexer_for(lang) if len(shown) <= state.highlight_left else None
         if lexer is None:
             body = escape(shown, quote=False)
         else:
             state.highlight_left -= len(shown)
-            body = _highlight(shown, lexer, state.theme.pygments_style, state.css)
+            body = highlight(shown, lexer, state.theme.pygments_style, state.css)
         gap = self._gap(env, idx)
         if not self._take_box(state, 2):
             return f'<pre style="{gap}">{body}</pre>\n'
@@ -598,7 +389,7 @@ def render_markdown(text: str, *, dark: bool) -> RenderedMarkdown:
     """HTML for `QTextDocument.setHtml`, plus the code blocks its `hearth-copy:N` anchors refer to."""
     state = _State(code_theme(dark))
     body = _MD.render(text, {"hearth": state})
-    css = _base_css(state.theme) + "\n".join(state.css.values())
+    css = base_css(state.theme) + "\n".join(state.css.values())
     html = f"<html><head><style>\n{css}\n</style></head><body>\n{body}</body></html>"
     return RenderedMarkdown(html=html, code_blocks=tuple(state.code_blocks))
 
