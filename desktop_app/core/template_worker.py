@@ -1,6 +1,6 @@
 """Untrusted chat templates rendered in a warm child process that can be killed.
 
-The in-process sandbox (templates.py) checks its deadline between Python lines, so one C-level
+The in-process sandbox (templates/sandbox.py) checks its deadline between Python lines, so one C-level
 operation on crafted data (comparing two deep lists built from shared parts, `sorted` on them) runs
 on for hours, and memory can grow across a loop of individually small steps. Here such a template runs
 in a separate process with hard limits, and the in-process guards still run inside it:
@@ -64,7 +64,7 @@ def render_isolated(
     time_limit_s: float = 2.0,
     max_chars: int = 1_000_000,
 ) -> str:
-    """`sandbox.render_template` in a worker process; every failure is a TemplateError."""
+    """`templates.render_template` in a worker process; every failure is a TemplateError."""
     request = {
         "template": template,
         "messages": [{str(k): str(v) for k, v in m.items()} for m in messages],
@@ -232,9 +232,9 @@ _POOL = _Pool()
 
 def _error_from(error: Mapping[str, Any]) -> TemplateError:
     """Rebuild the child's TemplateError (the `raised` kind keeps validate_template's retry working)."""
-    from desktop_app.core.templates import sandbox
+    from desktop_app.core.templates.errors import TemplateRaisedError
 
-    kind = sandbox._TemplateRaisedError if error.get("kind") == "raised" else TemplateError
+    kind = TemplateRaisedError if error.get("kind") == "raised" else TemplateError
     return kind(
         str(error.get("message", "The chat template failed.")),
         hint=str(error.get("hint", "")),
@@ -248,7 +248,8 @@ def _error_from(error: Mapping[str, Any]) -> TemplateError:
 
 def _serve(conn: Connection, memory_limit: int) -> None:
     """The worker's loop: one JSON request in, one JSON reply out, until `null` or the pipe closes."""
-    from desktop_app.core.templates import sandbox
+    from desktop_app.core.templates.errors import TemplateRaisedError
+    from desktop_app.core.templates.sandbox import render_template
 
     _limit_memory(memory_limit)
     conn.send_bytes(b'{"ready": true}')
@@ -262,9 +263,9 @@ def _serve(conn: Connection, memory_limit: int) -> None:
         _arm_cpu_limit(float(request["time_limit_s"]))
         reply: dict[str, Any]
         try:
-            reply = {"text": sandbox.render_template(**request)}
+            reply = {"text": render_template(**request)}
         except TemplateError as exc:
-            kind = "raised" if isinstance(exc, sandbox._TemplateRaisedError) else "error"
+            kind = "raised" if isinstance(exc, TemplateRaisedError) else "error"
             restart = "out of memory" in exc.message
             error = {"kind": kind, "message": exc.message, "hint": exc.hint, "details": exc.details}
             reply = {"error": {**error, "details": error["details"][-20_000:], "restart": restart}}

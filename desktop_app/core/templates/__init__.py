@@ -1,16 +1,19 @@
-"""Chat templates: which format a model's prompt is written in, and the sandbox that renders it."""
+"""Chat templates: which format a model's prompt is written in, and the sandbox that renders it.
 
-from desktop_app.core.templates.sandbox import (
+formats.py chooses (override, the file's template, or a built-in one from builtin_formats.py);
+rendering.py sends a template to the sandbox (sandbox.py, guards.py, filters.py) in this process or
+in the worker process; segments.py tells the template's markup from the messages' text.
+"""
+
+from desktop_app.core.templates.formats import (
     ChatFormat,
-    Segment,
     detect_family,
     list_builtin_families,
-    render_chat,
-    render_segments,
-    render_template,
     resolve_chat_format,
-    validate_template,
 )
+from desktop_app.core.templates.rendering import render_chat, validate_template
+from desktop_app.core.templates.sandbox import render_template
+from desktop_app.core.templates.segments import Segment, render_segments
 
 __all__ = [
     "ChatFormat",
