@@ -11,7 +11,7 @@ from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
 from desktop_app.core.conversations import ConversationStore
 from desktop_app.core.db import Database
 from desktop_app.core.engine import GenerationStats, TextDelta
-from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.generation import SamplingSettings, StopReason
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def session(store: ConversationStore) -> ChatSession:
     return ChatSession(store)
 
 
-def stats(tokens: int = 3, stop_reason: str = "eos") -> GenerationStats:
+def stats(tokens: int = 3, stop_reason: StopReason = "eos") -> GenerationStats:
     return GenerationStats(
         prompt_tokens=10, cached_tokens=0, evaluated_tokens=10, completion_tokens=tokens, ttft_s=0.1,
         prefill_tps=100.0, generation_tps=30.0, stop_reason=stop_reason,
