@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
+from desktop_app.core import limits
 from desktop_app.core.errors import SettingsError
+from desktop_app.core.limits import FloatRange, IntRange
 from desktop_app.core.system import cpu_count, default_threads
 
 KvCacheType = Literal["f16", "q8_0", "q4_0", "f32"]
@@ -33,11 +34,11 @@ class LoadSettings:
     use_mlock: bool = False
 
     def __post_init__(self) -> None:
-        _check_int("n_ctx", self.n_ctx, 64, 1 << 21, allow_none=True)
-        _check_int("n_threads", self.n_threads, 1, 1024)
-        _check_int("n_threads_batch", self.n_threads_batch, 1, 1024)
-        _check_int("n_batch", self.n_batch, 1, 1 << 16)
-        _check_int("n_gpu_layers", self.n_gpu_layers, -1, 100_000)
+        _check_int("n_ctx", self.n_ctx, limits.N_CTX, allow_none=True)
+        _check_int("n_threads", self.n_threads, limits.THREADS)
+        _check_int("n_threads_batch", self.n_threads_batch, limits.THREADS)
+        _check_int("n_batch", self.n_batch, limits.N_BATCH)
+        _check_int("n_gpu_layers", self.n_gpu_layers, limits.N_GPU_LAYERS)
         if self.kv_cache_type not in KV_TYPES:
             raise SettingsError(
                 f"KV cache type '{self.kv_cache_type}' is not one of {', '.join(KV_TYPES)}.",
@@ -74,16 +75,16 @@ class SamplingSettings:
     stop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_float("temperature", self.temperature, 0.0, 5.0)
-        _check_int("top_k", self.top_k, 0, 1_000_000)
-        _check_float("top_p", self.top_p, 0.0, 1.0)
-        _check_float("min_p", self.min_p, 0.0, 1.0)
-        _check_float("repeat_penalty", self.repeat_penalty, 0.0, 5.0)
-        _check_int("repeat_last_n", self.repeat_last_n, -1, 1 << 20)
-        _check_float("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
-        _check_float("presence_penalty", self.presence_penalty, -2.0, 2.0)
-        _check_int("seed", self.seed, 0, 2**32 - 1, allow_none=True)
-        _check_int("max_tokens", self.max_tokens, 1, 1 << 21)
+        _check_float("temperature", self.temperature, limits.TEMPERATURE)
+        _check_int("top_k", self.top_k, limits.TOP_K)
+        _check_float("top_p", self.top_p, limits.TOP_P)
+        _check_float("min_p", self.min_p, limits.MIN_P)
+        _check_float("repeat_penalty", self.repeat_penalty, limits.REPEAT_PENALTY)
+        _check_int("repeat_last_n", self.repeat_last_n, limits.REPEAT_LAST_N)
+        _check_float("frequency_penalty", self.frequency_penalty, limits.PENALTY)
+        _check_float("presence_penalty", self.presence_penalty, limits.PENALTY)
+        _check_int("seed", self.seed, limits.SEED, allow_none=True)
+        _check_int("max_tokens", self.max_tokens, limits.MAX_TOKENS)
         if not all(isinstance(s, str) and s for s in self.stop):
             raise SettingsError("Stop strings must be non-empty text.", hint="Remove the empty stop string.")
 
@@ -97,25 +98,20 @@ class SamplingSettings:
         return {**asdict(self), "stop": list(self.stop)}
 
 
-def _check_int(name: str, value: object, lo: int, hi: int, *, allow_none: bool = False) -> None:
+def _check_int(name: str, value: object, bounds: IntRange, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+    if value not in bounds:
         raise SettingsError(
-            f"'{name}' must be a whole number from {lo} to {hi}, not {value!r}.",
+            f"'{name}' must be a whole number from {bounds.lo} to {bounds.hi}, not {value!r}.",
             hint=f"Change '{name}' in the model's settings.",
         )
 
 
-def _check_float(name: str, value: object, lo: float, hi: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not lo <= value <= hi
-    ):
+def _check_float(name: str, value: object, bounds: FloatRange) -> None:
+    if value not in bounds:  # NaN compares false and the bounds are finite: both refused here
         raise SettingsError(
-            f"'{name}' must be a number from {lo} to {hi}, not {value!r}.",
+            f"'{name}' must be a number from {bounds.lo} to {bounds.hi}, not {value!r}.",
             hint=f"Change '{name}' in the model's settings.",
         )
 

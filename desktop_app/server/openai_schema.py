@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from desktop_app.core import limits
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.limits import FloatRange, IntRange
 
-MAX_STOP_STRINGS = 16
-MAX_STOP_LENGTH = 500
 MAX_MESSAGES = 10_000
 COMPLETION_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 CHAT_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -256,9 +256,10 @@ def _max_tokens(data: Mapping[str, Any], model: LoadedModel, *, default: int) ->
 
 
 def _number(
-    data: Mapping[str, Any], name: str, lo: float, hi: float, *, clamp_hi: float | None = None
+    data: Mapping[str, Any], name: str, bounds: FloatRange, *, clamp: bool = False
 ) -> float | None:
-    """A finite number >= lo. Above `hi`: 400, or clamped to `clamp_hi` where that is harmless."""
+    """A finite number in `bounds`. Above them: 400, or clamped to the top where that is harmless."""
+    lo, hi = bounds.lo, bounds.hi
     value = data.get(name)
     if value is None:
         return None
@@ -267,13 +268,15 @@ def _number(
     if value < lo:
         raise ApiError(400, f"'{name}' must be at least {lo}, not {value}.", param=name)
     if value > hi:
-        if clamp_hi is None:
+        if not clamp:
             raise ApiError(400, f"'{name}' must be at most {hi}, not {value}.", param=name)
-        return clamp_hi
+        return hi
     return float(value)
 
 
-def _int(data: Mapping[str, Any], name: str, lo: int, clamp_hi: int) -> int | None:
+def _int(data: Mapping[str, Any], name: str, bounds: IntRange) -> int | None:
+    """A whole number >= the bottom of `bounds`, clamped to its top."""
+    lo = bounds.lo
     value = data.get(name)
     if value is None:
         return None
@@ -281,7 +284,7 @@ def _int(data: Mapping[str, Any], name: str, lo: int, clamp_hi: int) -> int | No
         raise ApiError(400, f"'{name}' must be a whole number.", param=name)
     if value < lo:
         raise ApiError(400, f"'{name}' must be at least {lo}, not {value}.", param=name)
-    return min(value, clamp_hi)
+    return min(value, bounds.hi)
 
 
 def _stop(data: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -291,10 +294,11 @@ def _stop(data: Mapping[str, Any]) -> tuple[str, ...] | None:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(s, str) and s for s in items):
         raise ApiError(400, "'stop' must be a non-empty string or a list of them.", param="stop")
-    if len(items) > MAX_STOP_STRINGS or any(len(s) > MAX_STOP_LENGTH for s in items):
+    if len(items) > limits.STOP_STRINGS_MAX or any(len(s) > limits.STOP_LENGTH_MAX for s in items):
         raise ApiError(
             400,
-            f"'stop' takes at most {MAX_STOP_STRINGS} strings of up to {MAX_STOP_LENGTH} characters.",
+            f"'stop' takes at most {limits.STOP_STRINGS_MAX} strings of up to {limits.STOP_LENGTH_MAX} "
+            "characters.",
             param="stop",
         )
     return tuple(items)
@@ -304,27 +308,27 @@ def _sampling(data: Mapping[str, Any], defaults: SamplingSettings, max_tokens: i
     changes: dict[str, Any] = {"max_tokens": max_tokens}
     # OpenAI's ranges. Clamped above where the clamp changes nothing a user could want: a temperature
     # above 2 is noise already, top_p above 1 means "all tokens".
-    for name, lo, hi, clamp in (
-        ("temperature", 0.0, 2.0, 2.0),
-        ("top_p", 0.0, 1.0, 1.0),
-        ("min_p", 0.0, 1.0, 1.0),  # llama.cpp extension
-        ("repeat_penalty", 0.0, 5.0, 5.0),  # llama.cpp extension
+    for name, bounds in (
+        ("temperature", limits.OPENAI_TEMPERATURE),
+        ("top_p", limits.TOP_P),
+        ("min_p", limits.MIN_P),  # llama.cpp extension
+        ("repeat_penalty", limits.REPEAT_PENALTY),  # llama.cpp extension
     ):
-        value = _number(data, name, lo, hi, clamp_hi=clamp)
+        value = _number(data, name, bounds, clamp=True)
         if value is not None:
             changes[name] = value
     for name in ("frequency_penalty", "presence_penalty"):  # OpenAI's range, applied by llama.cpp
-        penalty = _number(data, name, -2.0, 2.0)
+        penalty = _number(data, name, limits.PENALTY)
         if penalty is not None:
             changes[name] = penalty
-    top_k = _int(data, "top_k", 0, 1_000_000)  # llama.cpp extension
+    top_k = _int(data, "top_k", limits.TOP_K)  # llama.cpp extension
     if top_k is not None:
         changes["top_k"] = top_k
     seed = data.get("seed")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ApiError(400, "'seed' must be a whole number.", param="seed")
-        changes["seed"] = seed % 2**32  # OpenAI takes any 64-bit int; llama.cpp a 32-bit one
+        changes["seed"] = limits.wrap_seed(seed)  # OpenAI takes any 64-bit int; llama.cpp a 32-bit one
     stop = _stop(data)
     if stop is not None:
         changes["stop"] = stop
