@@ -23,13 +23,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.limits import SEED_MAX, STOP_LENGTH_MAX, STOP_STRINGS_MAX
 from desktop_app.ui.theme import Colors
 from desktop_app.ui.widgets import ChevronCombo, label
 
-SEED_MAX: Final = 2**32 - 1
-MAX_STOP_STRINGS: Final = 16
-MAX_STOP_LENGTH: Final = 200
-UNKNOWN_CONTEXT_MAX: Final = 131072  # the context spin box's bound when the file does not say
 NO_PRESET: Final = "No preset"
 
 State = tuple[str, SamplingSettings, LoadSettings]  # system prompt, sampling, load
@@ -160,14 +157,14 @@ def parse_stop_strings(text: str) -> tuple[str, ...]:
                 )
             out.append(mapped)
         stop = "".join(out)
-        if len(stop) > MAX_STOP_LENGTH:
+        if len(stop) > STOP_LENGTH_MAX:
             raise SettingsError(
-                f"Line {number} is longer than {MAX_STOP_LENGTH} characters.", hint="Shorten it."
+                f"Line {number} is longer than {STOP_LENGTH_MAX} characters.", hint="Shorten it."
             )
         if stop not in stops:
             stops.append(stop)
-    if len(stops) > MAX_STOP_STRINGS:
-        raise SettingsError(f"At most {MAX_STOP_STRINGS} stop strings.", hint="Remove some lines.")
+    if len(stops) > STOP_STRINGS_MAX:
+        raise SettingsError(f"At most {STOP_STRINGS_MAX} stop strings.", hint="Remove some lines.")
     return tuple(stops)
 
 

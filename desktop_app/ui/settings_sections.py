@@ -1,0 +1,198 @@
+"""The settings drawer's "Sampling" and "Load" sections: their widgets, and how a value is shown in them.
+
+They hold no state and make no decisions: the drawer (settings_panel.py) connects their widgets to its
+edit rules and keeps the last valid values. Each section registers its labelled fields in the `fields`
+dict it is given, so the drawer can show a hint under any of them by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QSlider,
+    QWidget,
+)
+
+from desktop_app.core import limits
+from desktop_app.core.errors import SettingsError
+from desktop_app.core.generation import DEFAULT_CONTEXT, LoadSettings, SamplingSettings
+from desktop_app.core.system import cpu_count
+from desktop_app.ui.settings_fields import (
+    FIELD_TITLES,
+    KV_CHOICES,
+    TIPS,
+    Field,
+    FieldCombo,
+    Section,
+    double_spin,
+    format_stop_strings,
+    int_spin,
+    parse_stop_strings,
+    slider_for,
+)
+from desktop_app.ui.widgets import button, label
+
+# name, (spin box range), step, (slider range: the useful part of the spin box's)
+_SLIDERS: tuple[tuple[str, limits.FloatRange, float, float, float], ...] = (
+    ("temperature", limits.TEMPERATURE, 0.05, 0.0, 2.0),
+    ("top_p", limits.TOP_P, 0.01, 0.0, 1.0),
+    ("min_p", limits.MIN_P, 0.01, 0.0, 0.5),
+    ("repeat_penalty", limits.REPEAT_PENALTY, 0.01, 1.0, 2.0),
+)
+
+
+def add_field(fields: dict[str, Field], name: str, title: str, control: QWidget, **kwargs: Any) -> Field:
+    """A Field with the setting's tooltip, registered under `name`."""
+    field = Field(title, control, TIPS[name], **kwargs)
+    fields[name] = field
+    return field
+
+
+class SamplingSection(Section):
+    def __init__(self, fields: dict[str, Field]) -> None:
+        super().__init__("Sampling")
+        self.spins: dict[str, QDoubleSpinBox] = {}
+        self.sliders: dict[str, QSlider] = {}
+        for name, bounds, step, slider_lo, slider_hi in _SLIDERS:
+            title = FIELD_TITLES[name]
+            spin = double_spin(bounds.lo, bounds.hi, step)
+            slider = slider_for(spin, slider_lo, slider_hi, title)
+            self.spins[name] = spin
+            self.sliders[name] = slider
+            self.body.addWidget(add_field(fields, name, title, spin, extra=slider))
+            if name == "top_p":  # top-k sits with its siblings
+                self.top_k = int_spin(limits.TOP_K.lo, limits.TOP_K_WIDGET_MAX, width=76)
+                self.body.addWidget(add_field(fields, "top_k", FIELD_TITLES["top_k"], self.top_k))
+        self.repeat_last_n = int_spin(limits.REPEAT_LAST_N.lo, limits.REPEAT_LAST_N.hi, 16, width=76)
+        self.body.addWidget(
+            add_field(fields, "repeat_last_n", FIELD_TITLES["repeat_last_n"], self.repeat_last_n)
+        )
+        self.max_tokens = int_spin(limits.MAX_TOKENS.lo, limits.MAX_TOKENS.hi, 256)
+        self.body.addWidget(add_field(fields, "max_tokens", FIELD_TITLES["max_tokens"], self.max_tokens))
+
+        seed_row = QWidget()
+        seed_layout = QHBoxLayout(seed_row)
+        seed_layout.setContentsMargins(0, 0, 0, 0)
+        seed_layout.setSpacing(8)
+        self.fixed_seed = QCheckBox("Fixed")
+        self.fixed_seed.setAccessibleName("Fixed seed")
+        self.fixed_seed.setToolTip(TIPS["seed"])
+        seed_layout.addWidget(self.fixed_seed)
+        self.seed_edit = QLineEdit()
+        self.seed_edit.setPlaceholderText("Random")
+        self.seed_edit.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.seed_edit.setFixedWidth(112)
+        seed_layout.addWidget(self.seed_edit)
+        field = add_field(fields, "seed", "Seed", seed_row)
+        self.seed_edit.setAccessibleName("Seed")
+        self.seed_edit.setToolTip(TIPS["seed"])
+        self.body.addWidget(field)
+
+        self.stop_edit = QPlainTextEdit()
+        self.stop_edit.setPlaceholderText("One per line, e.g. ###  or  \\nUser:")
+        self.stop_edit.setFixedHeight(64)
+        self.stop_edit.setTabChangesFocus(True)
+        self.body.addWidget(add_field(fields, "stop", "Stop strings", self.stop_edit, stacked=True))
+
+    def show_values(self, sampling: SamplingSettings) -> None:
+        """Put `sampling` in the widgets. The caller silences their change signals."""
+        for name, spin in self.spins.items():
+            spin.setValue(float(getattr(sampling, name)))
+        self.top_k.setMaximum(max(limits.TOP_K_WIDGET_MAX, sampling.top_k))
+        self.top_k.setValue(sampling.top_k)
+        self.repeat_last_n.setValue(sampling.repeat_last_n)
+        self.max_tokens.setValue(sampling.max_tokens)
+        self.fixed_seed.setChecked(sampling.seed is not None)
+        self.seed_edit.setEnabled(sampling.seed is not None)
+        self.seed_edit.setText("" if sampling.seed is None else str(sampling.seed))
+        try:
+            shown = parse_stop_strings(self.stop_edit.toPlainText())
+        except SettingsError:
+            shown = None
+        if shown != sampling.stop:  # keep the user's spelling when it means the same
+            self.stop_edit.setPlainText(format_stop_strings(sampling.stop))
+
+
+class LoadSection(Section):
+    def __init__(self, fields: dict[str, Field]) -> None:
+        super().__init__("Load")
+        self._fields = fields
+        self.load_note = label("These apply when the model is loaded again.", "muted", wrap=True)
+        self.body.addWidget(self.load_note)
+        self.n_ctx = int_spin(256, DEFAULT_CONTEXT, 1024)
+        self.body.addWidget(add_field(fields, "n_ctx", "Context length", self.n_ctx))
+        self.n_threads = int_spin(limits.THREADS.lo, cpu_count(), width=76)
+        self.body.addWidget(
+            add_field(
+                fields,
+                "n_threads",
+                "CPU threads",
+                self.n_threads,
+                note=f"This computer has {cpu_count()} logical CPUs.",
+            )
+        )
+        self.n_gpu_layers = int_spin(limits.N_GPU_LAYERS.lo, limits.GPU_LAYERS_WIDGET_MAX, width=76)
+        self.n_gpu_layers.setSpecialValueText("All")
+        self.body.addWidget(add_field(fields, "n_gpu_layers", "GPU layers", self.n_gpu_layers))
+        self.kv_type = FieldCombo()
+        for key, text in KV_CHOICES:
+            self.kv_type.addItem(text, key)
+        self.body.addWidget(add_field(fields, "kv_cache_type", "KV cache", self.kv_type, stacked=True))
+        self.flash = QCheckBox("Flash attention")
+        self.mmap = QCheckBox("Memory-map the file (mmap)")
+        self.mlock = QCheckBox("Keep in RAM (mlock)")
+        for name, box in (
+            ("flash_attention", self.flash),
+            ("use_mmap", self.mmap),
+            ("use_mlock", self.mlock),
+        ):
+            field = add_field(fields, name, box.text(), box, stacked=True)
+            field.title.hide()  # the check box carries its own text
+            self.body.addWidget(field)
+        self.reload_button = button("Reload model to apply", "primary")
+        self.reload_button.setToolTip("Load the model again with these settings")
+        self.body.addWidget(self.reload_button)
+
+    def configure_context(self, trained: int, *, has_model: bool) -> None:
+        """Bound the context to what the model was trained on. The caller silences the signals."""
+        maximum = trained if trained >= limits.N_CTX.lo else limits.UNKNOWN_CONTEXT_MAX
+        self.n_ctx.setRange(limits.N_CTX.lo, maximum)
+        self.n_ctx.setSingleStep(256 if maximum <= 8192 else 1024)
+        note = (
+            f"Trained on up to {trained:,} tokens."
+            if trained >= limits.N_CTX.lo
+            else "The model file does not say how long a context it was trained on."
+        )
+        self._fields["n_ctx"].set_note(note if has_model else "")
+
+    def show_values(self, load: LoadSettings, trained: int) -> None:
+        """Put `load` in the widgets. The caller silences their change signals."""
+        context = load.context_for(trained)
+        if context > self.n_ctx.maximum():  # saved elsewhere with a longer context: show it as is
+            self.n_ctx.setMaximum(context)
+        self.n_ctx.setValue(context)
+        self.n_threads.setMaximum(max(cpu_count(), load.n_threads))
+        self.n_threads.setValue(load.n_threads)
+        self.n_gpu_layers.setValue(load.n_gpu_layers)
+        self.kv_type.setCurrentIndex(max(0, self.kv_type.findData(load.kv_cache_type)))
+        self.flash.setChecked(load.flash_attention)
+        self.mmap.setChecked(load.use_mmap)
+        self.mlock.setChecked(load.use_mlock)
+
+    def set_has_model(self, has_model: bool) -> None:
+        for widget in (self.n_ctx, self.n_threads, self.n_gpu_layers, self.kv_type, self.flash):
+            widget.setEnabled(has_model)
+        self.mmap.setEnabled(has_model)
+        self.mlock.setEnabled(has_model)
+        self.load_note.setText(
+            "These apply when the model is loaded again."
+            if has_model
+            else "Choose a model to change how it loads and to use presets."
+        )
