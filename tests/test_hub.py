@@ -27,6 +27,8 @@ from desktop_app.core.errors import (
     RemoteNotFoundError,
 )
 from desktop_app.core.gguf_info import IncompleteHeaderError, inspect_gguf, inspect_gguf_header
+from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub import remote_header
 from desktop_app.core.network import apply_offline, ensure_online
 from desktop_app.core.paths import app_paths
 from desktop_app.core.settings import AppSettings, save_settings, write_token
@@ -267,7 +269,7 @@ def test_remote_header_grows_its_window(
     fake_hub: FakeHub, tiny_bytes: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_hub.add_repo("org/tiny", {"t.gguf": tiny_bytes})
-    monkeypatch.setattr(hub, "INITIAL_READ", 1024)
+    monkeypatch.setattr(remote_header, "INITIAL_READ", 1024)
     assert hub.read_remote_header("org/tiny", "t.gguf").vocab_size is not None
     ranges = [r.headers["range"] for r in fake_hub.requests]
     assert ranges[0] == "bytes=0-1023" and len(ranges) >= 2
@@ -345,7 +347,7 @@ def test_server_errors_timeouts_and_no_server(
         hub.card_summary("org/m")
     assert server.value.hint
 
-    monkeypatch.setattr(hub, "TIMEOUT", 0.3)
+    monkeypatch.setattr(hub_client, "TIMEOUT", 0.3)
     fake_hub.throttle(1)  # one byte a second: the read times out
     with pytest.raises(NetworkError, match="did not answer in time") as slow:
         hub.read_remote_header("org/m", "m.gguf")

@@ -31,6 +31,8 @@ from desktop_app.core.db import Database
 from desktop_app.core.downloads import DownloadManager, RetryPolicy, safe_repo_dir
 from desktop_app.core.errors import NetworkError, OfflineError
 from desktop_app.core.hub import UnsafeNameError, check_local_name
+from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub import transport as hub_transport
 from desktop_app.core.network import apply_offline
 from desktop_app.core.paths import app_paths
 from tests.fake_hub import FakeHub
@@ -221,8 +223,8 @@ def test_a_hub_that_never_completes_a_connect_is_given_up_at_once(
 ) -> None:
     """A full accept queue drops SYNs, as a firewall does. Before: the library's client had no
     timeout, so a search waited for the OS's connect timeout (about 2 min), six times over."""
-    monkeypatch.setattr(hub, "CONNECT_TIMEOUT", 0.5)
-    monkeypatch.setattr(hub, "TIMEOUT", 0.5)
+    monkeypatch.setattr(hub_transport, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(hub_client, "TIMEOUT", 0.5)
     with socket.socket() as listener, socket.socket() as filler:
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)

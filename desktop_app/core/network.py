@@ -61,7 +61,7 @@ def quiet_library() -> None:
         return
     constants.HF_HUB_DISABLE_TELEMETRY = True
     constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
-    from desktop_app.core.hub import use_fail_fast_client
+    from desktop_app.core.hub.transport import use_fail_fast_client
 
     use_fail_fast_client()  # an unreachable Hub is said at once, not after 23 s of retries
     # Its retry warnings ("'[Errno 111]…' thrown while requesting…") go to our log file, not the
