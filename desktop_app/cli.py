@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(handler=_run_gui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from desktop_app.commands import bench, chat, chats, models, pull, search, serve
+    from desktop_app.commands import bench, chat, chats, models, pull, search
+    from desktop_app.server import command as serve
 
     for module in (models, search, pull, chat, chats, bench, serve):
         module.register(sub)

@@ -54,8 +54,8 @@ def test_a_bad_file_is_listed_as_unusable_and_the_good_models_still_work(
     tiny_gguf: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from desktop_app.cli import main
-    from desktop_app.commands.serve import _resolve_model
     from desktop_app.core.errors import ModelFileError
+    from desktop_app.server.command import _resolve_model
 
     models = _models_folder()
     shutil.copy(tiny_gguf(), models / "good.gguf")

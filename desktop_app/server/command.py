@@ -94,9 +94,10 @@ def _resolve_model(spec: str | None) -> tuple[Path, LoadSettings | None, str | N
     """(path, saved load settings, template override, saved sampling) for a path or a library id."""
     if spec is not None and (Path(spec).suffix.lower() == ".gguf" or Path(spec).is_file()):
         return Path(spec), None, None, None
-    from desktop_app.commands.models import open_library
+    from desktop_app.core.services import AppServices
 
-    library = open_library()
+    library = AppServices.open().library
+    library.scan()
     if spec is None:
         candidates = [m for m in library.list() if not m.missing]
         if not candidates:
