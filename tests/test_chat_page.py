@@ -212,7 +212,7 @@ def test_search_jumps_to_the_hit_and_export_writes_the_chat(
 def test_empty_state_new_chat_and_shortcuts(qtbot, window) -> None:
     chat = window.chat
     assert chat.stack.currentWidget() is chat.empty
-    assert "Choose a model" in chat.empty_text.text()
+    assert "Choose a model" in chat.empty.text.text()
     store = window.conversations
     conversation = store.create_conversation("Old chat")
     store.add_message(conversation.id, "user", "hello there")

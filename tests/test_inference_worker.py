@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from desktop_app.core.chat_session import ChatSession, NewConversation
+from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.db import Database
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import ModelFileError
 from desktop_app.core.generation import SamplingSettings
@@ -129,3 +134,55 @@ def test_generate_without_a_model_fails_cleanly(qtbot, controller) -> None:
     with qtbot.waitSignal(controller.failed, timeout=30_000) as blocker:
         controller.generate([{"role": "user", "content": "Hi"}])
     assert "No model is loaded" in str(blocker.args[1])
+
+
+def _session_turn(tmp_path: Path, text: str = "hello", sampling: SamplingSettings | None = None):
+    """A ChatSession turn on a store that notes which threads write replies."""
+
+    class NotingStore(ConversationStore):
+        threads: set[int] = set()
+
+        def _save_reply(self, *args: Any, **kwargs: Any) -> None:
+            NotingStore.threads.add(threading.get_ident())
+            super()._save_reply(*args, **kwargs)
+
+    store = NotingStore(Database(tmp_path / "hearth.db"))
+    turn = ChatSession(store).begin(NewConversation(), text, sampling or SamplingSettings(max_tokens=40))
+    return store, turn
+
+
+def test_the_worker_saves_the_turns_reply_on_the_inference_thread(
+    qtbot, controller, tiny_gguf, tmp_path
+) -> None:
+    rec = Recorder(controller)
+    _load(qtbot, controller, tiny_gguf())
+    store, turn = _session_turn(tmp_path, sampling=SamplingSettings(max_tokens=40, temperature=1.0, seed=3))
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        rid = controller.generate_turn(turn)
+    stats = rec.finished(rid)
+    assert stats is not None
+    streamed = "".join(
+        p[2] for k, p in rec.events if k == "text" and isinstance(p, tuple) and p[1] == "answer"
+    )
+    reply = store.get_message(turn.reply.id)  # final when `finished` arrives: no wait, no race
+    assert (reply.content, reply.state) == (streamed, "complete")
+    assert reply.stats and reply.stats["completion_tokens"] == stats.completion_tokens
+    assert store.threads and threading.main_thread().ident not in store.threads  # never the GUI thread
+
+
+def test_a_failed_turn_is_saved_as_failed_before_the_signal(qtbot, controller, tmp_path) -> None:
+    store, turn = _session_turn(tmp_path)
+    with qtbot.waitSignal(controller.failed, timeout=30_000):
+        controller.generate_turn(turn)  # no model loaded
+    reply = store.get_message(turn.reply.id)
+    assert reply.state == "failed" and reply.error and "No model is loaded" in reply.error
+
+
+def test_a_turn_cancelled_before_it_starts_is_saved_as_cancelled(qtbot, controller, tmp_path) -> None:
+    store, turn = _session_turn(tmp_path)
+    rid = controller.new_request_id()
+    controller.cancel()
+    with qtbot.waitSignal(controller.finished, timeout=30_000):
+        controller.generate(turn.messages, turn.sampling, request_id=rid, writer=turn.writer)
+    reply = store.get_message(turn.reply.id)
+    assert reply.state == "cancelled" and reply.stats and reply.stats["stop_reason"] == "cancelled"

@@ -1,8 +1,10 @@
 """The chat page: top bar, the conversation, the composer, and the settings drawer.
 
-Every exchange is stored as it happens: the user's message is committed before generation starts, and
-the reply is saved at least once a second from the inference thread (workers/reply_saver.py), so a crash
-loses at most a second of it. The view is fed ~40 ms text batches; only the live row is redrawn.
+The chat turn itself is core's (core/chat_session.py): it stores the user's message before generation
+starts, reads the history to send from the store, fixes the seed, and hands back the reply's writer,
+which the inference thread feeds (workers/inference.py), so a crash loses at most a second of a reply.
+This page does the widget work: it shows the turn's messages and streams the text into the live row
+(~40 ms batches; only that row is redrawn).
 """
 
 from __future__ import annotations
@@ -10,36 +12,28 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
-from desktop_app.core.conversations import Conversation, ConversationStore, with_fixed_seed
+from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
+from desktop_app.core.conversations import Conversation, ConversationStore, MessageState
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.presets import PresetStore
 from desktop_app.ui.chat_header import ChatHeader
+from desktop_app.ui.chat_notices import Banner, EmptyState, inset
 from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe, show_error
 from desktop_app.ui.plain_text import ask, escape
 from desktop_app.ui.settings_panel import SettingsPanel
-from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
+from desktop_app.ui.widgets import MARGIN, SPACING
 from desktop_app.workers.inference import InferenceController
-from desktop_app.workers.reply_saver import ReplySaver
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["send", "regenerate", "continue"]
 
 
 class ChatPage(QWidget):
@@ -58,12 +52,14 @@ class ChatPage(QWidget):
         store: ConversationStore,
         presets: PresetStore,
         parent: QWidget | None = None,
+        *,
+        session: ChatSession | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("Page")
         self.controller = controller
         self.store = store
-        self.saver = ReplySaver(controller.worker)
+        self.session = session or ChatSession(store)  # the chat turn: begin, edit, regenerate, continue
         self.sampling = SamplingSettings()
         self.system_prompt = ""
         self.conversation: Conversation | None = None
@@ -106,15 +102,13 @@ class ChatPage(QWidget):
         self._prompt_timer.setInterval(600)
         self._prompt_timer.timeout.connect(self._save_prompt)
 
-        self.banner = Card(object_name="Notice")
-        self.banner_text = label("", wrap=True)
-        self.banner_text.setOpenExternalLinks(False)
-        self.banner.body.addWidget(self.banner_text)
-        self.banner.hide()
-        center.addWidget(_inset(self.banner))
+        self.banner = Banner()
+        self.banner_text = self.banner.text
+        center.addWidget(inset(self.banner))
 
         self.stack = QStackedWidget()
-        self.empty = self._build_empty_state()
+        self.empty = EmptyState()
+        self.empty.choose_model.connect(self.choose_model)
         self.view = ChatView()
         self.view.action_triggered.connect(self._on_action)
         self.view.notice.connect(self.status_changed)
@@ -126,7 +120,7 @@ class ChatPage(QWidget):
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
         self.composer.cancel_edit_requested.connect(self.cancel_edit)
-        center.addWidget(_inset(self.composer, max_width=900))
+        center.addWidget(inset(self.composer, max_width=900))
 
         controller.load_started.connect(self._on_load_started)
         controller.load_progress.connect(self.header.show_progress)
@@ -136,35 +130,6 @@ class ChatPage(QWidget):
         controller.text.connect(self._on_text)
         controller.finished.connect(self._on_finished)
         controller.failed.connect(self._on_failed)
-
-    def _build_empty_state(self) -> QWidget:
-        host = QWidget()
-        column = QVBoxLayout(host)
-        column.addStretch(1)
-        card = Card()
-        card.setFixedWidth(520)  # a wrapped label inside a centred card otherwise gets squeezed
-        card.body.setContentsMargins(36, 32, 36, 32)
-        card.body.setSpacing(10)
-        self.empty_title = label("Start a private chat", "title")
-        card.body.addWidget(self.empty_title, alignment=Qt.AlignmentFlag.AlignHCenter)
-        self.empty_text = label(
-            "Choose a model in the bar above, then type below. Everything is computed on this computer, "
-            "and your chats are saved only here.",
-            "muted",
-            wrap=True,
-        )
-        self.empty_text.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        card.body.addWidget(self.empty_text)
-        self.choose_button = button("Browse models", "primary")
-        self.choose_button.clicked.connect(self.choose_model)
-        card.body.addWidget(self.choose_button, alignment=Qt.AlignmentFlag.AlignHCenter)
-        row = QHBoxLayout()  # centred by stretches, not an alignment flag, so wrapped text gets its height
-        row.addStretch(1)
-        row.addWidget(card)
-        row.addStretch(1)
-        column.addLayout(row)
-        column.addStretch(2)
-        return host
 
     # -- model loading -----------------------------------------------------------------------------
 
@@ -198,17 +163,12 @@ class ChatPage(QWidget):
         self.view.delegate.default_model_name = self._model_name()
         self.composer.set_ready(True, f"Message {summary.name}…  (Enter to send, Shift+Enter for a new line)")
         self.composer.input.setFocus()
-        self.empty_title.setText("Say hello")
-        self.empty_text.setText(
-            f"{starter.DISPLAY_NAME if is_starter else summary.name} is loaded ({model.load_s:.1f} s). "
-            "Type a message below; this chat is saved on this computer only."
-        )
-        self.choose_button.hide()
+        self.empty.show_loaded(starter.DISPLAY_NAME if is_starter else summary.name, model.load_s)
         notes = [starter.NOTE] if is_starter else []
         if model.template_warning:  # the file's template was refused: say which format is used instead
             notes.append(model.template_warning)
         if notes:
-            self._show_banner("\n\n".join(notes))  # plain text: the warning quotes the model file
+            self.banner.show_text("\n\n".join(notes))  # plain text: the warning quotes the model file
         else:
             self.banner.hide()
         self.status_changed.emit(f"Loaded {summary.name} in {model.load_s:.1f} s")
@@ -224,7 +184,7 @@ class ChatPage(QWidget):
             return
         title, message, hint = describe(exc)
         # The message often quotes the file's path or the model's name: each piece is escaped.
-        self._show_banner(f"<b>{escape(title)}.</b> {escape(message)} {escape(hint)}", rich=True)
+        self.banner.show_text(f"<b>{escape(title)}.</b> {escape(message)} {escape(hint)}", rich=True)
         self.composer.set_ready(False, "Load a model to start chatting")
         self.status_changed.emit(title)
 
@@ -233,8 +193,7 @@ class ChatPage(QWidget):
         self.header.show_unloaded()
         self.banner.hide()
         self.composer.set_ready(False, "Load a model to start chatting")
-        self.empty_title.setText("Start a private chat")
-        self.choose_button.show()
+        self.empty.show_unloaded()
         self.status_changed.emit("Model unloaded")
 
     def _open_file(self) -> None:
@@ -295,16 +254,23 @@ class ChatPage(QWidget):
         self.view.chat_model.set_messages(messages, positions)
         self.stack.setCurrentWidget(self.view if messages else self.empty)
 
-    def _ensure_conversation(self) -> Conversation:
-        if self.conversation is None:
-            model = self.controller.loaded_model
-            self.conversation = self.store.create_conversation(
-                model_name=self._model_name() if model else None,
-                model_path=str(model.summary.path) if model else None,
-                system_prompt=self.system_prompt,
-            )
-            self.conversation_changed.emit(self.conversation.id)
-        return self.conversation
+    def _target(self) -> int | NewConversation:
+        """The conversation on screen, or what a new one records when this turn creates it."""
+        if self.conversation is not None:
+            return self.conversation.id
+        model = self.controller.loaded_model
+        return NewConversation(
+            model_name=self._model_name() if model else None,
+            model_path=str(model.summary.path) if model else None,
+            system_prompt=self.system_prompt,
+        )
+
+    def _adopt(self, conversation: Conversation) -> None:
+        """The turn's conversation is the one on screen (it may have just been created)."""
+        created = self.conversation is None or self.conversation.id != conversation.id
+        self.conversation = conversation
+        if created:
+            self.conversation_changed.emit(conversation.id)
 
     @Slot(str)
     def _on_prompt_edited(self, text: str) -> None:
@@ -338,21 +304,28 @@ class ChatPage(QWidget):
             return
         editing, self._editing = self._editing, None
         self.composer.set_editing(False)
+        self._save_prompt()  # a system prompt still being typed is part of this turn
         try:
-            conversation = self._ensure_conversation()
             if editing is not None:  # a branch: the edited message becomes a sibling of the old one
-                row = self.view.chat_model.row_of(editing)
-                user = self.store.add_message(conversation.id, "user", text, sibling_of=editing)
-                self.view.chat_model.truncate(row if row is not None else self.view.chat_model.rowCount())
+                turn = self.session.edit(editing, text, self.sampling, model=self._model_name())
             else:
-                user = self.store.add_message(conversation.id, "user", text)
-        except HearthError as exc:  # the message could not be saved: do not generate, keep the text
-            self.composer.input.setPlainText(text)
+                turn = self.session.begin(self._target(), text, self.sampling, model=self._model_name())
+        except HearthError as exc:  # not saved, or saved without a reply: show what is stored
+            self._reload_messages()
+            items = self.view.chat_model.items()
+            if not (items and items[-1].role == "user" and items[-1].content == text):
+                self.composer.input.setPlainText(text)  # the message was not saved: keep its text
             show_error(self, exc)
             return
+        self._adopt(turn.conversation)
+        model = self.view.chat_model
+        if editing is not None:
+            row = model.row_of(editing)
+            model.truncate(row if row is not None else model.rowCount())
+        assert turn.prompt is not None
         self.stack.setCurrentWidget(self.view)
-        self.view.chat_model.append(user, position=self._position(user.id))
-        self._generate("send")
+        model.append(turn.prompt, position=self._position(turn.prompt.id))
+        self._start(turn)
         self.conversations_changed.emit()
 
     def regenerate(self, message_id: int) -> None:
@@ -360,8 +333,13 @@ class ChatPage(QWidget):
         row = self.view.chat_model.row_of(message_id)
         if self._live is not None or row is None or self.controller.loaded_model is None:
             return
+        try:
+            turn = self.session.regenerate(message_id, self.sampling, model=self._model_name())
+        except HearthError as exc:
+            show_error(self, exc)
+            return
         self.view.chat_model.truncate(row)
-        self._generate("regenerate", sibling_of=message_id)
+        self._start(turn)
 
     def continue_reply(self, message_id: int) -> None:
         model = self.view.chat_model
@@ -370,42 +348,23 @@ class ChatPage(QWidget):
         if model.row_of(message_id) != model.rowCount() - 1:
             self.status_changed.emit("Only the last reply can be continued.")
             return
-        self._generate("continue", message_id=message_id)
-
-    def _generate(self, kind: Kind, *, sibling_of: int | None = None, message_id: int | None = None) -> None:
-        assert self.conversation is not None
-        conversation_id = self.conversation.id
-        sampling = with_fixed_seed(self.sampling)  # stored with the reply: it can be reproduced
-        history = [  # empty replies (failed, or stopped at once) are left out, unless being continued
-            {"role": item.role, "content": item.content}
-            for item in self.view.chat_model.items()
-            if item.content or item.role == "user" or item.id == message_id
-        ]
-        if self.system_prompt.strip():
-            history.insert(0, {"role": "system", "content": self.system_prompt})
         try:
-            if kind == "continue":
-                assert message_id is not None
-                writer = self.store.continue_reply(message_id)
-                reply = self.store.get_message(message_id)
-            else:
-                writer = self.store.start_reply(
-                    conversation_id, sibling_of=sibling_of, model=self._model_name(), sampling=sampling
-                )
-                reply = self.store.get_message(writer.message_id)
+            turn = self.session.continue_reply(message_id, self.sampling)
         except HearthError as exc:
             show_error(self, exc)
             return
-        request_id = self.controller.new_request_id()
-        self.saver.track(request_id, writer)  # before the request exists, so no text can be missed
-        if kind == "continue":
-            self.view.chat_model.restart_live(reply)
+        self._start(turn)
+
+    def _start(self, turn: ChatTurn) -> None:
+        """Show the turn's reply as the live row and queue it; the inference thread saves it."""
+        if turn.continue_last:
+            self.view.chat_model.restart_live(turn.reply)
         else:
-            self.view.chat_model.append(reply, position=self._position(reply.id), live=True)
-        self._live = (request_id, reply.id)
+            self.view.chat_model.append(turn.reply, position=self._position(turn.reply.id), live=True)
+        request_id = self.controller.generate_turn(turn)  # its output is queued to us: none is missed
+        self._live = (request_id, turn.reply.id)
         self.composer.set_generating(True)
         self.view.scroll_to_end()
-        self.controller.generate(history, sampling, continue_last=kind == "continue", request_id=request_id)
 
     def _position(self, message_id: int) -> tuple[int, int]:
         assert self.conversation is not None
@@ -427,7 +386,7 @@ class ChatPage(QWidget):
         if self._live is None or request_id != self._live[0]:
             return
         assert isinstance(stats, GenerationStats)
-        state = "cancelled" if stats.stop_reason == "cancelled" else "complete"
+        state: MessageState = "cancelled" if stats.stop_reason == "cancelled" else "complete"
         self._end_live(state=state, stats=stats.to_dict())
         self.stats_changed.emit(stats)
         self.status_changed.emit("Reply stopped" if state == "cancelled" else "Reply saved")
@@ -442,24 +401,17 @@ class ChatPage(QWidget):
         self.status_changed.emit(message)
 
     def _end_live(
-        self, *, state: str, stats: dict[str, object] | None = None, error: str | None = None
+        self, *, state: MessageState, stats: dict[str, object] | None = None, error: str | None = None
     ) -> None:
-        """Show the finished reply from what streamed (the saver writes the same to the database on
-        the inference thread; reading it back here could race with that write)."""
+        """Show the finished reply from what streamed: the inference thread has saved the same, and the
+        GUI thread does not read it back from the disk."""
         assert self._live is not None
         _, message_id = self._live
         self._live = None
         item = self.view.chat_model.item_by_id(message_id)
         if item is not None:
-            final = replace(
-                item.message,
-                content=item.content,
-                reasoning=item.reasoning,
-                state=state,  # type: ignore[arg-type]
-                stats=stats,
-                error=error,
-            )
-            self.view.chat_model.finish(final)
+            shown = replace(item.message, content=item.content, reasoning=item.reasoning, state=state)
+            self.view.chat_model.finish(replace(shown, stats=stats, error=error))
         self.composer.set_generating(False)
         self.composer.input.setFocus()
         self.conversations_changed.emit()
@@ -540,21 +492,3 @@ class ChatPage(QWidget):
         visible = self.settings_panel.isHidden()
         self.settings_panel.setVisible(visible)
         self.header.settings_button.setChecked(visible)
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    def _show_banner(self, text: str, *, rich: bool = False) -> None:
-        self.banner_text.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
-        self.banner_text.setText(text)
-        self.banner.show()
-
-
-def _inset(widget: QWidget, *, max_width: int | None = None) -> QWidget:
-    """Center a widget in the page with the page margins (and a reading width, if given)."""
-    host = QWidget()
-    row = QHBoxLayout(host)
-    row.setContentsMargins(MARGIN, 0, MARGIN, 0)
-    if max_width is not None:
-        widget.setMaximumWidth(max_width)
-    row.addWidget(widget)
-    return host

@@ -4,6 +4,11 @@ Requests arrive as queued signals, so they run in order on that thread. Results 
 carrying small batches of text (one per ~40 ms, never one per token), which the GUI thread receives
 through queued connections. Cancel is the exception: it is a plain thread-safe method, because a
 queued cancel would wait behind the very generation it is meant to stop.
+
+A chat request may carry the ReplyWriter of its turn (core/chat_session.py). The worker feeds it every
+engine event right here, on the inference thread, before the matching signal leaves: the writer saves at
+most once a second, so the GUI thread never waits on SQLite, a crash loses at most about a second of the
+reply, and by the time `finished` or `failed` reaches the GUI the final state is already on disk.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_app.core.engine import Engine, GenerationStats, LoadedModel, Message, TextDelta
+from desktop_app.core.chat_session import ChatTurn
+from desktop_app.core.engine import Engine, Event, GenerationStats, LoadedModel, Message, TextDelta
+from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import Job, JobTracker
+from desktop_app.core.reply_writer import ReplyWriter
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +156,29 @@ class InferenceWorker(QObject):
         if ran:
             self.external_finished.emit(request_id, result)
 
-    @Slot(int, object, object, bool)
+    @Slot(int, object, object, bool, object)
     def generate(
-        self, request_id: int, messages: object, sampling: object, continue_last: bool = False
+        self,
+        request_id: int,
+        messages: object,
+        sampling: object,
+        continue_last: bool = False,
+        writer: object = None,
     ) -> None:
+        """Run a chat request; `writer` (a ReplyWriter, optional) is fed and finished here."""
+        saver = writer if isinstance(writer, ReplyWriter) else None
         if self._is_cancelled(request_id):
-            self.finished.emit(request_id, cancelled_stats())
+            stats = cancelled_stats()
+            _save(saver, stats)
+            self.finished.emit(request_id, stats)
             return
         with self._lock:
             self._active = request_id
         try:
-            self._generate(request_id, messages, sampling, continue_last)  # type: ignore[arg-type]
+            self._generate(request_id, messages, sampling, continue_last, saver)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("generation %d failed: %s", request_id, exc, exc_info=True)
+            _save_failure(saver, exc)
             self.failed.emit(request_id, exc)
         finally:
             with self._lock:
@@ -172,6 +190,7 @@ class InferenceWorker(QObject):
         messages: Sequence[Message],
         sampling: SamplingSettings | None,
         continue_last: bool = False,
+        writer: ReplyWriter | None = None,
     ) -> None:
         self.generation_started.emit(request_id)
         pending: list[str] = []
@@ -180,6 +199,7 @@ class InferenceWorker(QObject):
         for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last):
             if self._is_cancelled(request_id):
                 self.engine.cancel()  # a cancel that raced with the start of this request
+            _save(writer, event)  # before the signals: when `finished` arrives, the reply is on disk
             if isinstance(event, TextDelta):
                 if event.kind != pending_kind and pending:
                     self.text.emit(request_id, pending_kind, "".join(pending))
@@ -197,6 +217,25 @@ class InferenceWorker(QObject):
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
                 self.finished.emit(request_id, event)
+
+
+def _save(writer: ReplyWriter | None, event: Event) -> None:
+    """Feed the turn's writer; a failed save (a full disk) is logged, and the reply goes on on screen."""
+    if writer is None or writer.finished:
+        return
+    try:
+        writer.feed(event)
+    except HearthError:
+        log.warning("could not save the reply %d", writer.message_id, exc_info=True)
+
+
+def _save_failure(writer: ReplyWriter | None, exc: BaseException) -> None:
+    if writer is None or writer.finished:
+        return
+    try:
+        writer.fail(exc)
+    except HearthError:
+        log.warning("could not save the failed reply %d", writer.message_id, exc_info=True)
 
 
 class InferenceController(QObject):
@@ -221,7 +260,7 @@ class InferenceController(QObject):
 
     _load = Signal(str, object, object, int)
     _run_job = Signal(int, object, str)
-    _generate = Signal(int, object, object, bool)
+    _generate = Signal(int, object, object, bool, object)
     _unload = Signal()
 
     def __init__(self, parent: QObject | None = None, engine: Engine | None = None) -> None:
@@ -269,13 +308,21 @@ class InferenceController(QObject):
         *,
         continue_last: bool = False,
         request_id: int | None = None,
+        writer: ReplyWriter | None = None,
     ) -> int:
         """Queue a chat generation; `continue_last` extends the last (assistant) message. Pass a
-        `request_id` from new_request_id() to set up receivers of its output before it can start."""
+        `request_id` from new_request_id() to set up receivers of its output before it can start.
+        `writer` is then fed and finished on the inference thread: do not touch it afterwards."""
         if request_id is None:
             request_id = self.worker.new_request_id()
-        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last)
+        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last, writer)
         return request_id
+
+    def generate_turn(self, turn: ChatTurn) -> int:
+        """Queue a ChatSession turn: its messages and sampling, its reply saved as it streams."""
+        return self.generate(
+            turn.messages, turn.sampling, continue_last=turn.continue_last, writer=turn.writer
+        )
 
     def new_request_id(self) -> int:
         return self.worker.new_request_id()
