@@ -122,7 +122,9 @@ def test_not_enough_space_is_refused_before_copying(library: Library, tiny_gguf,
     import collections
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr("desktop_app.core.library.shutil.disk_usage", lambda _p: usage(10**9, 10**9, 1000))
+    monkeypatch.setattr(
+        "desktop_app.core.library.registry.shutil.disk_usage", lambda _p: usage(10**9, 10**9, 1000)
+    )
     with pytest.raises(DiskFullError, match="free"):
         library.import_file(tiny_gguf())
     assert not any(library.paths.models.iterdir())
