@@ -7,7 +7,7 @@ library or data file only shows up at run time. It checks, in order:
 - Qt: the application object, the SVG image plugin, the icon and the real main window, shown and
   painted (offscreen when there is no display); it reports the time from launch to the first paint;
 - llama.cpp: it imports, its CPU features are ones this CPU has, and it is not a native/AMX build
-  (those crash at the first decode on VMs that advertise AMX without allowing it; DESIGN.md §3);
+  (those crash at the first decode on VMs that advertise AMX without allowing it: docs/ARCHITECTURE.md);
 - the API server: uvicorn and Starlette start on 127.0.0.1 (a free port) and answer a request with a
   random key (PyInstaller misses uvicorn's dynamically imported protocol modules when a hook is off);
 - the template worker: a model file's template is rendered in a child process, which in a bundle is
@@ -264,10 +264,11 @@ def check_qt(paths: AppPaths | None, started: float) -> str:
         problems.append("the app icon did not load")
     window: QWidget
     if paths is not None:
+        from desktop_app.core.services import AppServices
         from desktop_app.ui.main_window import MainWindow
 
         with _downloads_held():
-            window = MainWindow(paths)
+            window = MainWindow(AppServices.open(paths))
     else:  # the data check failed and said why; still prove that Qt itself can show a window
         window = QWidget()
     try:
