@@ -1,11 +1,15 @@
-"""The local model library: the GGUF models Hearth can load, registered in SQLite."""
+"""The local model library: the GGUF models Hearth can load, registered in SQLite.
 
-from desktop_app.core.library.registry import (
+registry.py holds the Library (scan, import, delete); entries.py what it lists; importing.py copies a
+file in; locations.py and removal.py keep every path question and every unlink link-safe.
+"""
+
+from desktop_app.core.library.entries import (
     CompletedDownloadLike,
-    Library,
     LibraryModel,
     ScanResult,
     UnknownModelError,
 )
+from desktop_app.core.library.registry import Library
 
 __all__ = ["CompletedDownloadLike", "Library", "LibraryModel", "ScanResult", "UnknownModelError"]
