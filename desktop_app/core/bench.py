@@ -12,8 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from desktop_app.core import llama_native as native
-from desktop_app.core.engine import Engine, GenerationStats
+from desktop_app.core.engine import Engine, GenerationStats, native
 from desktop_app.core.errors import GenerationError, SettingsError
 from desktop_app.core.generation import SamplingSettings
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop_app.core import fit
-from desktop_app.core import llama_native as native
+from desktop_app.core.engine import native
 from desktop_app.core.errors import (
     GenerationError,
     InsufficientMemoryError,
