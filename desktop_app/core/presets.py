@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 from desktop_app.core.db import Database
 from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.model_settings import parse_section
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +241,10 @@ def _preset(row: sqlite3.Row) -> Preset:
 
 
 def _parse(name: str, column: str, text: str, settings_type: type[S]) -> S:
-    """Stored JSON back into settings. Keys this version does not know (written by a newer Hearth)
-    are dropped with a warning; anything else wrong is a SettingsError that names the preset."""
+    """Stored JSON back into settings, read as a library model's settings section is (ModelSettings)
+    except that keys this version does not know (written by a newer Hearth) are dropped with a
+    warning: a preset is a snapshot, not a place to keep them. Anything else wrong is a SettingsError
+    that names the preset."""
     damaged = f"The preset '{name}' is damaged: its {column} settings cannot be read"
     hint = "Delete the preset and save it again."
     try:
@@ -256,6 +259,6 @@ def _parse(name: str, column: str, text: str, settings_type: type[S]) -> S:
         log.warning("preset %r: ignoring unknown %s settings %s", name, column, unknown)
         data = {k: v for k, v in data.items() if k in known}
     try:
-        return settings_type.from_dict(data)
+        return parse_section(settings_type, data, section=column)
     except SettingsError as exc:
         raise SettingsError(f"{damaged}: {exc.message}", hint=hint, details=text[:200]) from exc

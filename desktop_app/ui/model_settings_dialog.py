@@ -1,8 +1,11 @@
-"""Per-model load settings and chat-template override, saved in the library."""
+"""Per-model load settings, sampling and chat-template override, saved in the library.
+
+Saving replaces the model's stored settings with what this dialog shows: settings it has no control
+for (stop strings, seed, threads, flash attention…) go back to their defaults, as they always did."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -16,9 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core import limits
 from desktop_app.core.errors import HearthError
-from desktop_app.core.generation import DEFAULT_CONTEXT, KV_TYPES, SamplingSettings
+from desktop_app.core.generation import KV_TYPES, KvCacheType, LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
+from desktop_app.core.model_settings import ModelSettings, template_override_of
 from desktop_app.core.templates import list_builtin_families, validate_template
 from desktop_app.ui.widgets import label
 
@@ -28,25 +33,29 @@ class ModelSettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Settings: {model.display_name}")
         self.setMinimumWidth(520)
-        load: dict[str, Any] = dict(model.settings.get("load", {}))
+        problem = ""
+        try:
+            saved = ModelSettings.from_stored(model.settings)
+        except HearthError as exc:  # damaged settings: show the defaults, say why; Save replaces them
+            saved = ModelSettings(template_override=template_override_of(model.settings))
+            problem = str(exc)
+        load = saved.load
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.n_ctx = QSpinBox()
-        self.n_ctx.setRange(256, model.context_length or 131072)
+        self.n_ctx.setRange(256, model.context_length or limits.UNKNOWN_CONTEXT_MAX)
         self.n_ctx.setSingleStep(1024)
-        self.n_ctx.setValue(
-            int(load.get("n_ctx") or min(model.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT))
-        )
+        self.n_ctx.setValue(load.context_for(model.context_length or 0))
         self.n_ctx.setToolTip("How many tokens of conversation the model sees. More uses more memory.")
         form.addRow("Context length", self.n_ctx)
         self.gpu_layers = QSpinBox()
-        self.gpu_layers.setRange(-1, 1000)
-        self.gpu_layers.setValue(int(load.get("n_gpu_layers", 0)))
+        self.gpu_layers.setRange(limits.N_GPU_LAYERS.lo, limits.GPU_LAYERS_WIDGET_MAX)
+        self.gpu_layers.setValue(load.n_gpu_layers)
         self.gpu_layers.setToolTip("Layers to run on the GPU (-1: all). Needs a CUDA or Metal build.")
         form.addRow("GPU layers", self.gpu_layers)
         self.kv_type = QComboBox()
         self.kv_type.addItems(list(KV_TYPES))
-        self.kv_type.setCurrentText(str(load.get("kv_cache_type", "f16")))
+        self.kv_type.setCurrentText(load.kv_cache_type)
         self.kv_type.setToolTip("q8_0 halves the KV cache's memory with little quality loss.")
         form.addRow("KV cache type", self.kv_type)
         self.template = QComboBox()
@@ -54,42 +63,41 @@ class ModelSettingsDialog(QDialog):
         for key, name in list_builtin_families():
             self.template.addItem(f"Built-in: {name}", key)
         self.template.addItem("Custom Jinja template…", "custom")
-        override = model.settings.get("template_override")
+        override = saved.template_override
         self.custom = QPlainTextEdit()
         self.custom.setPlaceholderText("{% for message in messages %}…{% endfor %}")
         index = self.template.findData(override) if override else 0
         if override and index < 0:
             self.template.setCurrentIndex(self.template.count() - 1)
-            self.custom.setPlainText(str(override))
+            self.custom.setPlainText(override)
         else:
             self.template.setCurrentIndex(max(index, 0))
         self.template.currentIndexChanged.connect(self._toggle_custom)
         form.addRow("Chat template", self.template)
-        sampling: dict[str, Any] = dict(model.settings.get("sampling", {}))
-        defaults = SamplingSettings()
+        sampling = saved.sampling
         self.temperature = _double(
-            sampling.get("temperature", defaults.temperature), 0.0, 5.0, 0.05,
+            sampling.temperature, limits.TEMPERATURE, 0.05,
             "Randomness. 0 always picks the likeliest token; 0.7 is a good default.",
         )  # fmt: skip
         self.top_p = _double(
-            sampling.get("top_p", defaults.top_p), 0.0, 1.0, 0.05,
+            sampling.top_p, limits.TOP_P, 0.05,
             "Keep the smallest set of tokens whose probabilities add up to this.",
         )  # fmt: skip
         self.min_p = _double(
-            sampling.get("min_p", defaults.min_p), 0.0, 1.0, 0.01,
+            sampling.min_p, limits.MIN_P, 0.01,
             "Drop tokens less likely than this fraction of the likeliest one.",
         )  # fmt: skip
         self.repeat_penalty = _double(
-            sampling.get("repeat_penalty", defaults.repeat_penalty), 0.0, 5.0, 0.05,
+            sampling.repeat_penalty, limits.REPEAT_PENALTY, 0.05,
             "Above 1 discourages repeating recent tokens.",
         )  # fmt: skip
         self.top_k = QSpinBox()
-        self.top_k.setRange(0, 1000)
-        self.top_k.setValue(int(sampling.get("top_k", defaults.top_k)))
+        self.top_k.setRange(limits.TOP_K.lo, limits.TOP_K_WIDGET_MAX)
+        self.top_k.setValue(sampling.top_k)
         self.top_k.setToolTip("Consider only the k likeliest tokens (0: all).")
         self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(1, 1 << 20)
-        self.max_tokens.setValue(int(sampling.get("max_tokens", defaults.max_tokens)))
+        self.max_tokens.setRange(limits.MAX_TOKENS.lo, limits.MAX_TOKENS.hi)
+        self.max_tokens.setValue(sampling.max_tokens)
         self.max_tokens.setToolTip("The longest reply, in tokens.")
         for name, widget in (
             ("Temperature", self.temperature),
@@ -102,7 +110,7 @@ class ModelSettingsDialog(QDialog):
             form.addRow(name, widget)
         layout.addLayout(form)
         layout.addWidget(self.custom)
-        self.error = label("", "error", wrap=True)
+        self.error = label(problem, "error", wrap=True)
         layout.addWidget(self.error)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -131,30 +139,35 @@ class ModelSettingsDialog(QDialog):
                 return
         self.accept()
 
+    def chosen_settings(self) -> ModelSettings:
+        """The settings shown, checked by LoadSettings and SamplingSettings."""
+        return ModelSettings(
+            load=LoadSettings(
+                n_ctx=self.n_ctx.value(),
+                n_gpu_layers=self.gpu_layers.value(),
+                kv_cache_type=cast(KvCacheType, self.kv_type.currentText()),  # LoadSettings checks it
+            ),
+            sampling=SamplingSettings(
+                temperature=round(self.temperature.value(), 3),
+                top_p=round(self.top_p.value(), 3),
+                top_k=self.top_k.value(),
+                min_p=round(self.min_p.value(), 3),
+                repeat_penalty=round(self.repeat_penalty.value(), 3),
+                max_tokens=self.max_tokens.value(),
+            ),
+            template_override=self._override(),
+        )
+
     def result_settings(self) -> dict[str, Any]:
-        return {
-            "load": {
-                "n_ctx": self.n_ctx.value(),
-                "n_gpu_layers": self.gpu_layers.value(),
-                "kv_cache_type": self.kv_type.currentText(),
-            },
-            "template_override": self._override(),
-            "sampling": {
-                "temperature": round(self.temperature.value(), 3),
-                "top_p": round(self.top_p.value(), 3),
-                "top_k": self.top_k.value(),
-                "min_p": round(self.min_p.value(), 3),
-                "repeat_penalty": round(self.repeat_penalty.value(), 3),
-                "max_tokens": self.max_tokens.value(),
-            },
-        }
+        """`chosen_settings()` as the library stores it."""
+        return self.chosen_settings().to_stored()
 
 
-def _double(value: object, low: float, high: float, step: float, tooltip: str) -> QDoubleSpinBox:
+def _double(value: float, bounds: limits.FloatRange, step: float, tooltip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
-    box.setRange(low, high)
+    box.setRange(bounds.lo, bounds.hi)
     box.setSingleStep(step)
     box.setDecimals(2)
-    box.setValue(float(value) if isinstance(value, int | float) else low)
+    box.setValue(float(value))
     box.setToolTip(tooltip)
     return box
