@@ -29,7 +29,15 @@ from desktop_app.core.errors import (
 )
 from desktop_app.core.hub.client import Token, hub_endpoint
 
-__all__ = ["HubUnreachableError", "ResponseTooLargeError", "gated_error", "hub_errors"]
+__all__ = [
+    "HubUnreachableError",
+    "ResponseTooLargeError",
+    "download_error",
+    "file_status_error",
+    "gated_error",
+    "hub_errors",
+    "invalid_repo_error",
+]
 
 
 class HubUnreachableError(httpx2.TransportError):
@@ -61,11 +69,7 @@ def hub_errors(
     except HearthError:
         raise
     except HFValidationError as exc:
-        raise RemoteNotFoundError(
-            f"{repo_id!r} is not a valid name for a model repository.",
-            hint="Repository names look like owner/name, for example Qwen/Qwen2.5-7B-Instruct-GGUF.",
-            details=str(exc),
-        ) from exc
+        raise invalid_repo_error(repo_id, exc) from exc
     except OfflineModeIsEnabled as exc:
         raise OfflineError(
             "Offline mode is on, so Hearth will not contact the Hugging Face Hub.",
@@ -115,6 +119,14 @@ def hub_errors(
             hint="Try again later; if it keeps happening, update Hearth.",
             details=repr(exc),
         ) from exc
+
+
+def invalid_repo_error(repo_id: str | None, exc: HFValidationError) -> RemoteNotFoundError:
+    return RemoteNotFoundError(
+        f"{repo_id!r} is not a valid name for a model repository.",
+        hint="Repository names look like owner/name, for example Qwen/Qwen2.5-7B-Instruct-GGUF.",
+        details=str(exc),
+    )
 
 
 def gated_error(
@@ -169,3 +181,56 @@ def _http_error(exc: HfHubHTTPError, repo_id: str | None, auth: Token) -> Hearth
         hint="Try again in a few minutes; the Hub may be having trouble.",
         details=str(exc),
     )
+
+
+# ------------------------------------------------------------------------------- one file's bytes
+# A download names the file, and says that what arrived is kept for a resume.
+
+
+def download_error(exc: Exception, filename: str) -> NetworkError:
+    """A failed HEAD or GET of one file: no connection, offline mode, a stall, a broken connection."""
+    if isinstance(exc, OfflineModeIsEnabled):
+        return OfflineError(
+            f"Cannot download {filename}: Hugging Face offline mode is on (HF_HUB_OFFLINE).",
+            hint="Unset HF_HUB_OFFLINE to download models.",
+            details=str(exc),
+        )
+    if isinstance(exc, (HubUnreachableError, httpx2.ConnectError)):
+        return OfflineError(
+            f"Hearth could not reach the Hugging Face Hub ({hub_endpoint()}) to download {filename}.",
+            hint="Check your internet connection; a paused download resumes where it stopped.",
+            details=repr(exc),
+        )
+    if isinstance(exc, httpx2.TimeoutException):
+        text = "the Hub stopped answering"
+    elif isinstance(exc, httpx2.TransportError):
+        text = "the connection to the Hub broke"
+    else:
+        text = f"the Hub's answer could not be used ({type(exc).__name__})"
+    return NetworkError(
+        f"Downloading {filename} failed: {text}.",
+        hint="Try again; the download resumes where it stopped.",
+        details=repr(exc),
+    )
+
+
+def file_status_error(
+    status: int,
+    *,
+    repo: str,
+    filename: str,
+    revision: str,
+    had_token: bool,
+    doing: str,
+    hint: str = "",
+    details: str = "",
+) -> NetworkError:
+    """An HTTP error status for one file; `doing` ends the generic message ("while sending x.gguf")."""
+    if status in (401, 403):
+        return gated_error(repo, had_token=had_token, status=status)
+    if status == 404:
+        return RemoteNotFoundError(
+            f"{filename} was not found in {repo} (revision {revision}) on the Hugging Face Hub.",
+            hint="Check the repository and file names; the file may have been renamed or removed.",
+        )
+    return NetworkError(f"The Hub answered {status} {doing}.", hint=hint, details=details)
