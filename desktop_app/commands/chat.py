@@ -3,6 +3,9 @@
 Generation runs on a helper thread so that Ctrl+C in the terminal cancels the reply at once (a Python
 signal handler cannot run while the main thread is inside llama_decode); the KV cache is reused
 between turns, so each new turn only evaluates the new tokens.
+
+With --save, each turn goes through core's ChatSession, as in the app: the prompt is stored before
+generation, the history sent is read back from the store, and the reply is saved as it streams.
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, TextIO
+from pathlib import Path
+from typing import TextIO
 
+from desktop_app.core.chat_session import ChatSession, NewConversation
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-
-if TYPE_CHECKING:
-    from desktop_app.commands.chats import ChatRecorder
-    from desktop_app.core.conversations import ReplyWriter
+from desktop_app.core.reply_writer import ReplyWriter
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,26 +123,90 @@ def _chat(args: argparse.Namespace) -> int:
         # the model still chats, in a built-in format; say why its own template was not used
         print(f"hearth: warning: {engine.model.template_warning}", file=sys.stderr)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
-    recorder: ChatRecorder | None = None
+    saved: SavedChat | None = None
     try:
         if args.save:
-            from desktop_app.commands.chats import ChatRecorder
-
             assert engine.model is not None
-            recorder = ChatRecorder(args.model, engine.model.summary.name, args.system, sampling)
+            saved = SavedChat(args.model, engine.model.summary.name, args.system, sampling)
         if args.prompt is not None:
-            history.append({"role": "user", "content": args.prompt})
-            writer, turn_sampling = recorder.begin_turn(args.prompt) if recorder else (None, sampling)
-            text, reasoning, stats = answer(engine, history, turn_sampling, sys.stdout, writer)
+            messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
+            text, reasoning, stats = answer(engine, messages, turn_sampling, sys.stdout, writer)
             print()
             if args.json:
                 print(json.dumps(_result(text, reasoning, stats), ensure_ascii=False))
             return 0
-        return _interactive(engine, history, sampling, args.json, recorder)
+        return _interactive(engine, history, sampling, args.json, saved)
     finally:
         engine.unload()
-        if recorder is not None:
-            recorder.report()
+        if saved is not None:
+            saved.report()
+
+
+class SavedChat:
+    """`hearth chat --save`: the run becomes one conversation, created at its first turn. The turns
+    themselves are ChatSession's; this keeps only what the run adds: which conversation, and which
+    prompt failed (the next prompt replaces it, so the saved branch is what the model was sent)."""
+
+    def __init__(
+        self, model_path: str, model_name: str, system_prompt: str | None, sampling: SamplingSettings
+    ) -> None:
+        from desktop_app.commands.chats import open_store
+        from desktop_app.core.library import Library
+        from desktop_app.core.paths import app_paths
+
+        store = open_store()
+        path = Path(model_path)
+        known = Library(store.db, app_paths()).find_by_path(path)
+        self.session = ChatSession(store)
+        self.model_name = known.display_name if known else model_name
+        self.new = NewConversation(
+            model_name=self.model_name,
+            model_path=str(path.resolve()),
+            model_id=known.id if known else None,
+            system_prompt=system_prompt or "",
+            settings={"sampling": sampling.to_dict()},
+        )
+        self.sampling = sampling
+        self.conversation_id: int | None = None
+        self._prompt_id: int | None = None  # this turn's prompt
+        self._failed_prompt_id: int | None = None  # a prompt whose turn failed: the model never saw it
+
+    def begin(self, prompt: str) -> tuple[list[Message], SamplingSettings, ReplyWriter]:
+        """Store the prompt and the streaming reply; returns what to send the engine (read back from
+        the store), the sampling with the seed it records, and the writer to feed."""
+        if self._failed_prompt_id is not None:
+            turn = self.session.edit(self._failed_prompt_id, prompt, self.sampling, model=self.model_name)
+        else:
+            target = self.new if self.conversation_id is None else self.conversation_id
+            turn = self.session.begin(target, prompt, self.sampling, model=self.model_name)
+        assert turn.prompt is not None
+        self.conversation_id, self._prompt_id, self._failed_prompt_id = (
+            turn.conversation.id,
+            turn.prompt.id,
+            None,
+        )
+        return turn.messages, turn.sampling, turn.writer
+
+    def turn_failed(self) -> None:
+        self._failed_prompt_id = self._prompt_id
+
+    def report(self) -> None:
+        if self.conversation_id is not None:
+            print(
+                f"Saved as conversation {self.conversation_id} "
+                f"(`hearth chats export {self.conversation_id}` shows it).",
+                file=sys.stderr,
+            )
+
+
+def _begin(
+    prompt: str, history: list[Message], sampling: SamplingSettings, saved: SavedChat | None
+) -> tuple[list[Message], SamplingSettings, ReplyWriter | None]:
+    """One turn's messages, sampling and writer: from the store with --save, else from `history`."""
+    history.append({"role": "user", "content": prompt})
+    if saved is None:
+        return history, sampling, None
+    return saved.begin(prompt)
 
 
 def _interactive(
@@ -148,7 +214,7 @@ def _interactive(
     history: list[Message],
     sampling: SamplingSettings,
     as_json: bool,
-    recorder: ChatRecorder | None = None,
+    saved: SavedChat | None = None,
 ) -> int:
     model = engine.model
     assert model is not None
@@ -170,14 +236,13 @@ def _interactive(
             return 0
         if not line.strip():
             continue
-        history.append({"role": "user", "content": line})
-        writer, turn_sampling = recorder.begin_turn(line) if recorder else (None, sampling)
+        messages, turn_sampling, writer = _begin(line, history, sampling, saved)
         try:
-            text, reasoning, stats = answer(engine, history, turn_sampling, sys.stdout, writer)
+            text, reasoning, stats = answer(engine, messages, turn_sampling, sys.stdout, writer)
         except HearthError as exc:
             history.pop()
-            if recorder is not None:
-                recorder.turn_failed()
+            if saved is not None:
+                saved.turn_failed()
             print(f"\nhearth: {exc}", file=sys.stderr)
             continue
         print()

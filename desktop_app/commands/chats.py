@@ -1,4 +1,4 @@
-"""`hearth chats list|export|import`, and the recorder behind `hearth chat --save`.
+"""`hearth chats list|export|import` (`hearth chat --save` writes the conversations; see commands/chat.py).
 
 Conversation ids are the integers `hearth chats list` shows (they are never reused after a delete).
 """
@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 from desktop_app.core.chat_transfer import read_chat_file, read_chat_stream, write_export
-from desktop_app.core.conversations import ConversationStore, ReplyWriter, with_fixed_seed
-from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.conversations import ConversationStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,61 +80,3 @@ def _import(args: argparse.Namespace) -> int:
     conversation_id = open_store().import_json(data)
     print(conversation_id)
     return 0
-
-
-class ChatRecorder:
-    """`hearth chat --save`: the run becomes one conversation (created at the first turn). Each turn's
-    prompt is committed before generation starts, and the reply is saved as it streams."""
-
-    def __init__(
-        self, model_path: str, model_name: str, system_prompt: str | None, sampling: SamplingSettings
-    ) -> None:
-        from desktop_app.core.library import Library
-        from desktop_app.core.paths import app_paths
-
-        self.store = open_store()
-        path = Path(model_path)
-        known = Library(self.store.db, app_paths()).find_by_path(path)
-        self.model_id = known.id if known else None
-        self.model_name = known.display_name if known else model_name
-        self.model_path = str(path.resolve())
-        self.system_prompt = system_prompt or ""
-        self.sampling = sampling
-        self.conversation_id: int | None = None
-        self._turn_prompt_id: int | None = None
-        self._retry_of: int | None = None
-
-    def begin_turn(self, prompt: str) -> tuple[ReplyWriter, SamplingSettings]:
-        """Store the prompt, create the streaming reply; returns its writer and the sampling settings
-        (seed fixed, so the message records the seed really used) to generate with."""
-        if self.conversation_id is None:
-            self.conversation_id = self.store.create_conversation(
-                model_name=self.model_name,
-                model_path=self.model_path,
-                model_id=self.model_id,
-                system_prompt=self.system_prompt,
-                settings={"sampling": self.sampling.to_dict()},
-            ).id
-        # After a failed turn the model never saw that prompt: the next one is a sibling of it (an edit),
-        # so the saved branch matches the history the model is sent.
-        prompt_message = self.store.add_message(
-            self.conversation_id, "user", prompt, sibling_of=self._retry_of
-        )
-        self._turn_prompt_id = prompt_message.id
-        self._retry_of = None
-        sampling = with_fixed_seed(self.sampling)
-        writer = self.store.start_reply(
-            self.conversation_id, prompt_message.id, model=self.model_name, sampling=sampling
-        )
-        return writer, sampling
-
-    def turn_failed(self) -> None:
-        self._retry_of = self._turn_prompt_id
-
-    def report(self) -> None:
-        if self.conversation_id is not None:
-            print(
-                f"Saved as conversation {self.conversation_id} "
-                f"(`hearth chats export {self.conversation_id}` shows it).",
-                file=sys.stderr,
-            )
