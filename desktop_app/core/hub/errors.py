@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Final
 
 import httpx2
 from huggingface_hub.errors import (
@@ -28,6 +29,9 @@ from desktop_app.core.errors import (
     RemoteNotFoundError,
 )
 from desktop_app.core.hub.client import Token, hub_endpoint
+
+#: where a token goes, said so that it reads right in the app's dialogs and in a terminal alike
+_TOKEN_PLACES: Final = "Models → Discover → Token…; a download from a terminal also reads HF_TOKEN"
 
 __all__ = [
     "HubUnreachableError",
@@ -139,7 +143,7 @@ def gated_error(
         return AuthRequiredError(
             f"{repo_id} is gated or private{code}: downloading it needs a Hugging Face token.",
             hint=f"Accept the model's terms at {page} while logged in, then add an access token in Hearth"
-            " (Models → Discover → Token…; HF_TOKEN for hearth pull).",
+            f" ({_TOKEN_PLACES}).",
             details=details,
         )
     return AuthRequiredError(
@@ -155,19 +159,14 @@ def _http_error(exc: HfHubHTTPError, repo_id: str | None, auth: Token) -> Hearth
     if status == 401:
         return AuthRequiredError(
             "The Hugging Face Hub rejected your access token.",
-            hint="Paste a valid token in Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull),"
-            " or remove it to use public models only.",
+            hint=f"Paste a valid token in Hearth ({_TOKEN_PLACES}), or remove it to use public models only.",
             details=str(exc),
         )
     if status == 403:
         return AuthRequiredError(
             f"The Hugging Face Hub refused access to {repo_id or 'this resource'}.",
             hint="Check that your token has read access"
-            + (
-                ", or add a token in Hearth (Models → Discover → Token…; HF_TOKEN for hearth pull)."
-                if auth is False
-                else "."
-            ),
+            + (f", or add a token in Hearth ({_TOKEN_PLACES})." if auth is False else "."),
             details=str(exc),
         )
     if status == 429:
