@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from desktop_app.commands.errors import report_error
 from desktop_app.core.db import Database
 from desktop_app.core.downloads import (
     AlreadyDownloadedError,
@@ -51,8 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from desktop_app.cli import fail
-
     try:
         paths = app_paths().ensure()
         db = Database(paths.database)
@@ -61,7 +60,7 @@ def _pull(args: argparse.Namespace) -> int:
         finally:
             db.close()
     except HearthError as exc:
-        return fail(exc)
+        return report_error(exc)
     except KeyboardInterrupt:
         print("\nPaused. Run the same command again to resume.", file=sys.stderr)
         return 130
@@ -201,7 +200,7 @@ def _duration(seconds: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run only this command (tests, and until cli.py registers it)."""
+    """Run only this command, as `hearth pull` would (the tests call it)."""
     parser = argparse.ArgumentParser(prog="hearth")
     register(parser.add_subparsers())
     args = parser.parse_args(["pull", *(sys.argv[1:] if argv is None else argv)])
