@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from desktop_app import __version__
+from desktop_app.commands.errors import report_error
 from desktop_app.core.errors import HearthError
 
 Command = Callable[[argparse.Namespace], int]
@@ -56,12 +57,6 @@ def _run_gui(args: argparse.Namespace) -> int:
     return gui_main(screenshot=args.screenshot)
 
 
-def fail(exc: HearthError) -> int:
-    """One clear line on stderr (what happened, then what to do), no traceback."""
-    print(f"hearth: error: {exc}", file=sys.stderr)
-    return exc.exit_code
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a template worker process of the frozen app starts here
     parser = build_parser()
@@ -81,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging(app_paths())  # library warnings go to the log file, not the terminal
         return handler(args)
     except HearthError as exc:
-        return fail(exc)
+        return report_error(exc)
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
