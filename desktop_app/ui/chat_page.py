@@ -342,14 +342,14 @@ class ChatPage(QWidget):
         self._start(turn)
 
     def continue_reply(self, message_id: int) -> None:
-        model = self.view.chat_model
+        """Extend the last reply of the branch shown; any other is refused with a status message."""
         if self._live is not None or self.controller.loaded_model is None:
-            return
-        if model.row_of(message_id) != model.rowCount() - 1:
-            self.status_changed.emit("Only the last reply can be continued.")
             return
         try:
             turn = self.session.continue_reply(message_id, self.sampling)
+        except ValueError:  # not the end of the branch shown
+            self.status_changed.emit("Only the last reply can be continued.")
+            return
         except HearthError as exc:
             show_error(self, exc)
             return
