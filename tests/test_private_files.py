@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.api_key import key_file, load_or_create_key
 from desktop_app.core.db import Database
 from desktop_app.core.logs import setup_logging
 from desktop_app.core.paths import app_paths
 from desktop_app.core.private_files import write_private_text
+from desktop_app.core.server_config import ServerPrefs, save_prefs
 from desktop_app.core.settings import AppSettings, read_token, save_settings, write_token
-from desktop_app.server.config import ServerPrefs, save_prefs
-from desktop_app.server.keys import key_file, load_or_create_key
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are a POSIX notion")
 

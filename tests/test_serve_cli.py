@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.server.keys import KEY_FILE
+from desktop_app.core.api_key import KEY_FILE
 from tests.server_http import request
 from tests.test_cli_engine import ROOT, assert_one_line_error, hearth
 

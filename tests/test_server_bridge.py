@@ -12,7 +12,7 @@ import pytest
 
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.server.config import ServerOptions
+from desktop_app.core.server_config import ServerOptions
 from desktop_app.workers.inference import InferenceController
 from desktop_app.workers.server_bridge import ServerController
 from tests.server_http import KEY, open_stream, read_until, request

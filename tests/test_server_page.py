@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtWidgets import QWidget
 
 from desktop_app.core import starter
+from desktop_app.core.api_key import key_file
 from desktop_app.core.generation import LoadSettings
 from desktop_app.core.paths import app_paths
-from desktop_app.server.config import load_prefs
-from desktop_app.server.keys import key_file
+from desktop_app.core.server_config import load_prefs
 from desktop_app.ui.server_page import ServerPage
 from desktop_app.workers.inference import InferenceController
 from tests.server_http import request

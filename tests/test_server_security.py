@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.api_key import key_file, load_or_create_key, regenerate_key
 from desktop_app.core.engine import GenerationStats
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings
 from desktop_app.core.jobs import ThreadBackend
 from desktop_app.core.paths import app_paths
-from desktop_app.server.config import (
+from desktop_app.core.server_config import (
     MAX_BODY_BYTES,
     ServerOptions,
     ServerStartError,
     check_origin,
     host_header_allowed,
 )
-from desktop_app.server.keys import key_file, load_or_create_key, regenerate_key
 from desktop_app.server.runner import ServerRunner
 from tests.server_http import (
     KEY,

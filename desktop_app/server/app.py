@@ -33,8 +33,8 @@ from desktop_app.core.engine import Engine, GenerationStats, TextDelta
 from desktop_app.core.errors import GenerationError, HearthError, SettingsError, TemplateError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.jobs import JobResult
+from desktop_app.core.server_config import MAX_PENDING
 from desktop_app.server.backend import InferenceBackend
-from desktop_app.server.config import MAX_PENDING
 from desktop_app.server.openai_schema import (
     ApiError,
     GenerationRequest,

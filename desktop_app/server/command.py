@@ -19,7 +19,7 @@ from desktop_app.core.engine import GenerationStats
 from desktop_app.core.errors import HearthError, ModelFileError, SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import JobResult
-from desktop_app.server.config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
+from desktop_app.core.server_config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
 
 if TYPE_CHECKING:
     from desktop_app.server.runner import ServerRunner
@@ -131,10 +131,10 @@ def _load_settings(saved: LoadSettings | None, ctx: int | None, threads: int | N
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from desktop_app.core.api_key import check_key, load_or_create_key
     from desktop_app.core.jobs import ThreadBackend
     from desktop_app.core.paths import app_paths
     from desktop_app.server.app import ServerApp
-    from desktop_app.server.keys import check_key, load_or_create_key
     from desktop_app.server.runner import ServerRunner
     from desktop_app.server.security import SecurityPolicy
 

@@ -17,8 +17,8 @@ import time
 
 import uvicorn
 
+from desktop_app.core.server_config import ServerStartError, bind_address, url_for
 from desktop_app.server.app import ServerApp
-from desktop_app.server.config import ServerStartError, bind_address, url_for
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from desktop_app.server.config import MAX_BODY_BYTES, host_header_allowed, normalize_origin
-from desktop_app.server.keys import check_key
+from desktop_app.core.api_key import check_key
+from desktop_app.core.server_config import MAX_BODY_BYTES, host_header_allowed, normalize_origin
 from desktop_app.server.openai_schema import error_body
 
 log = logging.getLogger(__name__)

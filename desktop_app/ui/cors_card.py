@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLineEdit, QListWidget, QSizePolicy, QWidget
 
 from desktop_app.core.errors import HearthError
-from desktop_app.server.config import check_origin
+from desktop_app.core.server_config import check_origin
 from desktop_app.ui.widgets import Card, button, label
 
 

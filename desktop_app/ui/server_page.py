@@ -12,10 +12,11 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
+from desktop_app.core.api_key import load_or_create_key, regenerate_key
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
 from desktop_app.core.paths import AppPaths
-from desktop_app.server.config import (
+from desktop_app.core.server_config import (
     DEFAULT_HOST,
     ServerOptions,
     ServerPrefs,
@@ -23,7 +24,6 @@ from desktop_app.server.config import (
     save_prefs,
     url_for,
 )
-from desktop_app.server.keys import load_or_create_key, regenerate_key
 from desktop_app.ui.cors_card import CorsCard
 from desktop_app.ui.plain_text import ask
 from desktop_app.ui.server_activity import ActivityTable

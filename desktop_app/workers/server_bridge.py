@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
 from desktop_app.core.jobs import Job
+from desktop_app.core.server_config import ServerOptions
 from desktop_app.server.app import ServerApp
-from desktop_app.server.config import ServerOptions
 from desktop_app.server.runner import ServerRunner
 from desktop_app.server.security import SecurityPolicy
 from desktop_app.workers.inference import InferenceController

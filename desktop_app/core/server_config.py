@@ -1,7 +1,9 @@
-"""Server options, and the checks that keep them safe: loopback unless asked, exact CORS origins.
+"""The API server's options, and the checks that keep them safe: loopback unless asked, exact CORS origins.
 
-`ServerPrefs` (port, CORS allowlist) is what the GUI remembers between runs, in `server.json` in the
-config folder. The key lives apart (keys.py), readable by the user only.
+Plain settings with no server machinery, so they live in core: the Server page edits them without
+importing the server, and `hearth serve` validates its flags with the same rules. `ServerPrefs` (port,
+CORS allowlist) is what the GUI remembers between runs, in `server.json` in the config folder. The key
+lives apart (api_key.py), readable by the user only.
 """
 
 from __future__ import annotations
