@@ -13,12 +13,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from desktop_app.core.engine import GenerationStats
 from desktop_app.core.errors import HearthError, ModelFileError, SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import JobResult
+from desktop_app.core.model_settings import ModelSettings
 from desktop_app.core.server_config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
 
 if TYPE_CHECKING:
@@ -113,12 +114,9 @@ def _resolve_model(spec: str | None) -> tuple[Path, LoadSettings | None, str | N
                 f"The model '{model.id}' cannot be used: {model.error}",
                 hint="Run `hearth models info PATH` on the file for details, or pick another model.",
             )
-    saved: dict[str, Any] = dict(model.settings)
-    load = LoadSettings.from_dict(dict(saved.get("load", {}))) if saved.get("load") else None
-    sampling = SamplingSettings.from_dict(dict(saved.get("sampling", {}))) if saved.get("sampling") else None
-    template = saved.get("template_override")
+    saved = ModelSettings.from_stored(model.settings)  # SettingsError when malformed, before the touch
     library.touch(model.id)
-    return model.path, load, template if isinstance(template, str) else None, sampling
+    return model.path, saved.load, saved.template_override, saved.sampling
 
 
 def _load_settings(saved: LoadSettings | None, ctx: int | None, threads: int | None) -> LoadSettings:

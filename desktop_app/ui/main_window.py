@@ -32,6 +32,7 @@ from desktop_app.core import network
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
+from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
 from desktop_app.core.services import AppServices
 from desktop_app.core.settings import AppSettings
 from desktop_app.resources import icon_path
@@ -232,13 +233,12 @@ class MainWindow(QMainWindow):
             model = self._model = known
         self.chat.model_key = model.id
         try:
-            settings = LoadSettings.from_dict(dict(model.settings.get("load", {})))
-            self.chat.sampling = SamplingSettings.from_dict(dict(model.settings.get("sampling", {})))
+            saved = ModelSettings.from_stored(model.settings)
         except HearthError as exc:  # a malformed saved setting: say so, use defaults
             show_error(self, exc)
-            settings = LoadSettings()
-            self.chat.sampling = SamplingSettings()
-        self.chat.load(model.path, settings_override or settings, model.settings.get("template_override"))
+            saved = ModelSettings(template_override=template_override_of(model.settings))
+        self.chat.sampling = saved.sampling
+        self.chat.load(model.path, settings_override or saved.load, saved.template_override)
 
     def reload_model(self, settings: object) -> None:
         """The settings drawer's "Reload": load the same model again with new load settings, and keep
@@ -248,9 +248,7 @@ class MainWindow(QMainWindow):
         if isinstance(self._model, LibraryModel):
             try:
                 current = self.library_store.get(self._model.id)
-                self.library_store.update_settings(
-                    current.id, {**current.settings, "load": settings.to_dict()}
-                )
+                self.library_store.update_settings(current.id, stored_with(current.settings, load=settings))
                 self._model = current
             except HearthError as exc:
                 show_error(self, exc)
@@ -261,9 +259,7 @@ class MainWindow(QMainWindow):
             return
         try:
             current = self.library_store.get(self._model.id)
-            self.library_store.update_settings(
-                current.id, {**current.settings, "sampling": sampling.to_dict()}
-            )
+            self.library_store.update_settings(current.id, stored_with(current.settings, sampling=sampling))
         except HearthError:
             log.warning("could not remember the sampling settings", exc_info=True)
 
