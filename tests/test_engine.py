@@ -504,7 +504,7 @@ def test_corrupt_files_raise_model_file_error_and_the_engine_recovers(
 def test_insufficient_memory_is_reported_in_gigabytes(
     tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("desktop_app.core.engine.session.available_memory_bytes", lambda: 100_000_000)
+    monkeypatch.setattr("desktop_app.core.engine.loading.available_memory_bytes", lambda: 100_000_000)
     engine = Engine()
     with pytest.raises(InsufficientMemoryError) as info:
         engine.load(tiny_gguf(), LoadSettings(n_ctx=4096))
