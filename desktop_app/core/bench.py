@@ -102,7 +102,7 @@ def run_bench(
     if prompt_tokens < 1 or n_gen < 1 or repeat < 1:
         raise SettingsError(
             "The benchmark needs at least 1 prompt token, 1 generated token and 1 run.",
-            hint="Pass positive --prompt-tokens, --tokens and --repeat.",
+            hint="Ask for a positive number of prompt tokens, generated tokens and runs.",
         )
     if prompt_tokens + n_gen + 8 > model.n_ctx:
         raise GenerationError(
