@@ -706,6 +706,7 @@ def test_load_reports_llama_cpp_progress_and_leaves_the_library_as_it_was(gemma_
         engine.unload()
     assert seen and seen[-1] == 1.0 and seen == sorted(seen) and all(0.0 <= v <= 1.0 for v in seen)
     assert raw.llama_model_default_params is original
+
     # a callback that raises is logged and never reaches C: the model still loads
     def broken(_fraction: float) -> None:
         raise RuntimeError("a bug in the progress bar")
