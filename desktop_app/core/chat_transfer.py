@@ -296,6 +296,8 @@ def _sampling(value: object, where: str) -> dict[str, Any] | None:
                 SamplingSettings(**{key: item})
             except SettingsError as exc:  # "'top_k' must be a whole number from 0 to 1000000, not …"
                 rule = exc.message.partition(", not ")[0].rstrip(".")
+                if isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 10**40:
+                    _refuse(path, f"is out of range ({_show(item)}); {rule}")
                 _refuse(path, f"is {_show(item)}; {rule}")
             except OverflowError:  # math.isfinite(10**400)
                 _refuse(path, f"is out of range ({_show(item)})")
