@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TextIO
 
-from desktop_app.core.chat_session import ChatSession, NewConversation
+from desktop_app.core.chat_session import NewConversation
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
@@ -150,14 +150,12 @@ class SavedChat:
     def __init__(
         self, model_path: str, model_name: str, system_prompt: str | None, sampling: SamplingSettings
     ) -> None:
-        from desktop_app.commands.chats import open_store
-        from desktop_app.core.library import Library
-        from desktop_app.core.paths import app_paths
+        from desktop_app.core.services import AppServices
 
-        store = open_store()
+        services = AppServices.open()
         path = Path(model_path)
-        known = Library(store.db, app_paths()).find_by_path(path)
-        self.session = ChatSession(store)
+        known = services.library.find_by_path(path)
+        self.session = services.chat_session
         self.model_name = known.display_name if known else model_name
         self.new = NewConversation(
             model_name=self.model_name,

@@ -35,10 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def open_store() -> ConversationStore:
-    from desktop_app.core.db import Database
-    from desktop_app.core.paths import app_paths
+    from desktop_app.core.services import AppServices
 
-    return ConversationStore(Database(app_paths().ensure().database))
+    return AppServices.open().conversations
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from desktop_app.core.chat_session import ChatSession
 from desktop_app.core.conversations import ConversationStore
 from desktop_app.core.db import Database
 from desktop_app.core.errors import HearthError
@@ -61,6 +62,11 @@ class AppServices:
             settings_problem=problem,
             engine=engine,
         )
+
+    @functools.cached_property
+    def chat_session(self) -> ChatSession:
+        """Chat turns over the conversation store: the window and `hearth chat --save` share it."""
+        return ChatSession(self.conversations)
 
     @functools.cached_property
     def downloads(self) -> DownloadManager:

@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
 
         self.inference = InferenceController(self, engine=services.engine)
         self.presets = services.presets
-        self.chat = ChatPage(self.inference, self.conversations, self.presets)
+        self.chat = ChatPage(self.inference, self.conversations, self.presets, session=services.chat_session)
         self.chat.reload_requested.connect(self.reload_model)
         self.chat.sampling_changed.connect(self._remember_sampling)
         self._model: LibraryModel | Path | None = None

@@ -91,12 +91,12 @@ def run(history: int, seconds: float, rate: int) -> dict[str, float]:
     window.open_conversation(conversation.id)
     app.processEvents()
 
-    # a live reply, exactly as ChatPage sets one up (stored, tracked by the saver, a live row)
+    # a live reply, as ChatPage sets one up (stored, a live row); the producer saves it as the inference
+    # thread does
     user = store.add_message(conversation.id, "user", "Stream something long, please.")
     chat.view.chat_model.append(user)
     writer = store.start_reply(conversation.id, model="synthetic")
     request_id = window.inference.new_request_id()
-    chat.saver.track(request_id, writer)
     chat.view.chat_model.append(store.get_message(writer.message_id), live=True)
     chat._live = (request_id, writer.message_id)
     for _ in range(20):
@@ -115,6 +115,7 @@ def run(history: int, seconds: float, rate: int) -> dict[str, float]:
             if delay > 0:
                 time.sleep(delay)
             pending.append(piece)
+            writer.append(piece)
             now = time.monotonic()
             if now - last >= BATCH_INTERVAL_S:
                 worker.text.emit(request_id, "answer", "".join(pending))
