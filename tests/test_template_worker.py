@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -114,6 +115,9 @@ def test_another_thread_renders_while_a_hostile_render_runs() -> None:
     thread = threading.Thread(target=hostile)
     thread.start()
     try:
+        deadline = time.monotonic() + 60  # the hostile render holds the only worker before we render
+        while not template_worker.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.01)
         validate_template(ECHO + "{{ 'ok' }}")
         assert render_chat(ECHO, HI) == "[user] hi\n"
         assert thread.is_alive() and not outcome  # the hostile render is still going
