@@ -18,12 +18,14 @@ run: setup-starter
 test: setup-test,dev
 	$(PY) -m ruff check desktop_app tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup-test,dev
 	$(PY) -m ruff check desktop_app tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 bench: setup-test,dev
