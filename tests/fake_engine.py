@@ -30,7 +30,8 @@ def echo(messages: Sequence[Message], _sampling: SamplingSettings) -> str:
 
 
 class ScriptedEngine(Engine):
-    """Streams `script(messages, sampling)` word by word, `delay_s` apart, and honours cancel."""
+    """Streams `script(messages, sampling)` word by word, `delay_s` apart; honours cancel, the sampling's
+    max_tokens (a word per token) and the load settings' context length."""
 
     def __init__(self, script: Script = echo, *, delay_s: float = 0.0, n_ctx: int = 4096) -> None:
         super().__init__()
@@ -59,10 +60,11 @@ class ScriptedEngine(Engine):
             file_template=summary.chat_template,
             override=template_override,
         )
+        settings = settings or LoadSettings()
         self._model = LoadedModel(
             summary=summary,
-            settings=settings or LoadSettings(),
-            n_ctx=self.n_ctx,
+            settings=settings,
+            n_ctx=settings.n_ctx or self.n_ctx,
             chat_format=chat_format,
             load_s=time.perf_counter() - started,
             template_warning=chat_format.warning,
@@ -95,6 +97,9 @@ class ScriptedEngine(Engine):
             if self._stop.is_set():
                 reason = "cancelled"
                 break
+            if sent == sampling.max_tokens:  # one word stands for one token
+                reason = "max_tokens"
+                break
             if self.delay_s:
                 time.sleep(self.delay_s)
             yield TextDelta(word if index == 0 else " " + word)
@@ -104,5 +109,5 @@ class ScriptedEngine(Engine):
         yield GenerationStats(
             prompt_tokens=prompt, cached_tokens=0, evaluated_tokens=prompt, completion_tokens=sent,
             ttft_s=min(elapsed, self.delay_s), prefill_tps=0.0, generation_tps=sent / elapsed,
-            stop_reason=reason, n_ctx=self.n_ctx, context_used=prompt + sent, total_s=elapsed,
+            stop_reason=reason, n_ctx=self._model.n_ctx, context_used=prompt + sent, total_s=elapsed,
         )  # fmt: skip

@@ -1,5 +1,9 @@
-"""The chat on the real window with the real Gemma model: send, stream, stop, regenerate, edit,
-continue, delete, search, export, and a restart that finds the history intact."""
+"""The chat on the real window: send, stream, stop, regenerate, edit, continue, delete, search, export,
+and a restart that finds the history intact.
+
+The end-to-end tests use the real Gemma model. Tests of what the page does with a reply (the settings
+drawer, search and export) inject a scripted engine through AppServices instead: the window, the
+stores and the inference thread are the real ones, and the reply is known in advance."""
 
 from __future__ import annotations
 
@@ -17,12 +21,13 @@ from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.paths import app_paths
 from desktop_app.ui.chat_model import ChatItem
 from desktop_app.ui.main_window import MainWindow
+from tests.fake_engine import ScriptedEngine
 
 SHORT = SamplingSettings(temperature=0.0, max_tokens=10, seed=7)
 
 
-def _open_window(qtbot) -> MainWindow:
-    win = build_window(app_paths().ensure())
+def _open_window(qtbot, engine: ScriptedEngine | None = None) -> MainWindow:
+    win = build_window(app_paths().ensure(), engine=engine)
     qtbot.addWidget(win)
     win.show()
     return win
@@ -32,6 +37,20 @@ def _open_window(qtbot) -> MainWindow:
 def window(qtbot, monkeypatch):
     monkeypatch.setattr(starter, "is_available", lambda: False)
     win = _open_window(qtbot)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def engine() -> ScriptedEngine:
+    return ScriptedEngine(lambda _messages, _sampling: " ".join(f"word{n}" for n in range(40)))
+
+
+@pytest.fixture
+def scripted(qtbot, monkeypatch, engine: ScriptedEngine):
+    """The real window with the scripted engine on its inference thread."""
+    monkeypatch.setattr(starter, "is_available", lambda: False)
+    win = _open_window(qtbot, engine)
     yield win
     win.close()
 
@@ -161,11 +180,10 @@ def test_send_stream_stop_regenerate_edit_and_restart(qtbot, window, gemma_path:
         again.close()
 
 
-@pytest.mark.gemma
-@pytest.mark.slow
 def test_search_jumps_to_the_hit_and_export_writes_the_chat(
-    qtbot, window, gemma_path: Path, tmp_path: Path
+    qtbot, scripted, tiny_gguf, tmp_path: Path
 ) -> None:
+    window = scripted
     store = window.conversations
     first = store.create_conversation("Sailing")
     store.add_message(first.id, "user", "How do I tie a bowline knot?")
@@ -202,7 +220,7 @@ def test_search_jumps_to_the_hit_and_export_writes_the_chat(
     assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
 
     # a chat with a loaded model continues where the search landed
-    _load(qtbot, window, gemma_path)
+    _load(qtbot, window, tiny_gguf())
     chat.sampling = SHORT
     _send(qtbot, window, "And a good wine with it?")
     assert _items(window)[-2].content == "And a good wine with it?"
@@ -278,10 +296,11 @@ def test_a_bad_model_file_is_explained_inline(qtbot, window, tmp_path: Path) -> 
     assert not window.chat.header.unload_button.isVisibleTo(window.chat)
 
 
-@pytest.mark.gemma
-@pytest.mark.slow
-def test_settings_drawer_drives_the_chat_and_is_remembered(qtbot, window, gemma_path: Path) -> None:
-    model = window.library_store.import_file(gemma_path, link=True)
+def test_settings_drawer_drives_the_chat_and_is_remembered(
+    qtbot, scripted, engine: ScriptedEngine, tiny_gguf
+) -> None:
+    window = scripted
+    model = window.library_store.import_file(tiny_gguf(context_length=4096), link=True)
     window._refresh_model_picker()
     window.load_model(model)
     qtbot.waitUntil(window.chat.composer.input.isEnabled, timeout=60_000)
@@ -304,6 +323,8 @@ def test_settings_drawer_drives_the_chat_and_is_remembered(qtbot, window, gemma_
     assert window.conversations.get_conversation(conversation.id).system_prompt == "Answer in French."
     reply = _items(window)[-1]
     assert reply.message.stats and reply.message.stats["completion_tokens"] <= 6
+    assert reply.message.stats["completion_tokens"] == 6  # the script had 40 words to give
+    assert engine.requests[-1][0] == {"role": "system", "content": "Answer in French."}
 
     # a load setting changed in the drawer reloads the model with it, and is kept too
     panel.n_ctx.setValue(2048)
