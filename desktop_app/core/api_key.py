@@ -63,6 +63,6 @@ def regenerate_key(paths: AppPaths) -> str:
 def _storage_error(file: Path, exc: BaseException) -> StorageError:
     return StorageError(
         f"Hearth cannot read or write the server's API key file {file}: {exc}.",
-        hint="Check the permissions of the settings folder, or pass --api-key.",
+        hint="Check that the settings folder is yours and writable (its path is in the message).",
         details=repr(exc),
     )

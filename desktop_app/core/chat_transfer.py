@@ -113,7 +113,7 @@ def parse_chat_json(text: str | bytes, source: str) -> object:
     except json.JSONDecodeError as exc:
         raise ChatFileError(
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-            hint="Import a file written by Hearth's JSON export (`hearth chats export ID --format json`).",
+            hint="Import a file written by Hearth's JSON export (Export as JSON in the chat list).",
         ) from exc
     except RecursionError as exc:  # json's C parser checks its depth: [[[[… raises this, not a crash
         raise ChatFileError(f"{source} is nested too deeply to be a chat file.", hint=_SHAPE_HINT) from exc

