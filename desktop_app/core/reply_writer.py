@@ -8,7 +8,6 @@ FLUSH_INTERVAL_S, each write its own short transaction, and once more at the end
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -19,6 +18,7 @@ from desktop_app.core.db import Database
 from desktop_app.core.engine import GenerationStats, TextDelta
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.limits import random_seed
 
 if TYPE_CHECKING:
     from desktop_app.core.conversations import ConversationStore
@@ -33,7 +33,7 @@ def with_fixed_seed(sampling: SamplingSettings) -> SamplingSettings:
     Pass the result to the engine and to `start_reply`."""
     if sampling.seed is not None:
         return sampling
-    return replace(sampling, seed=random.randrange(2**32))
+    return replace(sampling, seed=random_seed())
 
 
 class ReplyWriter:

@@ -10,7 +10,6 @@ tracked, so the next request evaluates only what differs from the last one.
 from __future__ import annotations
 
 import codecs
-import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from desktop_app.core.engine import native
 from desktop_app.core.engine.events import Event, GenerationStats, TextDelta, measure
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import SamplingSettings, StopReason
+from desktop_app.core.limits import random_seed
 from desktop_app.core.reasoning import ReasoningSplitter
 from desktop_app.core.stop_strings import StopBuffer
 
@@ -134,7 +134,7 @@ class Decoder:
             )  # fmt: skip
             return
 
-        seed = sampling.seed if sampling.seed is not None else random.randrange(2**32)
+        seed = sampling.seed if sampling.seed is not None else random_seed()
         sampler = native.build_sampler(vocab, sampling, seed)
         pieces = native.PieceDecoder(vocab)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
