@@ -80,6 +80,9 @@ def test_load_settings_take_exactly_the_limits(name: str, bounds: limits.IntRang
         assert getattr(LoadSettings(**at_edge), name) == edge
     for beyond in _outside(bounds):
         outside: dict[str, Any] = {name: int(beyond)}
+        if bounds is limits.THREADS and beyond == limits.THREADS_AUTOMATIC:
+            assert getattr(LoadSettings(**outside), name) is None  # 0: automatic, not refused
+            outside[name] = limits.THREADS_AUTOMATIC - 1
         with pytest.raises(SettingsError, match=f"from {bounds.lo} to {bounds.hi}"):
             LoadSettings(**outside)
 

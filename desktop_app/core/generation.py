@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, TypeVar
 
 from desktop_app.core import limits
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.limits import FloatRange, IntRange
-from desktop_app.core.system import cpu_count, default_threads
+from desktop_app.core.system import default_threads
 
 KvCacheType = Literal["f16", "q8_0", "q4_0", "f32"]
 KV_TYPES: dict[str, int] = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type ids
@@ -24,8 +24,11 @@ DEFAULT_CONTEXT = 4096  # llama-cpp-python's 512 is too small for a chat; 4k fit
 @dataclass(frozen=True)
 class LoadSettings:
     n_ctx: int | None = None  # None: min(model's trained context, DEFAULT_CONTEXT)
-    n_threads: int = field(default_factory=default_threads)
-    n_threads_batch: int = field(default_factory=cpu_count)
+    # None (or 0, as the drawer's spin box says "Automatic"): the thread governor picks, starting from
+    # the physical cores and stepping down while other programs keep the CPU busy. A number: fixed,
+    # and the governor stays off.
+    n_threads: int | None = None
+    n_threads_batch: int | None = None  # None: the same as n_threads (governed with it when automatic)
     n_batch: int = 512
     n_gpu_layers: int = 0  # -1: all
     flash_attention: bool = False
@@ -34,9 +37,13 @@ class LoadSettings:
     use_mlock: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("n_threads", "n_threads_batch"):
+            value = getattr(self, name)
+            if value == limits.THREADS_AUTOMATIC and not isinstance(value, bool):
+                object.__setattr__(self, name, None)  # how a spin box says "Automatic"
         _check_int("n_ctx", self.n_ctx, limits.N_CTX, allow_none=True)
-        _check_int("n_threads", self.n_threads, limits.THREADS)
-        _check_int("n_threads_batch", self.n_threads_batch, limits.THREADS)
+        _check_int("n_threads", self.n_threads, limits.THREADS, allow_none=True)
+        _check_int("n_threads_batch", self.n_threads_batch, limits.THREADS, allow_none=True)
         _check_int("n_batch", self.n_batch, limits.N_BATCH)
         _check_int("n_gpu_layers", self.n_gpu_layers, limits.N_GPU_LAYERS)
         if self.kv_cache_type not in KV_TYPES:
@@ -44,6 +51,16 @@ class LoadSettings:
                 f"KV cache type '{self.kv_cache_type}' is not one of {', '.join(KV_TYPES)}.",
                 hint="Pick f16 (default), q8_0 or q4_0.",
             )
+
+    @property
+    def automatic_threads(self) -> bool:
+        """The governor runs only when the user left the thread count automatic."""
+        return self.n_threads is None
+
+    def thread_counts(self) -> tuple[int, int]:
+        """(n_threads, n_threads_batch) to load with: automatic starts at the physical cores."""
+        n = self.n_threads if self.n_threads is not None else default_threads()
+        return n, self.n_threads_batch if self.n_threads_batch is not None else n
 
     def context_for(self, trained_context: int) -> int:
         if self.n_ctx is not None:

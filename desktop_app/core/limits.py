@@ -39,7 +39,8 @@ class FloatRange:
 
 N_CTX: Final = IntRange(64, 1 << 21)
 UNKNOWN_CONTEXT_MAX: Final = 131072  # the context widgets' bound when the model file does not say
-THREADS: Final = IntRange(1, 1024)  # n_threads and n_threads_batch
+THREADS: Final = IntRange(1, 1024)  # n_threads and n_threads_batch, when fixed
+THREADS_AUTOMATIC: Final = 0  # also taken for them: "Automatic" (the governor picks; stored as None)
 N_BATCH: Final = IntRange(1, 1 << 16)
 N_GPU_LAYERS: Final = IntRange(-1, 100_000)  # -1: all layers
 GPU_LAYERS_WIDGET_MAX: Final = 999  # the spin boxes stop here: more layers than any model has

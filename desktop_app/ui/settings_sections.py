@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core import limits
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import DEFAULT_CONTEXT, LoadSettings, SamplingSettings
-from desktop_app.core.system import cpu_count
+from desktop_app.core.system import cpu_count, physical_cores
 from desktop_app.ui.settings_fields import (
     FIELD_TITLES,
     KV_CHOICES,
@@ -53,6 +53,16 @@ def add_field(fields: dict[str, Field], name: str, title: str, control: QWidget,
     field = Field(title, control, TIPS[name], **kwargs)
     fields[name] = field
     return field
+
+
+AUTOMATIC_THREADS = "Automatic (recommended)"
+
+
+def _cores_note() -> str:
+    physical = physical_cores()
+    logical = f"{cpu_count()} logical CPUs"
+    cores = f"{physical} physical cores, {logical}" if physical else logical
+    return f"This computer has {cores}. Automatic uses fewer while other programs keep the CPU busy."
 
 
 class SamplingSection(Section):
@@ -128,15 +138,12 @@ class LoadSection(Section):
         self.body.addWidget(self.load_note)
         self.n_ctx = int_spin(256, DEFAULT_CONTEXT, 1024)
         self.body.addWidget(add_field(fields, "n_ctx", "Context length", self.n_ctx))
-        self.n_threads = int_spin(limits.THREADS.lo, cpu_count(), width=76)
+        # 0 is "Automatic": LoadSettings reads it as None, so the drawer's edit rules need no special case.
+        self.n_threads = int_spin(limits.THREADS_AUTOMATIC, cpu_count(), width=76)
+        self.n_threads.setSpecialValueText(AUTOMATIC_THREADS)
+        self.n_threads.setFixedWidth(190)  # room for "Automatic (recommended)"
         self.body.addWidget(
-            add_field(
-                fields,
-                "n_threads",
-                "CPU threads",
-                self.n_threads,
-                note=f"This computer has {cpu_count()} logical CPUs.",
-            )
+            add_field(fields, "n_threads", "CPU threads", self.n_threads, note=_cores_note(), stacked=True)
         )
         self.n_gpu_layers = int_spin(limits.N_GPU_LAYERS.lo, limits.GPU_LAYERS_WIDGET_MAX, width=76)
         self.n_gpu_layers.setSpecialValueText("All")
@@ -178,8 +185,9 @@ class LoadSection(Section):
         if context > self.n_ctx.maximum():  # saved elsewhere with a longer context: show it as is
             self.n_ctx.setMaximum(context)
         self.n_ctx.setValue(context)
-        self.n_threads.setMaximum(max(cpu_count(), load.n_threads))
-        self.n_threads.setValue(load.n_threads)
+        fixed = load.n_threads
+        self.n_threads.setMaximum(max(cpu_count(), fixed or 0))
+        self.n_threads.setValue(limits.THREADS_AUTOMATIC if fixed is None else fixed)
         self.n_gpu_layers.setValue(load.n_gpu_layers)
         self.kv_type.setCurrentIndex(max(0, self.kv_type.findData(load.kv_cache_type)))
         self.flash.setChecked(load.flash_attention)

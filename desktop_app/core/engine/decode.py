@@ -17,6 +17,7 @@ from typing import Any
 
 from desktop_app.core.engine import native
 from desktop_app.core.engine.events import Event, GenerationStats, TextDelta, measure
+from desktop_app.core.engine.governor import ThreadGovernor
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import SamplingSettings, StopReason
 from desktop_app.core.limits import random_seed
@@ -38,6 +39,9 @@ class Decoder:
         self.n_ctx = n_ctx
         self._cancel = cancel
         self.cached: list[int] = []  # tokens whose keys/values are in the KV cache (sequence 0)
+        # Timed decode calls feed it (two clock reads per call); None when the threads are fixed.
+        self.governor: ThreadGovernor | None = None
+        self.fixed_threads = 0  # the thread count when there is no governor
 
     def reset(self) -> None:
         """Empty the KV cache."""
@@ -105,6 +109,7 @@ class Decoder:
         pending = tokens[cached:]
         reason: StopReason | None = None
         batch_size = self.batch.capacity
+        governor = self.governor
 
         # Prefill, in n_batch chunks; the abort flag is polled inside llama_decode too.
         for start in range(0, len(pending), batch_size):
@@ -112,7 +117,13 @@ class Decoder:
                 reason = "cancelled"
                 break
             chunk = pending[start : start + batch_size]
-            rc = llama_cpp.llama_decode(ctx, self.batch.batch(chunk))
+            if governor is None:
+                rc = llama_cpp.llama_decode(ctx, self.batch.batch(chunk))
+            else:
+                began = governor.clock()
+                rc = llama_cpp.llama_decode(ctx, self.batch.batch(chunk))
+                if rc == native.DECODE_OK:
+                    governor.step(began, "prefill", len(chunk))
             if rc == native.DECODE_ABORTED:
                 self._sync_cache_with_memory(chunk)
                 reason = "cancelled"
@@ -175,7 +186,13 @@ class Decoder:
                 if len(self.cached) + 1 >= n_ctx:
                     reason = "context_full"
                     break
-                rc = decode(ctx, self.batch.single(token))
+                if governor is None:
+                    rc = decode(ctx, self.batch.single(token))
+                else:
+                    began = governor.clock()
+                    rc = decode(ctx, self.batch.single(token))
+                    if rc == native.DECODE_OK:
+                        governor.step(began)
                 if rc == native.DECODE_ABORTED:
                     reason = "cancelled"
                     break
@@ -222,10 +239,16 @@ class Decoder:
         dropped: int,
         first_token_at: float = 0.0,
     ) -> GenerationStats:
+        if self.governor is not None:
+            state = self.governor.state
+            n_threads, note = state.n_threads, state.describe()
+        else:
+            n_threads, note = self.fixed_threads, ""
         return measure(
             prompt_tokens=len(tokens), cached=cached, evaluated=evaluated, completion=completion,
             sampled=sampled, started=started, prefill_end=prefill_end, end=end, reason=reason,
             dropped=dropped, n_ctx=self.n_ctx, context_used=len(self.cached), first_token_at=first_token_at,
+            n_threads=n_threads, threads_note=note,
         )  # fmt: skip
 
 

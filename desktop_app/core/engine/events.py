@@ -32,6 +32,8 @@ class GenerationStats:
     context_used: int = 0
     total_s: float = 0.0
     stop_string: str | None = None
+    n_threads: int = 0  # llama.cpp threads at the end of the request (0: not known)
+    threads_note: str = ""  # the governor's word when it lowered them ("1 thread: the CPU is busy")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +57,8 @@ def measure(
     n_ctx: int,
     context_used: int,
     first_token_at: float = 0.0,
+    n_threads: int = 0,
+    threads_note: str = "",
 ) -> GenerationStats:
     """The stats of one request from its counts and its perf_counter() timestamps."""
     prefill_s = prefill_end - started
@@ -72,4 +76,6 @@ def measure(
         n_ctx=n_ctx,
         context_used=context_used,
         total_s=end - started,
+        n_threads=n_threads,
+        threads_note=threads_note,
     )

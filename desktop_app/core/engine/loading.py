@@ -73,13 +73,14 @@ def open_llama(
             stopped = stopped or go_on is False
             return go_on
 
+        n_threads, n_threads_batch = settings.thread_counts()
         with native.load_progress(report if progress is not None else None):
             return Llama(
                 model_path=str(summary.path),
                 n_ctx=n_ctx,
                 n_batch=min(settings.n_batch, n_ctx),
-                n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads_batch,
+                n_threads=n_threads,
+                n_threads_batch=n_threads_batch,
                 n_gpu_layers=settings.n_gpu_layers,
                 flash_attn=settings.flash_attention,
                 type_k=KV_TYPES[settings.kv_cache_type],

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from desktop_app.core.engine import native
 from desktop_app.core.engine.decode import Decoder
 from desktop_app.core.engine.events import Event, Message
+from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
 from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llama
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
 from desktop_app.core.errors import GenerationError
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        """`clock` times decode calls for the thread governor (tests inject one to simulate slow steps)."""
+        self._clock = clock
+        self._governor: ThreadGovernor | None = None
+        self._fixed: int | None = None  # a count the benchmark pinned over the governor
         self._llm: Any = None
         self._model: LoadedModel | None = None
         self._abort: native.AbortFlag | None = None
@@ -86,6 +91,14 @@ class Engine:
         self._decoder = Decoder(
             llm, native.TokenBuffer(min(settings.n_batch, n_ctx)), self._model.n_ctx, self._cancel
         )
+        n_threads, _ = settings.thread_counts()
+        self._decoder.fixed_threads = n_threads
+        if settings.automatic_threads:
+            ctx = llm._ctx.ctx
+            self._governor = ThreadGovernor(
+                n_threads, lambda n: native.lib().llama_set_n_threads(ctx, n, n), clock=self._clock
+            )
+            self._decoder.governor = self._governor
         if chat_format.warning:
             log.warning("%s: %s", summary.name, chat_format.warning)
         log.info(
@@ -108,6 +121,38 @@ class Engine:
         self._abort = None
         self._decoder = None
         self._prompt = None
+        self._governor = None
+        self._fixed = None
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    @property
+    def thread_state(self) -> ThreadState | None:
+        """The threads llama.cpp runs with now, and why when the governor lowered them."""
+        if self._decoder is None or self._model is None:
+            return None
+        if self._governor is not None and self._fixed is None:
+            return self._governor.state
+        n = self._fixed if self._fixed is not None else self._decoder.fixed_threads
+        return ThreadState(n, n, automatic=False)
+
+    def pin_threads(self, n_threads: int | None) -> None:
+        """Run with exactly `n_threads` (the governor pauses), or None: back to the load settings
+        (the governor, when automatic). For `hearth bench --contention`'s fixed-count runs."""
+        llm = self._require()
+        assert self._decoder is not None and self._model is not None
+        self._fixed = n_threads
+        if n_threads is not None:
+            self._decoder.governor = None
+            self._decoder.fixed_threads = n_threads
+            native.lib().llama_set_n_threads(llm._ctx.ctx, n_threads, n_threads)
+            return
+        loaded, batch = self._model.settings.thread_counts()
+        self._decoder.governor = self._governor
+        self._decoder.fixed_threads = loaded
+        if self._governor is not None:
+            loaded = batch = self._governor.threads
+        native.lib().llama_set_n_threads(llm._ctx.ctx, loaded, batch)
 
     # -- generation ------------------------------------------------------------------------------
 

@@ -1,0 +1,236 @@
+"""The thread governor: the policy fed simulated step times, and the engine applying it to llama.cpp.
+
+No test here asserts a real timing: steps are made slow or fast by an injected clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core import generation
+from desktop_app.core.engine import Engine, GenerationStats, native
+from desktop_app.core.engine.governor import PROBE_S, WINDOW, ThreadGovernor
+from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.model_settings import ModelSettings
+
+QUIET = {1: 0.030, 2: 0.018, 4: 0.010}  # seconds per token when nothing else runs
+BUSY = {1: 0.040, 2: 0.500, 4: 1.600}  # one busy process per core: more threads collapse
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_governor(max_threads: int = 2) -> tuple[ThreadGovernor, FakeClock, list[int]]:
+    clock = FakeClock()
+    applied: list[int] = []
+    return ThreadGovernor(max_threads, applied.append, clock=clock), clock, applied
+
+
+def run_steps(governor: ThreadGovernor, clock: FakeClock, costs: dict[int, float], n: int) -> None:
+    """`n` generation steps, each costing what the current thread count costs under this load."""
+    for _ in range(n):
+        began = clock()
+        clock.now += costs[governor.threads]
+        governor.step(began)
+
+
+def test_quiet_machine_stays_at_the_physical_cores() -> None:
+    governor, clock, applied = make_governor(4)
+    run_steps(governor, clock, QUIET, 10 * WINDOW)
+    assert governor.threads == 4
+    assert governor.state.reason is None and governor.state.describe() == ""
+    # Any rare probe down was measured slower and undone.
+    assert all(n == 4 for n in applied[1::2])
+
+
+def test_a_simulated_slow_step_lowers_the_threads_and_fast_steps_raise_them_again() -> None:
+    governor, clock, applied = make_governor(2)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)  # learns the quiet speed of 2 threads
+    assert governor.threads == 2
+
+    run_steps(governor, clock, BUSY, 1)  # one step 28x the quiet time: no waiting for a window
+    assert governor.threads == 1 and applied[-1] == 1
+    run_steps(governor, clock, BUSY, 3 * WINDOW)  # 1 thread measured faster than the busy 2: kept
+    assert governor.threads == 1
+    assert governor.state.describe() == "1 thread: the CPU is busy"
+
+    clock.now += PROBE_S  # the load goes away; the next probe up is measured faster and sticks
+    run_steps(governor, clock, QUIET, 3 * WINDOW)
+    assert governor.threads == 2 and applied[-1] == 2
+    assert governor.state.reason is None
+
+
+def test_probing_up_while_still_busy_goes_back_and_backs_off() -> None:
+    governor, clock, _ = make_governor(2)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    run_steps(governor, clock, BUSY, 1 + WINDOW)
+    assert governor.threads == 1
+    changes = governor.changes
+    for _ in range(6):  # 6 probe intervals of the busy load: each probe fails at its first step
+        clock.now += PROBE_S
+        run_steps(governor, clock, BUSY, WINDOW + 1)
+    assert governor.threads == 1
+    probes = (governor.changes - changes) // 2
+    assert 1 <= probes < 6  # the wait doubles after each failed probe: hysteresis, no flapping
+
+
+def test_a_slowdown_that_fewer_threads_do_not_fix_is_not_called_contention() -> None:
+    """A long context makes every count slower: stepping down is measured, found no better, undone."""
+    governor, clock, _ = make_governor(2)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    longer_context = {n: t * 2 for n, t in QUIET.items()}
+    run_steps(governor, clock, longer_context, 4 * WINDOW)
+    assert governor.threads == 2
+    assert governor.state.reason is None
+
+
+def test_prefill_chunks_count_per_token() -> None:
+    governor, clock, applied = make_governor(2)
+    for cost in (0.010, 0.010, 0.200):  # a 64-token chunk at 2 threads, then one 20x slower
+        began = clock()
+        clock.now += cost * 64
+        governor.step(began, "prefill", 64)
+    assert governor.threads == 1 and applied == [1]
+    began = clock()
+    clock.now += 0.001 * 4
+    governor.step(began, "prefill", 4)  # tiny chunks are mostly overhead: ignored
+    assert governor.threads == 1
+
+
+# -- the engine ------------------------------------------------------------------------------------
+
+
+class ThreadCostClock:
+    """Advances, on every read, by the cost of a step at the context's current thread count: the
+    engine reads it just before and just after each decode, so each step takes exactly that cost."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.reads = 0
+        self.costs: dict[int, float] = QUIET
+        self.threads: Callable[[], int] = lambda: 2
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.now += self.costs[self.threads()]
+        return self.now
+
+
+def _generate(engine: Engine, n: int) -> GenerationStats:
+    stats = None
+    engine.reset_cache()
+    sampling = SamplingSettings(max_tokens=n, seed=1)
+    for event in engine.stream_completion("the hearth", sampling, ignore_eos=True):
+        if isinstance(event, GenerationStats):
+            stats = event
+    assert stats is not None
+    return stats
+
+
+def test_the_engine_lowers_the_context_threads_under_simulated_contention(
+    tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)  # any machine: 2 "physical cores"
+    clock = ThreadCostClock()
+    engine = Engine(clock=clock)
+    engine.load(tiny_gguf(), LoadSettings())
+    ctx = engine.native_handles()[0]
+
+    def context_threads() -> int:
+        return int(native.lib().llama_n_threads(ctx))
+
+    clock.threads = context_threads
+    try:
+        assert context_threads() == 2 and engine.thread_state is not None
+        assert engine.thread_state.automatic
+        quiet = _generate(engine, 2 * WINDOW + 2)
+        assert quiet.n_threads == 2 and quiet.threads_note == ""
+
+        clock.costs = BUSY
+        busy = _generate(engine, 2 * WINDOW + 2)
+        assert context_threads() == 1
+        assert int(native.lib().llama_n_threads_batch(ctx)) == 1
+        assert busy.n_threads == 1 and busy.threads_note == "1 thread: the CPU is busy"
+
+        clock.costs = QUIET
+        clock.now += PROBE_S
+        calm = _generate(engine, 3 * WINDOW)
+        assert context_threads() == 2
+        assert calm.n_threads == 2 and calm.threads_note == ""
+    finally:
+        engine.unload()
+
+
+def test_a_fixed_thread_count_keeps_the_governor_off(
+    tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)
+    clock = ThreadCostClock()
+    clock.costs = BUSY
+    engine = Engine(clock=clock)
+    engine.load(tiny_gguf(), LoadSettings(n_threads=2))
+    ctx = engine.native_handles()[0]
+    clock.threads = lambda: int(native.lib().llama_n_threads(ctx))
+    try:
+        stats = _generate(engine, 2 * WINDOW + 2)
+        assert int(native.lib().llama_n_threads(ctx)) == 2
+        assert stats.n_threads == 2 and stats.threads_note == ""
+        state = engine.thread_state
+        assert state is not None and not state.automatic
+        assert clock.reads == 0  # not even read: a fixed count costs nothing per token
+    finally:
+        engine.unload()
+
+
+def test_pinned_threads_pause_the_governor_and_none_resumes_it(
+    tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)
+    engine = Engine()
+    engine.load(tiny_gguf(), LoadSettings())
+    ctx = engine.native_handles()[0]
+    try:
+        engine.pin_threads(1)
+        assert int(native.lib().llama_n_threads(ctx)) == 1
+        assert _generate(engine, 4).n_threads == 1
+        engine.pin_threads(None)
+        assert int(native.lib().llama_n_threads(ctx)) == 2
+        state = engine.thread_state
+        assert state is not None and state.automatic
+    finally:
+        engine.unload()
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def test_load_settings_round_trip_automatic_and_fixed() -> None:
+    auto = LoadSettings()
+    assert auto.n_threads is None and auto.automatic_threads
+    assert auto.to_dict()["n_threads"] is None
+    assert LoadSettings.from_dict(json.loads(json.dumps(auto.to_dict()))) == auto
+    assert LoadSettings(n_threads=0) == auto  # the drawer's spin box says "Automatic" with a 0
+    stored = {"n_threads": 3, "n_threads_batch": 8}  # what earlier versions saved
+    fixed = LoadSettings.from_dict(stored)
+    assert fixed.n_threads == 3 and not fixed.automatic_threads
+    assert fixed.thread_counts() == (3, 8)
+    assert LoadSettings(n_threads=3).thread_counts() == (3, 3)
+    again = ModelSettings.from_stored({"load": auto.to_dict()})
+    assert again.load == auto
+
+
+def test_physical_cores_is_sane() -> None:
+    from desktop_app.core.system import cpu_count, default_threads, physical_cores
+
+    physical = physical_cores()
+    assert physical is None or 1 <= physical <= cpu_count()
+    assert 1 <= default_threads() <= cpu_count()
