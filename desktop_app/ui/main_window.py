@@ -1,11 +1,20 @@
-"""The main window: a sidebar for navigation and a stack of pages."""
+"""The main window: a sidebar for navigation and a stack of pages.
+
+Start-up (issue #12): the first paint needs only what the Chat page shows. The Models page (the Hub
+client, huggingface_hub) and the Server page (uvicorn, Starlette) are built on first use, behind
+`models` and `server`; the download worker starts, and the Models page is built, right after the
+first paint. Their modules are imported inside the builders as plain `import` statements, so
+PyInstaller still finds them.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -13,6 +22,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QKeySequence,
+    QPaintEvent,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -39,12 +49,15 @@ from desktop_app.resources import icon_path
 from desktop_app.ui.chat_page import ChatPage
 from desktop_app.ui.conversation_panel import ConversationPanel
 from desktop_app.ui.error_dialog import show_error
-from desktop_app.ui.models_page import ModelsPage
-from desktop_app.ui.server_page import ServerPage
 from desktop_app.ui.status_bar import StatusBar
 from desktop_app.ui.theme import apply_theme, current_colors
 from desktop_app.ui.widgets import button, label
 from desktop_app.workers.inference import InferenceController
+
+if TYPE_CHECKING:
+    from desktop_app.core.downloads import DownloadManager
+    from desktop_app.ui.models_page import ModelsPage
+    from desktop_app.ui.server_page import ServerPage
 
 WINDOW_TITLE = "Hearth"
 log = logging.getLogger(__name__)
@@ -126,10 +139,21 @@ class Sidebar(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """Builds the pages from the services it is given; it opens nothing itself (core/services.py)."""
+    """Builds the pages from the services it is given; it opens nothing itself (core/services.py).
 
-    def __init__(self, services: AppServices) -> None:
+    `start_downloads=False` (the self-test) keeps the download worker from ever starting."""
+
+    #: emitted once, from the event loop, after the window's first paint (first-run work waits for it)
+    first_painted = Signal()
+
+    def __init__(self, services: AppServices, *, start_downloads: bool = True) -> None:
         super().__init__()
+        self._start_downloads = start_downloads
+        self._painted = False
+        self._shut_down = False
+        self._models: ModelsPage | None = None
+        self._server: ServerPage | None = None
+        self._placeholders: dict[int, QWidget] = {}
         self.services = services
         self.paths = services.paths
         self.settings = services.settings
@@ -137,13 +161,11 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if self.settings.font_size and isinstance(app, QApplication):
             apply_theme(app, self.settings.font_size)
-        network.apply_offline(self.settings.offline)
+        self._network_applied = False  # after the first paint: it imports huggingface_hub
         self.db = services.db
         self.library_store = services.library
         self.conversations = services.conversations
         recovered = services.recover_interrupted()  # cut-off replies are shown as such
-        self.downloads = services.downloads
-        self.downloads.start()
         self.setAcceptDrops(True)
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(QIcon(str(icon_path())))
@@ -166,19 +188,13 @@ class MainWindow(QMainWindow):
         self.chat.reload_requested.connect(self.reload_model)
         self.chat.sampling_changed.connect(self._remember_sampling)
         self._model: LibraryModel | Path | None = None
-        self.models = ModelsPage(
-            self.library_store, self.downloads, services.read_token, services.write_token
-        )
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
-        self.models_index = self.add_page("Models", self.models, "Ctrl+2")
-        self.server = ServerPage(self.inference, services.paths)  # the local API; off until switched on
-        self.server_index = self.add_page("Server", self.server, "Ctrl+3")
-        self.sidebar.group.idClicked.connect(self.pages.setCurrentIndex)
+        self.models_index = self._add_lazy_page("Models", "Ctrl+2")
+        self.server_index = self._add_lazy_page("Server", "Ctrl+3")  # the local API; off until switched on
+        self.sidebar.group.idClicked.connect(self.show_page)
         QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
-        self.models.my_models.load_requested.connect(self.load_model)
         self.chat.model_chosen.connect(self.load_model)
         self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
-        self.models.my_models.refreshed.connect(self._refresh_model_picker)
         self._refresh_model_picker()
 
         self.sidebar.smaller.clicked.connect(lambda: self.change_font_size(-1))
@@ -212,14 +228,112 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.status_message = self.status.message
         self.chat.status_changed.connect(self.status_message.setText)
-        self.server.status_changed.connect(self.status_message.setText)
         self.chat.stats_changed.connect(self.status.show_stats)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
         if recovered:
             self.status_message.setText(f"{recovered} reply(s) cut off by a crash were kept as they were.")
-        self.models.my_models.status.connect(self.status_message.setText)
         if settings_problem is not None:
             self.status_message.setText(str(settings_problem))
+
+    # -- pages built on first use -------------------------------------------------------------------
+
+    @property
+    def downloads(self) -> DownloadManager:
+        """The download queue; its module (and the Hub client) is imported on first use."""
+        return self.services.downloads
+
+    @property
+    def models(self) -> ModelsPage:
+        """The Models page, built on first use (or right after the first paint)."""
+        if self._models is None:
+            from desktop_app.ui.models_page import ModelsPage
+
+            services = self.services
+            self._apply_network_setting()
+            page = ModelsPage(self.library_store, self.downloads, services.read_token, services.write_token)
+            self._models = page
+            self._start_download_worker()  # its Downloads tab shows the queue the worker runs
+            page.my_models.load_requested.connect(self.load_model)
+            page.my_models.refreshed.connect(self._refresh_model_picker)
+            page.my_models.status.connect(self.status_message.setText)
+            self._install_page(self.models_index, page)
+        return self._models
+
+    @property
+    def server(self) -> ServerPage:
+        """The Server page (uvicorn, Starlette), built when the user first opens it."""
+        if self._server is None:
+            from desktop_app.ui.server_page import ServerPage
+
+            page = ServerPage(self.inference, self.services.paths)
+            self._server = page
+            page.status_changed.connect(self.status_message.setText)
+            self._install_page(self.server_index, page)
+        return self._server
+
+    def _add_lazy_page(self, title: str, shortcut: str) -> int:
+        placeholder = QWidget()
+        placeholder.setObjectName("Page")
+        index = self.add_page(title, placeholder, shortcut)
+        self._placeholders[index] = placeholder
+        return index
+
+    def _install_page(self, index: int, page: QWidget) -> None:
+        """Swap the built page in for its placeholder, at the same index (the sidebar's ids)."""
+        placeholder = self._placeholders.pop(index)
+        was_current = self.pages.currentWidget() is placeholder
+        self.pages.insertWidget(index, page)
+        self.pages.removeWidget(placeholder)
+        placeholder.deleteLater()
+        if was_current:
+            self.pages.setCurrentWidget(page)
+
+    def _page_at(self, index: int) -> QWidget | None:
+        """The page at `index`, built now if it was still a placeholder."""
+        if index == self.models_index:
+            return self.models
+        if index == self.server_index:
+            return self.server
+        return self.pages.widget(index)
+
+    def _apply_network_setting(self) -> None:
+        """The offline switch, applied before anything that can reach the network exists (the download
+        worker, the Models page). `network.apply_offline` imports huggingface_hub, so not sooner."""
+        if not self._network_applied:
+            self._network_applied = True
+            network.apply_offline(self.settings.offline)
+
+    def _start_download_worker(self) -> None:
+        if self._start_downloads and not self._shut_down:
+            self._apply_network_setting()
+            self.downloads.start()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        """What the first paint did not wait for: the download worker (queued downloads resume), then
+        the Models page, one event-loop turn later so input in between is handled."""
+        if self._shut_down:
+            return
+        self.first_painted.emit()
+        self._apply_network_setting()
+        self._start_download_worker()
+        QTimer.singleShot(0, self._build_models_when_idle)
+
+    def _build_models_when_idle(self) -> None:
+        if not self._shut_down:
+            self.models  # noqa: B018 - built for its side effect: the first switch to Models is instant
+
+    def after_first_paint(self, action: Callable[[], None]) -> None:
+        """Run `action` once the window has been painted (at once, queued, if it already has)."""
+        if self._painted:
+            QTimer.singleShot(0, action)
+        else:
+            self.first_painted.connect(action, Qt.ConnectionType.SingleShotConnection)
 
     def load_model(self, model: LibraryModel | Path, settings_override: LoadSettings | None = None) -> None:
         self.show_page(self.chat_index)
@@ -307,10 +421,12 @@ class MainWindow(QMainWindow):
         self.status_message.setText(f"Text size {size:g} pt")
 
     def set_offline(self, offline: bool) -> None:
+        self._network_applied = True
         network.apply_offline(offline)
         self.settings = AppSettings(offline=offline, font_size=self.settings.font_size)
         self.services.save_settings(self.settings)
-        self.models.discover.set_offline(offline)
+        if self._models is not None:  # a Models page built later reads the setting itself
+            self._models.discover.set_offline(offline)
         self.sidebar.show_offline(offline)
         self.status_message.setText(
             "Offline mode: Hearth makes no network requests." if offline else "Online"
@@ -340,9 +456,11 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop generation, free the model on its thread, pause the download worker. Idempotent:
         runs from closeEvent and from QApplication.aboutToQuit, whichever comes first."""
-        self.server.shutdown()  # before the inference thread: cancels the API's requests first
+        self._shut_down = True
+        if self._server is not None:  # before the inference thread: cancels the API's requests first
+            self._server.shutdown()
         self.inference.shutdown()
-        self.downloads.stop()  # the services stay open: a test may read them after closing
+        self.services.stop_downloads()  # the services stay open: a test may read them after closing
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -356,7 +474,9 @@ class MainWindow(QMainWindow):
         return index
 
     def show_page(self, index: int) -> None:
-        self.pages.setCurrentIndex(index)
+        page = self._page_at(index)
+        if page is not None:
+            self.pages.setCurrentWidget(page)
         nav = self.sidebar.group.button(index)
         if nav is not None:
             nav.setChecked(True)
