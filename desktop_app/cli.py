@@ -20,11 +20,14 @@ from desktop_app.core.errors import HearthError
 Command = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    """The `hearth` parser; without `commands`, only the options that open the window or run the
+    self-test (the command modules import the engine and the Hub client: issue #12)."""
     parser = argparse.ArgumentParser(
         prog="hearth",
         description="Chat with large language models entirely on your own machine. "
         "Run without arguments to open the app.",
+        add_help=commands,
     )
     parser.add_argument("--version", action="version", version=f"hearth {__version__}")
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --self-test: also load this .gguf model and generate a few tokens",
     )
     parser.set_defaults(handler=_run_gui)
+    if not commands:
+        return parser
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     from desktop_app.commands import bench, chat, chats, models, pull, search
     from desktop_app.server import command as serve
@@ -57,16 +62,26 @@ def _run_gui(args: argparse.Namespace) -> int:
     return gui_main(screenshot=args.screenshot)
 
 
+def _window_args(argv: Sequence[str] | None) -> argparse.Namespace | None:
+    """The arguments when they only open the window or run the self-test, else None (a command,
+    --help, or a mistake: the full parser answers those)."""
+    args, rest = build_parser(commands=False).parse_known_args(argv)
+    return None if rest else args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a template worker process of the frozen app starts here
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _window_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     if args.self_test:
         from desktop_app import self_test
 
         return self_test.main(args.self_test_model)
     if args.self_test_model is not None:
-        parser.error("--model PATH goes with --self-test (or after a command: hearth chat --model PATH)")
+        build_parser().error(
+            "--model PATH goes with --self-test (or after a command: hearth chat --model PATH)"
+        )
     handler: Command = args.handler
     try:
         if handler is not _run_gui:  # the GUI sets up its own logging
