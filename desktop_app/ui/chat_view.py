@@ -2,14 +2,16 @@
 
 Model/view instead of a widget per message: only visible rows are painted, and layouts are cached per
 row, so a chat of 500 messages opens and scrolls like a short one. While a reply streams, a batch that
-does not add a line repaints just that row; one that does triggers a relayout that reads cached sizes.
+does not grow the row past its 120 px step repaints just that row; one that does triggers a relayout that
+reads cached sizes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
-from PySide6.QtCore import QModelIndex, QPoint, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QContextMenuEvent,
     QCursor,
@@ -53,7 +55,6 @@ class ChatView(QListView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._stick = True
         self._target: int | None = None  # a search hit to keep centred while estimates settle
-        self.chat_model.dataChanged.connect(self._row_changed)
         self.chat_model.modelReset.connect(self._reset)
         self.chat_model.rowsInserted.connect(self._follow)
         bar = self.verticalScrollBar()
@@ -107,15 +108,23 @@ class ChatView(QListView):
         self._stick = True
         self.scrollToBottom()
 
-    @Slot(QModelIndex, QModelIndex)
-    def _row_changed(self, top: QModelIndex, _bottom: QModelIndex) -> None:
-        item = top.data(ItemRole)
+    def dataChanged(
+        self,
+        top: QModelIndex | QPersistentModelIndex,
+        bottom: QModelIndex | QPersistentModelIndex,
+        roles: Sequence[int] = (),
+    ) -> None:
+        """A row changed (a streamed batch, mostly). QListView's own handler schedules a layout of
+        every row for any change (QListModeViewBase::dataChanged), which with 500 messages was most of
+        the GUI thread's time while a reply streamed; here only a row whose height changed does."""
+        item = top.data(ItemRole) if top == bottom else None
         if not isinstance(item, ChatItem):
+            super().dataChanged(top, bottom, roles)
             return
         if self.delegate.height_changed(item, self.viewport().width()):
-            self.delegate.sizeHintChanged.emit(top)  # relayout; other rows' sizes come from the cache
+            super().dataChanged(top, bottom, roles)  # relayout; other rows' sizes come from the cache
         else:
-            self.viewport().update(self.visualRect(top))
+            QAbstractItemView.dataChanged(self, top, bottom, roles)  # repaints the row, nothing more
 
     # -- search hits -------------------------------------------------------------------------------
 
