@@ -4,15 +4,32 @@ Each row's text lives in a QTextDocument cached by (message id, version, width).
 rendered to Markdown HTML once; a streaming one is plain text that grows by appending at the end, so a
 40 ms batch costs a layout of the new text, not of the whole reply. Geometry (bubble, Thinking toggle,
 action buttons) is computed with the layout and reused for painting and for hit-testing clicks.
+
+When a reply ends, or a long message is first shown, its Markdown is rendered and laid out on a worker
+(`markdown_worker.py`): the row keeps showing the plain text (the live document itself, for a reply that
+just ended) until the finished document is swapped in. A short message is rendered in place, so opening
+a chat does not flash plain text. A document is laid out again only when its width changes: a
+QTextDocument relayouts all of its text on every `setTextWidth`, even to the same width.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QColor,
@@ -22,14 +39,16 @@ from PySide6.QtGui import (
     QPalette,
     QTextCursor,
     QTextDocument,
-    QTextOption,
 )
 from PySide6.QtWidgets import QAbstractItemView, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from desktop_app.ui.chat_model import ChatItem, ItemRole
-from desktop_app.ui.markdown_html import render_markdown
+from desktop_app.ui.chat_model import ChatItem, ChatModel, ItemRole
+from desktop_app.ui.markdown_worker import MarkdownJob, RenderedDocument, build_document, new_document
 from desktop_app.ui.plain_text import SafeTextDocument
 from desktop_app.ui.theme import DARK, Colors, current_colors
+from desktop_app.workers.tasks import run_in_background
+
+log = logging.getLogger(__name__)
 
 SIDE = 28  # space left and right of the column
 MAX_COLUMN = 860  # reading width: long lines are tiring
@@ -38,6 +57,7 @@ USER_PAD_X, USER_PAD_Y = 16, 10
 ACTION_H = 26
 ACTION_GAP = 2
 LIVE_STEP = 120  # px: a streaming row's height is rounded up to this
+SYNC_MARKDOWN_CHARS = 8_000  # a stored message up to this long is rendered in place (a few ms)
 
 _STOP_NOTES = {
     "max_tokens": "stopped at the token limit",
@@ -99,6 +119,14 @@ class Layout:
     markdown: bool
     text_len: int
     code_blocks: tuple[str, ...] = ()
+    source: str = ""  # the text a Markdown body shows (or will show, while pending)
+    pending: bool = False  # a Markdown row still showing its plain text: the render runs on a worker
+    more: list[QTextDocument] = field(default_factory=list)  # a long reply's Markdown: the body's sequel
+
+    def documents(self) -> list[QTextDocument]:
+        """The body, top to bottom: a long reply is built in pieces (markdown_worker.py)."""
+        return [self.body, *self.more]
+
     thinking: QTextDocument | None = None
     height: int = 0
     bubble: QRect | None = None
@@ -112,6 +140,8 @@ class Layout:
 
 
 class MessageDelegate(QStyledItemDelegate):
+    markdown_ready = Signal(int)  # message id: its rendered Markdown was swapped in
+
     def __init__(self, view: QAbstractItemView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._view = view
@@ -123,6 +153,7 @@ class MessageDelegate(QStyledItemDelegate):
         self.hinted: dict[int, int] = {}  # message id -> the height sizeHint last reported
         self._estimates: dict[int, tuple[tuple[int, int], int]] = {}  # id -> ((version, width), height)
         self.corrected: set[QPersistentModelIndex] = set()  # rows painted taller or shorter than hinted
+        self._renders: dict[int, MarkdownJob] = {}  # message id -> its Markdown render in flight
 
     # -- theme and fonts ---------------------------------------------------------------------------
 
@@ -151,7 +182,7 @@ class MessageDelegate(QStyledItemDelegate):
         base, small, bold = self._fonts()
         column = max(200, min(width - 2 * SIDE, MAX_COLUMN))
         left = max(SIDE, (width - column) // 2)
-        layout = self._body(item, cached, base)
+        layout = self._body(item, cached, base, column)
         layout.version, layout.width = item.version, width
         small_h = QFontMetrics(small).height()
         y = GAP
@@ -181,13 +212,14 @@ class MessageDelegate(QStyledItemDelegate):
                     doc.setDocumentMargin(0)
                     if doc.toPlainText() != reasoning:
                         doc.setPlainText(reasoning)
-                    doc.setTextWidth(column - 16)
+                    _set_width(doc, column - 16)
                     layout.thinking = doc
                     layout.thinking_pos = QPoint(left + 14, y)
                     y += int(doc.size().height()) + 12
-            layout.body.setTextWidth(column)
             layout.body_pos = QPoint(left, y)
-            y += int(layout.body.size().height())
+            for doc in layout.documents():
+                _set_width(doc, column)
+                y += int(doc.size().height())
             layout.bubble = None
             layout.footer_text = footer_text(item)
             if layout.footer_text:
@@ -203,42 +235,108 @@ class MessageDelegate(QStyledItemDelegate):
         self._cache[item.id] = layout
         return layout
 
-    def _body(self, item: ChatItem, cached: Layout | None, base: QFont) -> Layout:
-        """The row's text document: reuse it when only the width changed, append when streaming."""
+    def _body(self, item: ChatItem, cached: Layout | None, base: QFont, column: int) -> Layout:
+        """The row's text document: reuse it when its text is unchanged, append when streaming, and
+        for long Markdown show the plain text while a worker renders it."""
         content = item.content
         markdown = item.role == "assistant" and not item.live and item.message.state != "failed"
-        if cached is not None and cached.markdown == markdown:
-            if markdown and cached.version == item.version:
-                return cached  # width change only: relayout below, no re-render
-            # (text_len 0: the doc holds the "…" placeholder, which the first text replaces)
-            if not markdown and len(content) >= cached.text_len > 0 and item.live:
-                new = content[cached.text_len :]
-                if new:
-                    cursor = QTextCursor(cached.body)
-                    cursor.movePosition(QTextCursor.MoveOperation.End)
-                    cursor.insertText(new)
-                    cached.text_len = len(content)
-                return cached
-        doc = SafeTextDocument()  # model output and imported text: it loads no image, whatever the HTML
-        doc.setDefaultFont(base)
-        doc.setDocumentMargin(0)
-        option = QTextOption()
-        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        doc.setDefaultTextOption(option)
-        blocks: tuple[str, ...] = ()
         if markdown:
-            rendered = render_markdown(content.strip() or "(no text)", dark=self.colors is DARK)
-            doc.setHtml(rendered.html)
-            blocks = rendered.code_blocks
-        elif item.message.state == "failed" and not item.live:  # what was written, then why it stopped
+            if cached is not None and cached.markdown and cached.source == content:
+                if cached.pending:
+                    self._request(item.id, content, column, base)  # in flight already, or again
+                return cached  # rendered (or being rendered): a width change only relayouts it
+            job = MarkdownJob(item.id, content, self.colors is DARK, column, QFont(base))
+            if cached is not None and not cached.markdown and cached.text_len == len(content) and content:
+                doc = cached.body  # the reply just ended: its live document already shows this text
+            elif len(content) <= SYNC_MARKDOWN_CHARS:
+                done = build_document(job)
+                return Layout(
+                    version=-1, width=-1, body=done.documents[0], markdown=True, text_len=len(content),
+                    code_blocks=done.code_blocks, source=content, more=list(done.documents[1:]),
+                )  # fmt: skip
+            else:
+                doc = new_document(base)
+                doc.setPlainText(content)
+            self._request(item.id, content, column, base)
+            return Layout(
+                version=-1, width=-1, body=doc, markdown=True, text_len=len(content), source=content,
+                pending=True,
+            )  # fmt: skip
+        # (text_len 0: the doc holds the "…" placeholder, which the first text replaces)
+        if cached is not None and not cached.markdown and item.live and len(content) >= cached.text_len > 0:
+            new = content[cached.text_len :]
+            if new:
+                cursor = QTextCursor(cached.body)
+                cursor.movePosition(QTextCursor.MoveOperation.End)
+                cursor.insertText(new)
+                cached.text_len = len(content)
+            return cached
+        doc = new_document(base)  # model output and imported text: it loads no image, whatever the HTML
+        if item.message.state == "failed" and not item.live:  # what was written, then why it stopped
             text = html.escape(content).replace("\n", "<br>")
             reason = html.escape(item.message.error or "Generation failed.")
             doc.setHtml(f'{text}<p style="color:{self.colors.danger}">{reason}</p>')
         else:
             doc.setPlainText(content if (content or item.role == "user" or not item.live) else "…")
-        return Layout(
-            version=-1, width=-1, body=doc, markdown=markdown, text_len=len(content), code_blocks=blocks
+        return Layout(version=-1, width=-1, body=doc, markdown=False, text_len=len(content))
+
+    # -- Markdown off the GUI thread -----------------------------------------------------------------
+
+    def _request(self, message_id: int, text: str, column: int, font: QFont) -> None:
+        """Render `text` for the row on a worker, unless that very render is already in flight."""
+        dark = self.colors is DARK
+        running = self._renders.get(message_id)
+        if running is not None and running.text == text and running.dark == dark:
+            return
+        job = MarkdownJob(message_id, text, dark, column, QFont(font))
+        self._renders[message_id] = job
+        home = self.thread()
+        run_in_background(
+            lambda: build_document(job, home),
+            parent=self,
+            on_success=self._rendered,
+            on_failure=lambda exc: self._render_failed(job, exc),
         )
+
+    def _rendered(self, result: RenderedDocument) -> None:
+        """On the GUI thread: swap the document into the row, unless the row has moved on meanwhile
+        (regenerated, edited, continued, deleted, another theme): then the result is stale and dropped."""
+        job = result.job
+        if self._renders.get(job.message_id) is job:
+            del self._renders[job.message_id]
+        model = self._view.model()
+        item = model.item_by_id(job.message_id) if isinstance(model, ChatModel) else None
+        cached = self._cache.get(job.message_id)
+        if (
+            item is None
+            or item.live
+            or item.content != job.text
+            or (self.colors is DARK) != job.dark
+            or cached is None
+            or not (cached.markdown and cached.pending and cached.source == job.text)
+        ):
+            log.debug("dropped a stale Markdown render for message %s", job.message_id)
+            return
+        cached.body, cached.more = result.documents[0], list(result.documents[1:])
+        cached.code_blocks = result.code_blocks
+        cached.pending = False
+        cached.version = -1  # exactly this row's entry: its geometry is computed again from the new body
+        row = model.row_of(job.message_id) if isinstance(model, ChatModel) else None
+        if row is not None:
+            index = model.index(row, 0)
+            if self.height_changed(item, self._view.viewport().width()):
+                self.sizeHintChanged.emit(index)
+            self._view.viewport().update(self._view.visualRect(index))
+        self.markdown_ready.emit(job.message_id)
+
+    def _render_failed(self, job: MarkdownJob, exc: BaseException) -> None:
+        if self._renders.get(job.message_id) is job:
+            del self._renders[job.message_id]
+        log.warning("Markdown render of message %s failed: it stays plain text", job.message_id, exc_info=exc)
+
+    def renders_in_flight(self) -> int:
+        """How many Markdown renders are running (tests wait for none before closing the window)."""
+        return len(self._renders)
 
     def _place_actions(
         self, item: ChatItem, y: int, left: int, column: int, font: QFont
@@ -263,14 +361,22 @@ class MessageDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         """The exact height once a row has been painted; before that an estimate from the text's
         length, so opening a 500-message chat renders only the rows on screen."""
-        item = index.data(ItemRole)
-        if not isinstance(item, ChatItem):
-            return QSize(0, 0)
+        # called for every row at each relayout of the list: straight to the Python model, not
+        # through QModelIndex.data
+        model = index.model()
+        row = index.row()
+        if isinstance(model, ChatModel) and 0 <= row < (rows := model.rowCount()):
+            item = model.item(row)
+        else:
+            found = index.data(ItemRole)
+            if not isinstance(found, ChatItem):
+                return QSize(0, 0)
+            item, rows = found, index.model().rowCount()
         width = self._view.viewport().width()
         cached = self._cache.get(item.id)
         if cached is not None and cached.version == item.version and cached.width == width:
             height = cached.height
-        elif item.live or index.row() >= index.model().rowCount() - 2:
+        elif item.live or row >= rows - 2:
             height = self.layout_for(item, width).height  # the end of the chat is what is shown first
         else:
             key = (item.version, width)
@@ -322,6 +428,8 @@ class MessageDelegate(QStyledItemDelegate):
         layout = self.layout_for(item, width)
         c = self.colors
         _, small, bold = self._fonts()
+        # what of the row is on screen, in row coordinates: a document draws only the lines in it
+        visible = rect.intersected(self._view.viewport().rect()).translated(-rect.topLeft())
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.translate(rect.topLeft())
@@ -363,8 +471,13 @@ class MessageDelegate(QStyledItemDelegate):
                     layout.thinking_pos.x() - 10,
                     top + int(layout.thinking.size().height()),
                 )
-                self._draw_doc(painter, layout.thinking, layout.thinking_pos, c.muted)
-        self._draw_doc(painter, layout.body, layout.body_pos, c.text)
+                self._draw_doc(painter, layout.thinking, layout.thinking_pos, c.muted, visible)
+        at = QPoint(layout.body_pos)
+        for doc in layout.documents():
+            height = int(doc.size().height())
+            if at.y() < visible.bottom() and at.y() + height > visible.top():
+                self._draw_doc(painter, doc, at, c.text, visible)
+            at.setY(at.y() + height)
         if layout.footer is not None:
             painter.setFont(small)
             failed = item.message.state == "failed" and not item.live
@@ -377,10 +490,15 @@ class MessageDelegate(QStyledItemDelegate):
         self._draw_actions(painter, index.row(), layout, bold)
         painter.restore()
 
-    def _draw_doc(self, painter: QPainter, doc: QTextDocument, pos: QPoint, color: str) -> None:
+    def _draw_doc(
+        self, painter: QPainter, doc: QTextDocument, pos: QPoint, color: str, visible: QRect
+    ) -> None:
         painter.save()
         painter.translate(pos)
         context = QAbstractTextDocumentLayout.PaintContext()
+        # without a clip the layout draws every line of the document, on screen or not: a long reply
+        # would cost a full draw per streamed batch
+        context.clip = QRectF(visible.translated(-pos))
         palette = QPalette(self._view.palette())
         palette.setColor(QPalette.ColorRole.Text, QColor(color))
         context.palette = palette
@@ -422,7 +540,14 @@ class MessageDelegate(QStyledItemDelegate):
                 return ("action", key)
         if layout.thinking_toggle is not None and layout.thinking_toggle.contains(pos):
             return ("thinking", None)
-        anchor = layout.body.documentLayout().anchorAt(QPointF(pos - layout.body_pos))
+        anchor = ""
+        top = QPoint(layout.body_pos)
+        for doc in layout.documents():
+            height = int(doc.size().height())
+            if top.y() <= pos.y() < top.y() + height:
+                anchor = doc.documentLayout().anchorAt(QPointF(pos - top))
+                break
+            top.setY(top.y() + height)
         if anchor:
             prefix = "hearth-copy:"
             if anchor.startswith(prefix) and anchor[len(prefix) :].isdigit():
@@ -435,6 +560,13 @@ class MessageDelegate(QStyledItemDelegate):
         if layout is None or not 0 <= number < len(layout.code_blocks):
             return None
         return layout.code_blocks[number]
+
+
+def _set_width(doc: QTextDocument, width: int) -> None:
+    """setTextWidth relayouts the whole document even at the same width: for a long reply, that is
+    tens of milliseconds on every streamed batch."""
+    if doc.textWidth() != width:
+        doc.setTextWidth(width)
 
 
 def _stepped(item: ChatItem, height: int) -> int:

@@ -56,6 +56,9 @@ HEADING_SIZES = {"h1": "x-large", "h2": "large", "h3": "medium"}  # h4-h6: mediu
 class RenderedMarkdown:
     html: str
     code_blocks: tuple[str, ...]  # raw text of each fenced/indented code block, in order, no final newline
+    # the same HTML cut between top-level blocks into documents of about CHUNK_CHARS each: a long reply
+    # is built piece by piece (see markdown_worker.py); one piece for a short one
+    chunks: tuple[str, ...] = ()
 
 
 def _safe_href(href: str) -> bool:
@@ -385,13 +388,30 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
+CHUNK_CHARS = 4_000  # of Markdown source per chunk: ~10-15 ms to build and lay out on the 2-core VM
+
+
 def render_markdown(text: str, *, dark: bool) -> RenderedMarkdown:
     """HTML for `QTextDocument.setHtml`, plus the code blocks its `hearth-copy:N` anchors refer to."""
     state = _State(code_theme(dark))
-    body = _MD.render(text, {"hearth": state})
+    env = {"hearth": state}
+    tokens = _MD.parse(text, env)
+    pieces: list[str] = []
+    start = size = 0
+    for n, token in enumerate(tokens):  # cut after a top-level block once the piece is big enough
+        size += len(token.content)
+        if token.level == 0 and token.nesting <= 0 and size >= CHUNK_CHARS and n + 1 < len(tokens):
+            pieces.append(_MD.renderer.render(tokens[start : n + 1], _MD.options, env))
+            start, size = n + 1, 0
+    pieces.append(_MD.renderer.render(tokens[start:], _MD.options, env))
     css = base_css(state.theme) + "\n".join(state.css.values())
-    html = f"<html><head><style>\n{css}\n</style></head><body>\n{body}</body></html>"
-    return RenderedMarkdown(html=html, code_blocks=tuple(state.code_blocks))
+
+    def page(body: str) -> str:
+        return f"<html><head><style>\n{css}\n</style></head><body>\n{body}</body></html>"
+
+    return RenderedMarkdown(
+        html=page("".join(pieces)), code_blocks=tuple(state.code_blocks), chunks=tuple(map(page, pieces))
+    )
 
 
 def plain_text_html(text: str) -> str:

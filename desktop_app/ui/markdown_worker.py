@@ -1,0 +1,73 @@
+"""A finished reply's Markdown, rendered and laid out off the GUI thread.
+
+For a 150k-character reply, `render_markdown` takes ~300 ms, `QTextDocument.setHtml` ~100 ms and the
+first layout ~120 ms (measured on the 2-core VM): all three run on a one-shot background operation
+(`workers/tasks.py`), and the GUI thread only swaps the finished documents into the row. QTextDocument
+is not a widget: it may be built on another thread provided only one thread uses it at a time, so the
+worker builds it, lays it out at the column width it was asked for, and moves it (with its layout, a
+child) to the GUI thread before handing it back. Until it arrives the row shows the plain text.
+
+PySide keeps the GIL for the length of a Qt call, so a worker inside one 200 ms `setHtml` stalls every
+Python slot on the GUI thread for as long. The HTML therefore comes in chunks cut between top-level
+blocks (`RenderedMarkdown.chunks`), one document each, which the row stacks: no call is long, and the
+worker lets go of the GIL between them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThread
+from PySide6.QtGui import QFont, QTextDocument, QTextOption
+
+from desktop_app.ui.markdown_html import render_markdown
+from desktop_app.ui.plain_text import SafeTextDocument
+
+
+@dataclass(frozen=True)
+class MarkdownJob:
+    """What to render: a message's text as it was when the render started (a result whose text no
+    longer matches the row's is stale and dropped)."""
+
+    message_id: int
+    text: str
+    dark: bool
+    width: int  # the column the document is laid out for
+    font: QFont
+
+
+@dataclass
+class RenderedDocument:
+    job: MarkdownJob
+    documents: tuple[QTextDocument, ...]  # stacked top to bottom; at least one
+    code_blocks: tuple[str, ...]
+
+
+def new_document(font: QFont) -> QTextDocument:
+    """A chat row's document: model output, so it loads no resource (`SafeTextDocument`)."""
+    doc = SafeTextDocument()
+    doc.setDefaultFont(font)
+    doc.setDocumentMargin(0)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    doc.setDefaultTextOption(option)
+    return doc
+
+
+def build_document(job: MarkdownJob, home: QThread | None = None) -> RenderedDocument:
+    """Render, build and lay out the document for `job`; with `home`, hand it over to that thread
+    (the GUI thread) as the last step. Runs on a worker; touches nothing shared."""
+    rendered = render_markdown(job.text.strip() or "(no text)", dark=job.dark)
+    move_to = home if home is not None and home is not QThread.currentThread() else None
+    documents: list[QTextDocument] = []
+    for chunk in rendered.chunks or (rendered.html,):
+        doc = new_document(job.font)
+        doc.setHtml(chunk)
+        doc.setTextWidth(job.width)
+        doc.size()  # the full layout, here rather than at the first paint
+        if move_to is not None:
+            doc.moveToThread(move_to)
+            time.sleep(0)  # let the GUI thread take the GIL between Qt calls
+        documents.append(doc)
+    return RenderedDocument(job, tuple(documents), rendered.code_blocks)
