@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QWidget
 
 from desktop_app.core import starter
-from desktop_app.core.engine import LoadedModel
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.units import human_size
 from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, label
+
+if TYPE_CHECKING:  # annotations only: the engine package is not the header's to import at start-up
+    from desktop_app.core.engine import LoadedModel
 
 PLACEHOLDER = "Select a model to load"
 BADGE_MAX_WIDTH = 200
