@@ -4,17 +4,25 @@ The raw loop is the floor for what any Python front end can do: llama_decode one
 llama.cpp's own sampler chain (built by the same function the engine uses), no detokenizing, no events.
 Both start from an empty KV cache on the same prompt. Runs alternate (raw, engine, raw, engine…) so
 that a noisy neighbour hurts both, and the best run of each is kept.
+
+`--contention` (run_contention) measures the thread governor instead: the automatic thread setting
+against each fixed count, with 0, 1 and all-cores busy-loop processes started here.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from desktop_app.core.engine import Engine, GenerationStats, native
 from desktop_app.core.errors import GenerationError, SettingsError
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.system import cpu_count
 
 PROMPT_PARAGRAPH = (
     "The history of the hearth is the history of the home. For most of human history, the fire at the "
@@ -99,17 +107,7 @@ def run_bench(
 ) -> dict[str, Any]:
     model = engine.model
     assert model is not None
-    if prompt_tokens < 1 or n_gen < 1 or repeat < 1:
-        raise SettingsError(
-            "The benchmark needs at least 1 prompt token, 1 generated token and 1 run.",
-            hint="Ask for a positive number of prompt tokens, generated tokens and runs.",
-        )
-    if prompt_tokens + n_gen + 8 > model.n_ctx:
-        raise GenerationError(
-            f"{prompt_tokens} prompt tokens + {n_gen} generated tokens do not fit "
-            f"in the {model.n_ctx}-token context.",
-            hint="Load with a larger context, or bench fewer tokens.",
-        )
+    _check_sizes(model.n_ctx, prompt_tokens, n_gen, repeat)
     sampling = SamplingSettings(seed=seed)
     prompt = bench_prompt(engine, prompt_tokens)
     run_raw(engine, prompt[:32], 8, sampling)  # warm-up: page in the weights, spin up the threads
@@ -142,7 +140,139 @@ def run_bench(
     return result
 
 
+def _check_sizes(n_ctx: int, prompt_tokens: int, n_gen: int, repeat: int) -> None:
+    if prompt_tokens < 1 or n_gen < 1 or repeat < 1:
+        raise SettingsError(
+            "The benchmark needs at least 1 prompt token, 1 generated token and 1 run.",
+            hint="Ask for a positive number of prompt tokens, generated tokens and runs.",
+        )
+    if prompt_tokens + n_gen + 8 > n_ctx:
+        raise GenerationError(
+            f"{prompt_tokens} prompt tokens + {n_gen} generated tokens do not fit "
+            f"in the {n_ctx}-token context.",
+            hint="Load with a larger context, or bench fewer tokens.",
+        )
+
+
 def _best(results: list[PathResult]) -> PathResult:
     best = max(results, key=lambda r: r.generation_tps)
     best.prefill_tps = max(r.prefill_tps for r in results)
     return best
+
+
+# -- hearth bench --contention ----------------------------------------------------------------------
+
+BUSY_LOOP = "while True:\n    pass\n"
+BUSY_START_S = 0.3  # let the busy processes get going before measuring
+
+
+@contextmanager
+def busy_processes(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` Python processes spinning on a CPU each, like a browser or a compiler; always ended."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(count):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", BUSY_LOOP],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        if procs:
+            time.sleep(BUSY_START_S)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def contention_loads() -> list[int]:
+    """Busy processes per measured load: none, one, and one per logical CPU (every core busy)."""
+    return sorted({0, 1, cpu_count()})
+
+
+def run_contention(
+    engine: Engine,
+    *,
+    n_gen: int = 128,
+    prompt_tokens: int = 256,
+    repeat: int = 2,
+    seed: int = 1,
+    loads: list[int] | None = None,
+) -> dict[str, Any]:
+    """Under each load, the automatic thread setting (the governor) against every fixed count from 1
+    to the physical cores, in one run: runs alternate (automatic, 1, 2, … threads, again) so that
+    noise hurts all alike; the best of each is kept, and each speed is compared with the best fixed
+    count for it. The engine must be loaded with automatic threads."""
+    model = engine.model
+    assert model is not None
+    state = engine.thread_state
+    if state is None or not state.automatic:
+        raise SettingsError(
+            "The contention benchmark compares the automatic thread setting with fixed ones.",
+            hint="Leave out --threads.",
+        )
+    _check_sizes(model.n_ctx, prompt_tokens, n_gen, repeat)
+    sampling = SamplingSettings(seed=seed)
+    prompt = bench_prompt(engine, prompt_tokens)
+    top = state.max_threads
+    counts = list(range(1, top + 1))
+    run_raw(engine, prompt[:32], 8, sampling)  # warm-up: page in the weights, spin up the threads
+    measured: list[dict[str, Any]] = []
+    for busy in loads if loads is not None else contention_loads():
+        with busy_processes(busy):
+            automatic: list[PathResult] = []
+            fixed: dict[int, list[PathResult]] = {n: [] for n in counts}
+            for _ in range(repeat):
+                engine.pin_threads(None)
+                automatic.append(run_engine(engine, prompt, n_gen, sampling))
+                for n in counts:
+                    engine.pin_threads(n)
+                    fixed[n].append(run_engine(engine, prompt, n_gen, sampling))
+                engine.pin_threads(None)
+        after = engine.thread_state
+        auto = _best(automatic)
+        best = {n: _best(runs) for n, runs in fixed.items()}
+        best_gen = max(counts, key=lambda n: best[n].generation_tps)
+        best_prefill = max(counts, key=lambda n: best[n].prefill_tps)
+        measured.append(
+            {
+                "busy_processes": busy,
+                "automatic": {
+                    "prefill_tps": auto.prefill_tps,
+                    "generation_tps": auto.generation_tps,
+                    "n_threads_after": after.n_threads if after is not None else 0,
+                },
+                "fixed": {
+                    str(n): {"prefill_tps": r.prefill_tps, "generation_tps": r.generation_tps}
+                    for n, r in best.items()
+                },
+                "best_fixed": {"prefill": best_prefill, "generation": best_gen},
+                "ratio": {
+                    "prefill": _ratio(auto.prefill_tps, best[best_prefill].prefill_tps),
+                    "generation": _ratio(auto.generation_tps, best[best_gen].generation_tps),
+                },
+            }
+        )
+    return {
+        "model": model.summary.name,
+        "n_ctx": model.n_ctx,
+        "physical_cores": top,
+        "cpu_count": cpu_count(),
+        "prompt_tokens": len(prompt),
+        "generated_tokens": n_gen,
+        "repeat": repeat,
+        "loads": measured,
+    }
+
+
+def _ratio(value: float, reference: float) -> float:
+    return value / reference if reference > 0 else 0.0

@@ -14,15 +14,19 @@ The policy is a plain object fed the time of each decode call, so tests drive it
   (separately for generation steps and prefill chunks, which differ by orders of magnitude).
 - Generation steps are judged by the median of a window of `WINDOW` steps (one slow step is noise);
   a prefill chunk of at least `MIN_PREFILL_TOKENS` tokens is judged on its own.
-- Contended: a judged time above `SLOW` x the best at this count steps down one thread, at once for a
-  single step above `SPIKE` x the best (a collapse costs seconds per token: no waiting for a window).
+- Contended: a judged time above `SLOW` x the best at this count steps down one thread, at once after
+  `SPIKES` steps in a row above `SPIKE` x the best (a collapse costs seconds per token: no waiting for a
+  window; two in a row so that one hiccup is not taken for a busy CPU).
 - Every change is a trial, measured and compared: the new count is kept only if it is at least `GAIN`
   faster than the count it left; otherwise it goes back (and the slow time becomes that count's new
   best, since fewer threads did not help: a longer context, not a busy CPU).
-- While below the top it probes one thread up every `PROBE_S` seconds; a failed probe doubles the wait
-  (up to `PROBE_MAX_S`), so a steadily busy machine is probed rarely and a calm one is recovered fast.
-  At the top with no baseline judged slow it also probes one thread down, rarely (`DOWN_PROBE_S`,
-  doubling), in case the CPU was already busy when the model loaded.
+- While below the top it probes one thread up every `PROBE_S` seconds of decoding; a failed probe
+  doubles the wait (up to `PROBE_MAX_S`), so a steadily busy machine is probed rarely and a calm one is
+  recovered fast. A probe that is `SPIKE` x slower is abandoned after one step. The waits count decoding
+  time, not wall time: after an idle minute a request does not start with a probe that could cost a
+  collapsed step (seconds) under a load that never went away.
+  At the top it also probes one thread down, rarely (`DOWN_PROBE_S`, doubling to `DOWN_PROBE_MAX_S`), in
+  case the CPU was already busy when the model loaded and there is no quiet time to compare with.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ Kind = Literal["generation", "prefill"]
 WINDOW: Final = 8  # generation steps per judgement
 MIN_PREFILL_TOKENS: Final = 16  # smaller chunks are mostly overhead
 SLOW: Final = 1.5  # x the best time at this count: contended
-SPIKE: Final = 4.0  # one step this slow steps down at once
+SPIKE: Final = 4.0  # steps this slow step down at once
+SPIKES: Final = 2  # ... this many in a row
 GAIN: Final = 0.05  # a trial must be this much faster to stick
-PROBE_S: Final = 2.0
+PROBE_S: Final = 1.0  # seconds of decoding
 PROBE_MAX_S: Final = 32.0
 DOWN_PROBE_S: Final = 8.0
 DOWN_PROBE_MAX_S: Final = 256.0
@@ -95,9 +100,10 @@ class ThreadGovernor:
         self._trial: _Trial | None = None
         self._up_wait = PROBE_S
         self._down_wait = DOWN_PROBE_S
-        now = clock()
-        self._next_up = now + PROBE_S
-        self._next_down = now + DOWN_PROBE_S
+        self._decoding = 0.0  # seconds spent in decode calls: the probes' timeline
+        self._spikes: list[float] = []
+        self._next_up = PROBE_S
+        self._next_down = DOWN_PROBE_S
         self.changes = 0  # thread-count changes so far (tests, logs)
 
     @property
@@ -116,6 +122,7 @@ class ThreadGovernor:
 
     def observe(self, per_token: float, kind: Kind = "generation", tokens: int = 1) -> None:
         """The time per token of one decode call."""
+        self._decoding += per_token * tokens
         if kind == "prefill":
             if tokens >= MIN_PREFILL_TOKENS:
                 self._judge(kind, per_token)
@@ -129,9 +136,15 @@ class ThreadGovernor:
                 self._judge(kind, per_token)
                 return
         elif best is not None and self.threads > 1 and per_token > SPIKE * best:
-            self._window.clear()
-            self._judge(kind, per_token)
-            return
+            self._spikes.append(per_token)
+            if len(self._spikes) >= SPIKES:
+                slow = min(self._spikes)
+                self._window.clear()
+                self._spikes.clear()
+                self._judge(kind, slow)
+                return
+        else:
+            self._spikes.clear()
         if len(self._window) >= WINDOW:
             median = statistics.median(self._window)
             self._window.clear()
@@ -140,7 +153,7 @@ class ThreadGovernor:
     # -- deciding -------------------------------------------------------------------------------------
 
     def _judge(self, kind: Kind, per_token: float) -> None:
-        now = self.clock()
+        now = self._decoding
         key = (kind, self.threads)
         trial = self._trial
         if trial is not None:
@@ -172,12 +185,11 @@ class ThreadGovernor:
         best = self._best.get(key)
         self._remember(key, per_token)
         if self.threads > 1 and best is not None and per_token > SLOW * best:
-            self._start_trial(self.threads - 1, down=True, slow=True)
+            # Only this kind's time is known to be the contended one: the other's may be from before.
+            self._start_trial(self.threads - 1, down=True, slow=True, kinds=(kind,))
         elif self.threads < self.max_threads and now >= self._next_up:
             self._start_trial(self.threads + 1, down=False)
         elif self.threads == self.max_threads > 1 and now >= self._next_down:
-            self._down_wait = min(self._down_wait * 2, DOWN_PROBE_MAX_S)
-            self._next_down = now + self._down_wait
             self._start_trial(self.threads - 1, down=True)
 
     def _remember(self, key: tuple[Kind, int], per_token: float) -> None:
@@ -185,11 +197,16 @@ class ThreadGovernor:
         best = self._best.get(key)
         self._best[key] = per_token if best is None else min(best, per_token)
 
-    def _start_trial(self, threads: int, *, down: bool, slow: bool = False) -> None:
+    def _start_trial(
+        self,
+        threads: int,
+        *,
+        down: bool,
+        slow: bool = False,
+        kinds: tuple[Kind, ...] = ("generation", "prefill"),
+    ) -> None:
         home = self.threads
-        reference: dict[Kind, float] = {
-            kind: self._last[(kind, home)] for kind in ("generation", "prefill") if (kind, home) in self._last
-        }
+        reference = {kind: self._last[(kind, home)] for kind in kinds if (kind, home) in self._last}
         self._trial = _Trial(home=home, reference=reference, down=down, slow=slow)
         self._set(threads)
 
@@ -198,5 +215,6 @@ class ThreadGovernor:
             return
         self.threads = threads
         self._window.clear()
+        self._spikes.clear()
         self.changes += 1
         self._apply(threads)
