@@ -186,3 +186,42 @@ def test_a_turn_cancelled_before_it_starts_is_saved_as_cancelled(qtbot, controll
         controller.generate(turn.messages, turn.sampling, request_id=rid, writer=turn.writer)
     reply = store.get_message(turn.reply.id)
     assert reply.state == "cancelled" and reply.stats and reply.stats["stop_reason"] == "cancelled"
+
+
+def test_the_governor_stepping_in_reaches_the_status_bar(qtbot, tiny_gguf, monkeypatch) -> None:
+    """A simulated busy CPU (an injected clock makes 2-thread steps slow) lowers the threads; the
+    worker carries the state to the GUI thread and the status bar says why."""
+    from desktop_app.core import generation
+    from desktop_app.core.engine import Engine, native
+    from desktop_app.core.engine.governor import ThreadState
+    from desktop_app.ui.status_bar import StatusBar
+
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)
+    costs = {1: 0.04, 2: 1.6}  # seconds per token: 2 threads collapse, 1 thread does fine
+    handles: list[Any] = []
+    now = [0.0]
+
+    def clock() -> float:  # each read advances by a step at the context's thread count
+        threads = int(native.lib().llama_n_threads(handles[0])) if handles else 2
+        now[0] += costs[threads]
+        return now[0]
+
+    engine = Engine(clock=clock)
+    ctl = InferenceController(engine=engine)
+    try:
+        bar = StatusBar(ctl)
+        qtbot.addWidget(bar)
+        _load(qtbot, ctl, tiny_gguf())
+        handles.append(engine.native_handles()[0])
+        states: list[ThreadState] = []
+        ctl.threads_changed.connect(states.append)
+        with qtbot.waitSignal(ctl.finished, timeout=30_000) as blocker:
+            ctl.generate([{"role": "user", "content": "hi"}], SamplingSettings(max_tokens=24, seed=1))
+        stats = blocker.args[1]
+        assert isinstance(stats, GenerationStats) and stats.n_threads == 1
+        assert states and states[-1].n_threads == 1 and states[-1].reason == "the CPU is busy"
+        bar.show_stats(stats)
+        assert bar.threads.text() == "1 thread: the CPU is busy" and not bar.threads.isHidden()
+    finally:
+        assert ctl.shutdown()
+        qtbot.wait(10)

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.chat_session import ChatTurn
 from desktop_app.core.engine import Engine, Event, GenerationStats, LoadedModel, Message, TextDelta
+from desktop_app.core.engine.governor import ThreadState
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import Job, JobTracker
@@ -55,6 +56,8 @@ class InferenceWorker(QObject):
     # Jobs from the API server (desktop_app/server), queued with the GUI's requests:
     external_started = Signal(int, str)  # request id, description ("POST /v1/chat/completions")
     external_finished = Signal(int, object)  # request id, JobResult (GenerationStats | exception | None)
+    # The thread governor lowered or restored llama.cpp's threads (checked once per text batch)
+    threads_changed = Signal(object)  # ThreadState
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
@@ -66,6 +69,7 @@ class InferenceWorker(QObject):
         self.jobs = JobTracker(self.engine)  # server jobs queued or running; cancel() leaves them be
         self._loads_requested = 0
         self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
+        self._threads: ThreadState | None = None  # the last state sent
 
     # -- called from any thread -------------------------------------------------------------------
 
@@ -212,11 +216,20 @@ class InferenceWorker(QObject):
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
                     last_emit = now
+                    self._check_threads()
             elif isinstance(event, GenerationStats):
                 if pending:
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
+                self._check_threads()
                 self.finished.emit(request_id, event)
+
+    def _check_threads(self) -> None:
+        """Send the governor's state when it changed (a property read per text batch, not per token)."""
+        state = getattr(self.engine, "thread_state", None)  # test engines may not have a governor
+        if isinstance(state, ThreadState) and state != self._threads:
+            self._threads = state
+            self.threads_changed.emit(state)
 
 
 def _save(writer: ReplyWriter | None, event: Event) -> None:
@@ -257,6 +270,7 @@ class InferenceController(QObject):
     failed = Signal(int, object)
     external_started = Signal(int, str)
     external_finished = Signal(int, object)
+    threads_changed = Signal(object)  # ThreadState
 
     _load = Signal(str, object, object, int)
     _run_job = Signal(int, object, str)
@@ -276,7 +290,7 @@ class InferenceController(QObject):
         self.worker.external_started.connect(self.external_started)
         self.worker.external_finished.connect(self.external_finished)
         for name in ("load_started", "load_progress", "loaded", "load_failed", "unloaded",
-                     "generation_started", "text", "finished", "failed"):  # fmt: skip
+                     "generation_started", "text", "finished", "failed", "threads_changed"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
         self.loaded_model: LoadedModel | None = None
         self.loaded.connect(self._remember)
