@@ -110,18 +110,28 @@ def run_bench(
     _check_sizes(model.n_ctx, prompt_tokens, n_gen, repeat)
     sampling = SamplingSettings(seed=seed)
     prompt = bench_prompt(engine, prompt_tokens)
-    run_raw(engine, prompt[:32], 8, sampling)  # warm-up: page in the weights, spin up the threads
-    raws: list[PathResult] = []
-    engines: list[PathResult] = []
-    for _ in range(repeat):
-        raws.append(run_raw(engine, prompt, n_gen, sampling))
-        engines.append(run_engine(engine, prompt, n_gen, sampling))
+    # Both loops at the same thread count: this compares loops, not thread policies (--contention
+    # measures the governor), so automatic threads are pinned at their starting count here.
+    state = engine.thread_state
+    n_threads = state.max_threads if state is not None else 0
+    if state is not None and state.automatic:
+        engine.pin_threads(n_threads)
+    try:
+        run_raw(engine, prompt[:32], 8, sampling)  # warm-up: page in the weights, spin up the threads
+        raws: list[PathResult] = []
+        engines: list[PathResult] = []
+        for _ in range(repeat):
+            raws.append(run_raw(engine, prompt, n_gen, sampling))
+            engines.append(run_engine(engine, prompt, n_gen, sampling))
+    finally:
+        if state is not None and state.automatic:
+            engine.pin_threads(None)
     raw = _best(raws)
     eng = _best(engines)
     result: dict[str, Any] = {
         "model": model.summary.name,
         "n_ctx": model.n_ctx,
-        "n_threads": model.settings.n_threads,
+        "n_threads": n_threads,
         "prompt_tokens": len(prompt),
         "generated_tokens": n_gen,
         "repeat": repeat,
