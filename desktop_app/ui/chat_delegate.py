@@ -385,18 +385,28 @@ class MessageDelegate(QStyledItemDelegate):
                 guess = (key, self.estimate_height(item, width))
                 self._estimates[item.id] = guess
             height = guess[1]
-        height = _stepped(item, height)
+        height = self._held(item, cached, _stepped(item, height))
         self.hinted[item.id] = height
         return QSize(width, height)
 
     def height_changed(self, item: ChatItem, width: int) -> bool:
         """Record the row's exact height; True when it differs from what the view was last told
         (the view must then lay out again)."""
-        height = _stepped(item, self.layout_for(item, width).height)
+        layout = self.layout_for(item, width)
+        height = self._held(item, layout, _stepped(item, layout.height))
         if self.hinted.get(item.id) == height:
             return False
         self.hinted[item.id] = height
         return True
+
+    def _held(self, item: ChatItem, layout: Layout | None, height: int) -> int:
+        """A row waiting for its Markdown keeps the height the view has (a reply that just ended: its
+        last 120 px step) unless its text needs more: the view lays out all rows once, when the
+        rendered document arrives, and not while the worker competes with the GUI thread for the GIL
+        (each of the 500 sizeHint calls of a relayout would wait for it)."""
+        if layout is None or not layout.pending or layout.version != item.version:
+            return height
+        return max(height, self.hinted.get(item.id, 0))
 
     def estimate_height(self, item: ChatItem, width: int) -> int:
         base, small, _ = self._fonts()
