@@ -223,7 +223,7 @@ def test_pinned_threads_pause_the_governor_and_none_resumes_it(
 # -- settings --------------------------------------------------------------------------------------
 
 
-def test_load_settings_round_trip_automatic_and_fixed() -> None:
+def test_load_settings_round_trip_automatic_and_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     auto = LoadSettings()
     assert auto.n_threads is None and auto.automatic_threads
     assert auto.to_dict()["n_threads"] is None
@@ -234,6 +234,8 @@ def test_load_settings_round_trip_automatic_and_fixed() -> None:
     assert fixed.n_threads == 3 and not fixed.automatic_threads
     assert fixed.thread_counts() == (3, 8)
     assert LoadSettings(n_threads=3).thread_counts() == (3, 3)
+    monkeypatch.setattr(generation, "default_threads", lambda: 4)
+    assert LoadSettings(n_threads_batch=8).thread_counts() == (4, 4)  # automatic governs both
     again = ModelSettings.from_stored({"load": auto.to_dict()})
     assert again.load == auto
 

@@ -388,3 +388,18 @@ def test_sections_collapse_and_the_stylesheet_follows_the_theme(panel: SettingsP
     section.header.click()
     assert section.body_widget.isVisible()
     assert DARK.sidebar in panel_stylesheet(DARK) and LIGHT.sidebar not in panel_stylesheet(DARK)
+
+
+def test_threads_offer_automatic_and_a_fixed_count(panel: SettingsPanel) -> None:
+    """0 in the spin box is "Automatic (recommended)": the thread governor; a number fixes the count."""
+    reload = panel.reload_button
+    assert panel.n_threads.value() == 1 and not reload.isEnabled()  # LOADED fixes 1 thread
+    panel.n_threads.setValue(0)
+    assert panel.n_threads.text() == "Automatic (recommended)"
+    assert panel.load_settings().n_threads is None and panel.load_settings().automatic_threads
+    assert reload.isEnabled()
+    panel.n_threads.setValue(1)
+    assert panel.load_settings().n_threads == 1 and not reload.isEnabled()
+    panel.set_model("gemma", trained_context=TRAINED, loaded=LoadSettings(), sampling=SamplingSettings(),
+                    system_prompt="")  # fmt: skip
+    assert panel.n_threads.text() == "Automatic (recommended)"

@@ -28,7 +28,9 @@ class LoadSettings:
     # the physical cores and stepping down while other programs keep the CPU busy. A number: fixed,
     # and the governor stays off.
     n_threads: int | None = None
-    n_threads_batch: int | None = None  # None: the same as n_threads (governed with it when automatic)
+    # None: the same as n_threads. With n_threads automatic the governor sets both (a stored number here,
+    # from before the governor, is then not used).
+    n_threads_batch: int | None = None
     n_batch: int = 512
     n_gpu_layers: int = 0  # -1: all
     flash_attention: bool = False
@@ -58,9 +60,11 @@ class LoadSettings:
         return self.n_threads is None
 
     def thread_counts(self) -> tuple[int, int]:
-        """(n_threads, n_threads_batch) to load with: automatic starts at the physical cores."""
-        n = self.n_threads if self.n_threads is not None else default_threads()
-        return n, self.n_threads_batch if self.n_threads_batch is not None else n
+        """(n_threads, n_threads_batch) to load with: automatic starts both at the physical cores."""
+        if self.n_threads is None:
+            n = default_threads()
+            return n, n
+        return self.n_threads, self.n_threads_batch if self.n_threads_batch is not None else self.n_threads
 
     def context_for(self, trained_context: int) -> int:
         if self.n_ctx is not None:
