@@ -177,20 +177,20 @@ def test_prefix_cache_finds_the_longest_prefix_and_forgets_the_least_recently_us
         return Prefix(key, keys[:size], array("i", [size]), False)
 
     cache.put(entry(2))
-    cache.put(entry(4))
+    cache.put(entry(4), grown_from=entry(2))
     found = cache.longest(template, keys)
     assert found is not None and len(found.messages) == 4
     assert cache.longest(("other", "", ""), keys) is None  # another template never matches
     assert cache.longest(template, keys[:3]) == entry(2)
     edited = (*keys[:3], (("role", "user"), ("content", "edited")))
     assert cache.longest(template, edited) == entry(2)  # a branch after message 3 reuses only what held
-    cache.put(entry(6), replaces=entry(4))  # a turn replaces its conversation's entry
+    cache.put(entry(6), grown_from=entry(4))  # a chat keeps its newest prefix and the one before
     assert len(cache) == 2
-    assert cache.longest(template, keys[:2]) == entry(2)  # 6 messages is longer than the query
+    assert cache.longest(template, keys[:5]) == entry(4)
     cache.put(entry(1, ("b", "", "")))
     cache.put(entry(1, ("c", "", "")))  # over capacity: the least recently used (6 messages) goes
     assert len(cache) == 3
-    assert cache.longest(template, keys) == entry(2)
+    assert cache.longest(template, keys) == entry(4)
     cache.clear()
     assert len(cache) == 0
 

@@ -201,7 +201,7 @@ class PromptTokenizer:
             return None
         tokens, prefix = result
         if prefix is not None:
-            self._prefixes.put(prefix, replaces=entry)
+            self._prefixes.put(prefix, grown_from=entry)
         return tokens
 
     def _cold(

@@ -24,8 +24,8 @@ MessageKey = tuple[tuple[str, object], ...]
 #: what the cache is keyed by besides the messages: the template text, bos and eos token texts
 TemplateKey = tuple[str, str, str]
 
-#: conversations remembered; a turn replaces its conversation's entry, so this bounds conversations,
-#: plus the probes of a history that no longer fits (fit_history bisects over ~10 starts)
+#: prefixes remembered: two per conversation (see `put`), plus the probes of a history that no longer
+#: fits (fit_history bisects over ~10 starts); a long chat's entry is ~4 bytes per token
 DEFAULT_CAPACITY = 16
 #: set to 0 to turn the cache off (benchmarks compare both in one run)
 ENV_SWITCH = "HEARTH_PROMPT_CACHE"
@@ -77,10 +77,16 @@ class PrefixCache:
             self._entries.move_to_end((best.template, best.messages))
         return best
 
-    def put(self, entry: Prefix, *, replaces: Prefix | None = None) -> None:
-        """Remember `entry`; the entry it grew from goes (a chat keeps one entry, not one per turn)."""
-        if replaces is not None:
-            self._entries.pop((replaces.template, replaces.messages), None)
+    def put(self, entry: Prefix, *, grown_from: Prefix | None = None) -> None:
+        """Remember `entry`. When it grew from a cached entry, the entries before that one go: a chat
+        keeps its newest prefix and the one before it (so editing or regenerating the last question
+        still finds a prefix), not one per turn, and the capacity bounds conversations, not turns."""
+        if grown_from is not None:
+            older = grown_from.messages
+            for key, other in list(self._entries.items()):
+                size = len(other.messages)
+                if other.template == entry.template and size < len(older) and older[:size] == other.messages:
+                    del self._entries[key]
         key = (entry.template, entry.messages)
         self._entries[key] = entry
         self._entries.move_to_end(key)
