@@ -466,3 +466,26 @@ def test_a_load_can_be_cancelled_and_the_next_one_works(qtbot, window, gemma_pat
     assert not chat.composer.input.isEnabled()
     _load(qtbot, window, gemma_path)
     assert window.inference.loaded_model is not None
+
+
+def test_a_streamed_batch_lays_out_only_when_the_live_row_grows_a_step(qtbot, window) -> None:
+    """QListView lays out every row for any dataChanged; the chat view does so only when the live row's
+    height crosses a LIVE_STEP, so a batch costs a repaint of that row, not 500 sizeHint calls."""
+    store = window.conversations
+    conversation = store.create_conversation("Long chat")
+    for n in range(30):
+        store.add_message(conversation.id, "user" if n % 2 == 0 else "assistant", f"message {n}")
+    window.open_conversation(conversation.id)
+    writer = store.start_reply(conversation.id)
+    view = window.chat.view
+    view.chat_model.append(store.get_message(writer.message_id), live=True)
+    view.chat_model.append_text(writer.message_id, "answer", "First words")
+    qtbot.wait(20)
+    old = view.chat_model.items()[0].id
+    view.delegate.hinted.pop(old)  # sizeHint puts it back: a relayout of every row
+    for _ in range(5):
+        view.chat_model.append_text(writer.message_id, "answer", " more")
+        qtbot.wait(5)
+    assert old not in view.delegate.hinted  # repainted, not laid out
+    view.chat_model.append_text(writer.message_id, "answer", "\n\nA new paragraph." * 20)
+    qtbot.waitUntil(lambda: old in view.delegate.hinted, timeout=2_000)  # grew a step: laid out
