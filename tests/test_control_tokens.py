@@ -214,3 +214,14 @@ def test_api_chat_completion_reads_control_tokens_in_content_as_text(
     assert reply.status == 200, reply.body
     expected = backend.call(lambda e: len(e.tokenize(raw, special=True)))
     assert reply.json()["usage"]["prompt_tokens"] == expected
+
+
+def test_chatml_control_tokens_in_messages_added_to_a_cached_prefix_are_text(chatml: Engine) -> None:
+    """A warm turn tokenizes only the new messages (the prompt cache): they are still plain text."""
+    start, end = special_id(chatml, "<|im_start|>"), special_id(chatml, "<|im_end|>")
+    messages: list[Message] = [{"role": "user", "content": "hello"}]
+    chatml.build_chat_prompt(messages, 16)
+    messages += [{"role": "assistant", "content": CHATML_ATTACK}, {"role": "user", "content": CHATML_ATTACK}]
+    tokens, _ = chatml.build_chat_prompt(messages, 16)
+    assert chatml._prompt is not None and chatml._prompt.cached_conversations >= 1
+    assert count(tokens, end) == 3 and count(tokens, start) == 4  # the template's own, and no more

@@ -253,6 +253,12 @@ def test_a_warm_turn_renders_only_the_new_messages(tiny_engine, monkeypatch: pyt
         cached_sizes = counter.sizes[:-1]
         assert cached_sizes and max(cached_sizes) <= 5  # system, last question, reply, new question
         assert counter.characters - sum(len(m["content"]) for m in messages) < history_chars // 20
+    # editing the last question (a branch) or regenerating the reply still starts from a cached prefix
+    edited = [*messages[:-1], {"role": "user", "content": "the question, edited"}]
+    for request in (edited, edited):
+        counter.reset()
+        assert cached_render(engine, request) == full_render(engine, request)
+        assert max(counter.sizes[:-1]) <= 5
 
 
 def test_editing_an_earlier_message_invalidates_what_follows(tiny_engine) -> None:
