@@ -148,8 +148,7 @@ def test_a_render_for_a_row_that_moved_on_is_dropped(
     assert (latest.id != first) == (action == "regenerate")
     qtbot.waitUntil(lambda: latest.id in swapped, timeout=20_000)  # the new text's render, not held
     recorder.release.set()
-    qtbot.waitUntil(lambda: delegate.renders_in_flight() == 0, timeout=20_000)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: delegate.renders_in_flight() == 0, timeout=20_000)  # the held one included
     assert swapped == [latest.id]  # the held render was dropped
     layout = _layout(window, latest.id)
     assert layout.source == latest.content and not layout.pending

@@ -153,7 +153,8 @@ class MessageDelegate(QStyledItemDelegate):
         self.hinted: dict[int, int] = {}  # message id -> the height sizeHint last reported
         self._estimates: dict[int, tuple[tuple[int, int], int]] = {}  # id -> ((version, width), height)
         self.corrected: set[QPersistentModelIndex] = set()  # rows painted taller or shorter than hinted
-        self._renders: dict[int, MarkdownJob] = {}  # message id -> its Markdown render in flight
+        self._renders: dict[int, MarkdownJob] = {}  # message id -> its latest Markdown render in flight
+        self._running = 0  # renders in flight, stale ones included
 
     # -- theme and fonts ---------------------------------------------------------------------------
 
@@ -290,6 +291,7 @@ class MessageDelegate(QStyledItemDelegate):
             return
         job = MarkdownJob(message_id, text, dark, column, QFont(font))
         self._renders[message_id] = job
+        self._running += 1
         home = self.thread()
         run_in_background(
             lambda: build_document(job, home),
@@ -302,6 +304,7 @@ class MessageDelegate(QStyledItemDelegate):
         """On the GUI thread: swap the document into the row, unless the row has moved on meanwhile
         (regenerated, edited, continued, deleted, another theme): then the result is stale and dropped."""
         job = result.job
+        self._running -= 1
         if self._renders.get(job.message_id) is job:
             del self._renders[job.message_id]
         model = self._view.model()
@@ -330,13 +333,14 @@ class MessageDelegate(QStyledItemDelegate):
         self.markdown_ready.emit(job.message_id)
 
     def _render_failed(self, job: MarkdownJob, exc: BaseException) -> None:
+        self._running -= 1
         if self._renders.get(job.message_id) is job:
             del self._renders[job.message_id]
         log.warning("Markdown render of message %s failed: it stays plain text", job.message_id, exc_info=exc)
 
     def renders_in_flight(self) -> int:
         """How many Markdown renders are running (tests wait for none before closing the window)."""
-        return len(self._renders)
+        return self._running
 
     def _place_actions(
         self, item: ChatItem, y: int, left: int, column: int, font: QFont
