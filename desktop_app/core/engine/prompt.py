@@ -235,7 +235,11 @@ class PromptTokenizer:
         if with_prompt[: last + 1] != without[: last + 1]:
             return None
         cut = len(full) - (len(with_prompt) - last)
-        if cut < 0 or full[cut] != without[last]:
+        if (
+            cut < 0
+            or full[cut] != without[last]
+            or _specials(full[cut + 1 :]) != _specials(with_prompt[last + 1 :])
+        ):
             return None
         return cut
 
@@ -428,6 +432,10 @@ def _window(messages: Sequence[Message]) -> list[Message] | None:
             break
     window = [*messages[:system], *messages[start:]]
     return window if len(window) <= _MAX_WINDOW else None
+
+
+def _specials(pieces: Sequence[Piece]) -> list[int]:
+    return [piece for piece in pieces if isinstance(piece, int)]
 
 
 def _last_special(pieces: Sequence[Piece]) -> int | None:
