@@ -177,3 +177,30 @@ def test_a_long_stored_message_is_rendered_on_the_worker_and_a_short_one_in_plac
     assert len(layout.documents()) > 1  # built in chunks, stacked in one row
     assert _has_bold(layout, "bold")
     assert not _layout(window, short.id).pending
+
+
+def test_closing_the_window_while_a_render_runs_is_safe(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch, recorder: Recorder
+) -> None:
+    """The result of a render whose row, view and window are gone goes nowhere: no crash, no warning."""
+    import shiboken6
+    from PySide6.QtCore import QThreadPool
+
+    monkeypatch.setattr(starter, "is_available", lambda: False)
+    win = build_window(app_paths().ensure())
+    win.show()
+    store = win.conversations
+    conversation = store.create_conversation("Long")
+    store.add_message(conversation.id, "user", "long?")
+    text = "Some **bold** words. " * (SYNC_MARKDOWN_CHARS // 10)
+    reply = store.add_message(conversation.id, "assistant", text)
+    recorder.hold_text = "Some **bold**"
+    win.open_conversation(conversation.id)
+    _layout(win, reply.id)
+    qtbot.waitUntil(recorder.held.is_set, timeout=20_000)
+    win.close()
+    win.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(win), timeout=5_000)
+    recorder.release.set()
+    assert QThreadPool.globalInstance().waitForDone(20_000)
+    qtbot.wait(50)
