@@ -17,10 +17,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from desktop_app.core.engine import Engine, GenerationStats, LoadedModel
+from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.generation import LoadSettings
+
+if TYPE_CHECKING:
+    from desktop_app.core.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,8 @@ class JobTracker:
     (ThreadBackend here, the Qt inference worker in the GUI): cancelling one request must stop it
     whether it is still queued (it is skipped) or running (the engine is told at once)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        """`engine` returns the engine the jobs run on (its owner may create it on first use)."""
         self._engine = engine
         self._lock = threading.Lock()
         self._pending: set[int] = set()  # submitted, not finished
@@ -76,14 +80,14 @@ class JobTracker:
             self._cancelled.add(request_id)
             running = self._running == request_id
         if running:
-            self._engine.cancel()
+            self._engine().cancel()
 
     def cancel_all(self) -> None:
         with self._lock:
             self._cancelled.update(self._pending)
             running = self._running != 0
         if running:
-            self._engine.cancel()
+            self._engine().cancel()
 
     def is_cancelled(self, request_id: int) -> bool:
         with self._lock:
@@ -105,7 +109,7 @@ class JobTracker:
                 return False, None
             started()
             try:
-                result = job.run(self._engine, lambda: self.is_cancelled(request_id))
+                result = job.run(self._engine(), lambda: self.is_cancelled(request_id))
             except Exception as exc:  # a job should report its own errors; never kill the thread
                 log.error("server job %d failed", request_id, exc_info=True)
                 result = exc
@@ -136,12 +140,16 @@ class ThreadBackend:
         listener: ActivityListener | None = None,
         name: str = "hearth-engine",
     ) -> None:
-        self.engine = engine or Engine()
+        if engine is None:
+            from desktop_app.core.engine.session import Engine
+
+            engine = Engine()
+        self.engine = engine
         self._listener = listener
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._next_id = 0
-        self._jobs = JobTracker(self.engine)
+        self._jobs = JobTracker(lambda: self.engine)
         self._model: LoadedModel | None = None
         self._thread = threading.Thread(target=self._loop, name=name)
         self._closed = False

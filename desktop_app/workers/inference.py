@@ -18,16 +18,20 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.chat_session import ChatTurn
-from desktop_app.core.engine import Engine, Event, GenerationStats, LoadedModel, Message, TextDelta
+from desktop_app.core.engine import Event, GenerationStats, LoadedModel, Message, TextDelta
 from desktop_app.core.engine.governor import ThreadState
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import Job, JobTracker
 from desktop_app.core.reply_writer import ReplyWriter
+
+if TYPE_CHECKING:
+    from desktop_app.core.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +65,26 @@ class InferenceWorker(QObject):
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
-        self.engine = engine or Engine()
+        self._engine = engine
+        self._engine_lock = threading.Lock()
         self._lock = threading.Lock()
         self._next_id = 0
         self._cancel_up_to = 0  # every request id <= this is cancelled
         self._active = 0  # the chat generation running, if any
-        self.jobs = JobTracker(self.engine)  # server jobs queued or running; cancel() leaves them be
+        self.jobs = JobTracker(lambda: self.engine)  # server jobs queued or running; cancel() leaves them be
         self._loads_requested = 0
         self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
         self._threads: ThreadState | None = None  # the last state sent
+
+    @property
+    def engine(self) -> Engine:
+        """Made on first use (a load, usually): the engine's modules load after the window paints."""
+        with self._engine_lock:
+            if self._engine is None:
+                from desktop_app.core.engine.session import Engine
+
+                self._engine = Engine()
+            return self._engine
 
     # -- called from any thread -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core import gguf_info
 from desktop_app.core.engine import native
 from desktop_app.core.engine.decode import Decoder
 from desktop_app.core.engine.events import Event, Message
@@ -25,7 +26,6 @@ from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llam
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.core.gguf_info import inspect_gguf
 from desktop_app.core.templates import resolve_chat_format
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Engine:
         the load stops and LoadCancelledError is raised (no model is loaded then)."""
         settings = settings or LoadSettings()
         started = time.perf_counter()
-        summary = inspect_gguf(path)  # llama.cpp never sees a file that fails our checks
+        summary = gguf_info.inspect_gguf(path)  # llama.cpp never sees a file that fails our checks
         chat_format = resolve_chat_format(
             architecture=summary.architecture,
             name=summary.name,

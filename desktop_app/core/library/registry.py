@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core import gguf_info
 from desktop_app.core.db import Database
 from desktop_app.core.errors import DiskFullError, HearthError, ModelFileError, StorageError
-from desktop_app.core.gguf_info import ModelSummary, inspect_gguf
+from desktop_app.core.gguf_info import ModelSummary
 from desktop_app.core.library.entries import (
     CompletedDownloadLike,
     LibraryModel,
@@ -107,7 +108,7 @@ class Library:
         """Validate, then copy into the models folder (hashing as it copies) or reference in place."""
         source = real_path(source.expanduser())
         model_file = model_file_for(source)
-        summary = inspect_gguf(model_file.path)
+        summary = gguf_info.inspect_gguf(model_file.path)
         if not model_file.complete:
             raise ModelFileError(
                 f"{model_file.path.name} is part of a split model, and some parts are missing.",
@@ -139,7 +140,7 @@ class Library:
         existing = self.find_by_path(model_file.path)
         if existing is not None:
             return existing
-        summary = inspect_gguf(model_file.path)
+        summary = gguf_info.inspect_gguf(model_file.path)
         if not model_file.complete:
             raise ModelFileError(
                 f"{model_file.path.name} is part of a split model whose other parts are not downloaded yet.",
@@ -182,7 +183,7 @@ class Library:
                         " so Hearth cannot record it.",
                         hint="Rename the file.",
                     )
-                summary = inspect_gguf(model_file.path)
+                summary = gguf_info.inspect_gguf(model_file.path)
                 model = self._register(model_file, summary, sha256=None, is_link=model_file.linked)
                 added.append(model)
                 taken.add(model.id)

@@ -5,15 +5,36 @@ rendering.py sends a template to the sandbox (sandbox.py, guards.py, filters.py)
 in the worker process; segments.py tells the template's markup from the messages' text.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from desktop_app.core.templates.formats import (
     ChatFormat,
     detect_family,
     list_builtin_families,
     resolve_chat_format,
 )
-from desktop_app.core.templates.rendering import render_chat, validate_template
-from desktop_app.core.templates.sandbox import render_template
-from desktop_app.core.templates.segments import Segment, render_segments
+
+if TYPE_CHECKING:
+    from desktop_app.core.templates.rendering import render_chat, validate_template
+    from desktop_app.core.templates.sandbox import render_template
+    from desktop_app.core.templates.segments import Segment, render_segments
+
+#: what imports Jinja, and so loads on first use rather than with the window (start-up time)
+_LAZY = {
+    "render_chat": "rendering",
+    "validate_template": "rendering",
+    "render_template": "sandbox",
+    "Segment": "segments",
+    "render_segments": "segments",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 __all__ = [
     "ChatFormat",

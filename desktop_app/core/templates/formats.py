@@ -15,7 +15,6 @@ from typing import Literal
 
 from desktop_app.core.errors import TemplateError
 from desktop_app.core.templates.builtin_formats import BUILTINS, DEFAULT_FAMILY, TEMPLATE_MARKERS
-from desktop_app.core.templates.rendering import render_sample
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +115,8 @@ def _builtin_format(family: str, source: Source) -> ChatFormat:
 
 def _custom_format(template: str, source: Source, family: str) -> ChatFormat:
     """Raises TemplateError when the template does not render the sample conversation."""
+    from desktop_app.core.templates.rendering import render_sample  # Jinja: only when a template is used
+
     sample = render_sample(template)
     return ChatFormat(
         template, source, family, _stops_written_by(template, sample, BUILTINS[family].stop_strings)
