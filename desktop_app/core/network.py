@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 
 from desktop_app.core.errors import OfflineError
@@ -35,11 +36,10 @@ def apply_offline(offline: bool) -> None:
             os.environ[_ENV] = "1"
         else:
             os.environ.pop(_ENV, None)
-        try:
-            from huggingface_hub import constants
-        except ImportError:  # the library is optional for the offline-only build
-            return
-        constants.HF_HUB_OFFLINE = offline
+        # Not imported yet: it reads the variable when it is (importing it here would cost start-up).
+        constants = sys.modules.get("huggingface_hub.constants")
+        if constants is not None:
+            setattr(constants, "HF_HUB_OFFLINE", offline)  # noqa: B010 - a library constant, typed as module
 
 
 def quiet_library() -> None:
