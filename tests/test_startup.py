@@ -19,9 +19,10 @@ from desktop_app.core.paths import app_paths
 ROOT = Path(__file__).resolve().parent.parent
 
 #: never imported before the first paint: they serve pages that are not visible, or later work
-AFTER_PAINT = ("llama_cpp", "huggingface_hub", "uvicorn", "starlette", "httpx", "gguf", "numpy", "jinja2")
-#: also deferred, once the chat page's own imports allow it (see FIRST_PAINT_PENDING)
-FIRST_PAINT_PENDING = ("markdown_it", "pygments")
+AFTER_PAINT = (
+    "llama_cpp", "huggingface_hub", "uvicorn", "starlette", "httpx", "gguf", "numpy", "jinja2",
+    "markdown_it", "pygments",
+)  # fmt: skip
 
 SCRIPT = textwrap.dedent(
     """
@@ -105,7 +106,7 @@ def started(tmp_path_factory: pytest.TempPathFactory, tiny_gguf_module: Path) ->
     os.environ["HEARTH_HOME"] = str(home)
     try:
         shutil.copy(tiny_gguf_module, app_paths().ensure().models / "alpha.gguf")
-        return _run_window(AFTER_PAINT + FIRST_PAINT_PENDING)
+        return _run_window(AFTER_PAINT)
     finally:
         if old is None:
             os.environ.pop("HEARTH_HOME", None)
@@ -122,18 +123,6 @@ def tiny_gguf_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("module", AFTER_PAINT)
 def test_the_window_paints_before_the_heavy_modules_are_imported(
-    started: dict[str, object], module: str
-) -> None:
-    assert module not in started["at_paint"]  # type: ignore[operator]
-
-
-@pytest.mark.parametrize("module", FIRST_PAINT_PENDING)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the chat page imports them: chat_delegate loads markdown_html. Move them to the list above "
-    "once fixed",
-)
-def test_the_chat_page_needs_no_model_file_or_markdown_modules_to_paint(
     started: dict[str, object], module: str
 ) -> None:
     assert module not in started["at_paint"]  # type: ignore[operator]

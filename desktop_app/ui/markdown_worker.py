@@ -22,12 +22,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QThread
 from PySide6.QtGui import QFont, QTextDocument, QTextOption
 
-from desktop_app.ui.markdown_html import render_markdown
 from desktop_app.ui.plain_text import SafeTextDocument
+
+if TYPE_CHECKING:
+    from desktop_app.ui.markdown_html import RenderedMarkdown
+
+
+def render_markdown(text: str, *, dark: bool) -> RenderedMarkdown:
+    """markdown_html's renderer, imported on the first render: markdown-it and pygments then load on
+    the worker after the window has painted, not before it."""
+    from desktop_app.ui.markdown_html import render_markdown as render
+
+    return render(text, dark=dark)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QVBoxLayout, QWidget
 
 from desktop_app.ui.chat_model import ChatItem
-from desktop_app.ui.markdown_html import render_markdown
 from desktop_app.ui.plain_text import SafeTextBrowser
 from desktop_app.ui.theme import DARK, Colors
 
@@ -24,6 +23,8 @@ class MessageTextDialog(QDialog):
         self.browser = SafeTextBrowser()  # a reply's Markdown never makes it read a file or a share
         self.browser.setAccessibleName("Message text")
         if item.role == "assistant" and not item.live:
+            from desktop_app.ui.markdown_html import render_markdown  # loaded when first needed
+
             self.browser.setHtml(render_markdown(item.content, dark=colors is DARK).html)
         else:
             self.browser.setPlainText(item.content)
