@@ -2,6 +2,10 @@
 
 Special tokens are read only in the template's own markup: a message that says `<end_of_turn>` gets
 the tokens of that text, never the control token (render_segments tells markup from message text).
+
+A chat turn extends the conversation of the previous one: the tokens of what was rendered before are
+kept (prompt_cache.py) and only the new messages are rendered, for templates where that provably gives
+the tokens of a full render (`PromptTokenizer._incremental`); the others render the whole history.
 """
 
 from __future__ import annotations
