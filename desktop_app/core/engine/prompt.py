@@ -4,8 +4,9 @@ Special tokens are read only in the template's own markup: a message that says `
 the tokens of that text, never the control token (render_segments tells markup from message text).
 
 A chat turn extends the conversation of the previous one: the tokens of what was rendered before are
-kept (prompt_cache.py) and only the new messages are rendered, for templates where that provably gives
-the tokens of a full render (`PromptTokenizer._incremental`); the others render the whole history.
+kept (prompt_cache.py) and only the new messages are rendered, for templates where that gives the
+tokens of a full render (checked once per template on a sample conversation, and per request on the
+messages just before the new ones: `PromptTokenizer._incremental`); others render the whole history.
 """
 
 from __future__ import annotations
