@@ -40,7 +40,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     rec = Recorder()
-    real = markdown_worker.render_markdown  # type: ignore[attr-defined]
+    real = markdown_worker.render_markdown
 
     def wrapped(text: str, *, dark: bool) -> Any:
         rec.calls.append((threading.get_ident(), text))
