@@ -169,13 +169,40 @@ def test_the_engine_lowers_the_context_threads_under_simulated_contention(
         clock.costs = BUSY
         busy = _generate(engine, 2 * WINDOW + 2)
         assert context_threads() == 1
-        assert int(native.lib().llama_n_threads_batch(ctx)) == 1
+        assert int(native.lib().llama_n_threads_batch(ctx)) == 2  # prefill has its own governor
         assert busy.n_threads == 1 and busy.threads_note == "1 thread: the CPU is busy"
 
         clock.costs = QUIET
         calm = _generate(engine, int(PROBE_S / QUIET[1]) + 3 * WINDOW)
         assert context_threads() == 2
         assert calm.n_threads == 2 and calm.threads_note == ""
+    finally:
+        engine.unload()
+
+
+def test_slow_prefill_lowers_only_the_batch_threads(
+    tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)
+    clock = ThreadCostClock()
+    engine = Engine(clock=clock)
+    engine.load(tiny_gguf(), LoadSettings(n_batch=32))
+    ctx = engine.native_handles()[0]
+    clock.threads = lambda: int(native.lib().llama_n_threads_batch(ctx))
+    prompt = engine.tokenize("the hearth is warm " * 40)[:200]
+    assert len(prompt) == 200  # 6 full chunks of 32
+
+    def prefill() -> None:
+        engine.reset_cache()
+        for _ in engine.stream_completion(prompt, SamplingSettings(max_tokens=1, seed=1)):
+            pass
+
+    try:
+        prefill()  # learns the quiet speed of 2 batch threads
+        clock.costs = BUSY
+        prefill()
+        assert int(native.lib().llama_n_threads_batch(ctx)) == 1
+        assert int(native.lib().llama_n_threads(ctx)) == 2  # generation was never slow
     finally:
         engine.unload()
 

@@ -41,6 +41,7 @@ class Decoder:
         self.cached: list[int] = []  # tokens whose keys/values are in the KV cache (sequence 0)
         # Timed decode calls feed it (two clock reads per call); None when the threads are fixed.
         self.governor: ThreadGovernor | None = None
+        self.prefill_governor: ThreadGovernor | None = None  # prefill chunks have their own
         self.fixed_threads = 0  # the thread count when there is no governor
 
     def reset(self) -> None:
@@ -110,6 +111,7 @@ class Decoder:
         reason: StopReason | None = None
         batch_size = self.batch.capacity
         governor = self.governor
+        prefill_governor = self.prefill_governor
 
         # Prefill, in n_batch chunks; the abort flag is polled inside llama_decode too.
         for start in range(0, len(pending), batch_size):
@@ -117,13 +119,13 @@ class Decoder:
                 reason = "cancelled"
                 break
             chunk = pending[start : start + batch_size]
-            if governor is None:
+            if prefill_governor is None:
                 rc = llama_cpp.llama_decode(ctx, self.batch.batch(chunk))
             else:
-                began = governor.clock()
+                began = prefill_governor.clock()
                 rc = llama_cpp.llama_decode(ctx, self.batch.batch(chunk))
                 if rc == native.DECODE_OK:
-                    governor.step(began, "prefill", len(chunk))
+                    prefill_governor.step(began, "prefill", len(chunk))
             if rc == native.DECODE_ABORTED:
                 self._sync_cache_with_memory(chunk)
                 reason = "cancelled"
