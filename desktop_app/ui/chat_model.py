@@ -4,10 +4,15 @@ A thin adapter over conversations.Message plus the view state the store does not
 a streaming reply, whether its Thinking section is open). Every change bumps the row's `version`, which
 is what the delegate keys its rendered-document cache on, and emits dataChanged for that row only: a
 streaming reply never makes the view re-render the other 499 messages.
+
+Versions come from one counter per model, never reused: a row rebuilt for the same message (another
+branch shown, then this one again, with its "2/3" now "2/4") gets a version no cached layout has, so
+the delegate can never paint a stale layout for it.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +60,7 @@ class ChatModel(QAbstractListModel):
         super().__init__()
         self._items: list[ChatItem] = []
         self._rows: dict[int, int] = {}  # message id -> row
+        self._versions = itertools.count(1)  # every item and every change gets a fresh version
 
     # -- the Qt interface --------------------------------------------------------------------------
 
@@ -85,14 +91,17 @@ class ChatModel(QAbstractListModel):
 
     def set_messages(self, messages: list[Message], positions: dict[int, tuple[int, int]]) -> None:
         self.beginResetModel()
-        self._items = [ChatItem(m, positions.get(m.id, (1, 1))) for m in messages]
+        self._items = [
+            ChatItem(m, positions.get(m.id, (1, 1)), version=next(self._versions)) for m in messages
+        ]
         self._reindex()
         self.endResetModel()
 
     def append(self, message: Message, *, position: tuple[int, int] = (1, 1), live: bool = False) -> None:
         row = len(self._items)
         self.beginInsertRows(QModelIndex(), row, row)
-        self._items.append(ChatItem(message, position, live=live, thinking_open=live))
+        item = ChatItem(message, position, live=live, thinking_open=live, version=next(self._versions))
+        self._items.append(item)
         self._rows[message.id] = row
         self.endInsertRows()
 
@@ -155,7 +164,7 @@ class ChatModel(QAbstractListModel):
         return self._rows.get(message_id)
 
     def _changed(self, item: ChatItem) -> None:
-        item.version += 1
+        item.version = next(self._versions)
         row = self._rows[item.id]
         index = self.index(row, 0)
         self.dataChanged.emit(index, index, [ItemRole])
