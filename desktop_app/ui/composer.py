@@ -1,18 +1,55 @@
 """The message box: Enter sends, Shift+Enter is a new line, Esc stops (or leaves editing); one button
-that is Send or Stop. Editing a sent message happens here too: the next send makes a branch."""
+that is Send or Stop. Editing a sent message happens here too: the next send makes a branch.
+
+The box grows with its text, from MIN_LINES up to MAX_LINES (wrapped lines count), then scrolls.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QVBoxLayout, QWidget
 
 from desktop_app.ui.widgets import button, label
+
+MIN_LINES = 2
+MAX_LINES = 8
+#: QPushButton text: "&" marks a mnemonic, so a literal one is written "&&"
+SEND, SAVE_AND_SEND, STOP = "Send", "Save && send", "Stop"
 
 
 class _Input(QPlainTextEdit):
     submit = Signal()
     stop = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.document().contentsChanged.connect(self.fit_height)
+        self.fit_height()
+
+    def lines(self) -> int:
+        """The lines the text takes at the box's width (a plain-text document counts wrapped lines)."""
+        return max(1, int(self.document().size().height()))
+
+    def fit_height(self) -> None:
+        """As tall as its text, between MIN_LINES and MAX_LINES; beyond that it scrolls."""
+        shown = min(MAX_LINES, max(MIN_LINES, self.lines()))
+        margins = self.contentsMargins()
+        frame = margins.top() + margins.bottom() + 2 * int(self.document().documentMargin())
+        height = shown * self.fontMetrics().lineSpacing() + frame + 2
+        if self.height() != height or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():  # the text wraps differently
+            self.fit_height()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.fit_height()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
@@ -52,11 +89,10 @@ class Composer(QFrame):
         column.addLayout(row)
         self.input = _Input()
         self.input.setAccessibleName("Message")
-        self.input.setFixedHeight(64)
         self.input.submit.connect(self._on_submit)
         self.input.stop.connect(self._on_escape)
         row.addWidget(self.input, 1)
-        self.action = button("Send", "primary", tooltip="Send (Enter)")
+        self.action = button(SEND, "primary", tooltip="Send (Enter)")
         self.action.setMinimumWidth(84)
         self.action.clicked.connect(self._on_action)
         row.addWidget(self.action, 0, Qt.AlignmentFlag.AlignBottom)
@@ -69,8 +105,7 @@ class Composer(QFrame):
 
     def set_editing(self, editing: bool) -> None:
         self.edit_bar.setVisible(editing)
-        if not self._generating:
-            self.action.setText("Save & send" if editing else "Send")
+        self._show_action()
 
     def _on_escape(self) -> None:
         if self._generating:
@@ -85,12 +120,16 @@ class Composer(QFrame):
 
     def set_generating(self, generating: bool) -> None:
         self._generating = generating
-        self.action.setText("Stop" if generating else ("Save & send" if self.editing else "Send"))
-        self.action.setToolTip("Stop generating (Esc)" if generating else "Send (Enter)")
-        self.action.setAccessibleName(self.action.text())
+        self._show_action()
         self.action.setProperty("kind", "danger" if generating else "primary")
         self.action.style().unpolish(self.action)
         self.action.style().polish(self.action)
+
+    def _show_action(self) -> None:
+        generating = self._generating
+        self.action.setText(STOP if generating else (SAVE_AND_SEND if self.editing else SEND))
+        self.action.setToolTip("Stop generating (Esc)" if generating else "Send (Enter)")
+        self.action.setAccessibleName(self.action.text().replace("&&", "&"))
 
     def _on_action(self) -> None:
         if self._generating:
