@@ -21,4 +21,5 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"{__name__}.session").Engine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = ["Engine", "Event", "GenerationStats", "LoadedModel", "Message", "TextDelta"]

@@ -43,6 +43,7 @@ class Decoder:
         self.governor: ThreadGovernor | None = None
         self.prefill_governor: ThreadGovernor | None = None  # prefill chunks have their own
         self.fixed_threads = 0  # the thread count when there is no governor
+        self.n_swa = 0  # the model's sliding-window size (0: none)
 
     def reset(self) -> None:
         """Empty the KV cache."""
@@ -61,6 +62,11 @@ class Decoder:
         memory = llama_cpp.llama_get_memory(self._ctx)
         if keep < len(self.cached) and not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
             # Some caches (recurrent, sliding-window) cannot drop a suffix: start over.
+            llama_cpp.llama_memory_clear(memory, True)
+            keep = 0
+        if keep and self.n_swa and llama_cpp.llama_memory_seq_pos_min(memory, 0) > max(0, keep - self.n_swa):
+            # A sliding-window cache keeps only the last window of what it computed: after dropping a
+            # long suffix, the keys the next token must see are gone (llama-server checks the same).
             llama_cpp.llama_memory_clear(memory, True)
             keep = 0
         del self.cached[keep:]

@@ -34,6 +34,9 @@ class GenerationStats:
     stop_string: str | None = None
     n_threads: int = 0  # llama.cpp threads at the end of the request (0: not known)
     threads_note: str = ""  # the governor's word when it lowered them ("1 thread: the CPU is busy")
+    # Of cached_tokens, those restored from saved KV state (another chat's, or an earlier process's)
+    restored_tokens: int = 0
+    restore_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

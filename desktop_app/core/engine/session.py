@@ -14,16 +14,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from desktop_app.core import gguf_info
-from desktop_app.core.engine import native
+from desktop_app.core.engine import kv_state, native
 from desktop_app.core.engine.decode import Decoder
-from desktop_app.core.engine.events import Event, Message
+from desktop_app.core.engine.events import Event, GenerationStats, Message
 from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
 from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llama
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
+from desktop_app.core.engine.state_cache import Snapshot, StateCache
+from desktop_app.core.engine.state_cache import common_prefix as kv_state_prefix
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.templates import resolve_chat_format
@@ -32,9 +35,15 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, *, clock: Callable[[], float] = time.perf_counter) -> None:
-        """`clock` times decode calls for the thread governor (tests inject one to simulate slow steps)."""
+    def __init__(
+        self, *, clock: Callable[[], float] = time.perf_counter, state_cache: StateCache | None = None
+    ) -> None:
+        """`clock` times decode calls for the thread governor (tests inject one to simulate slow steps).
+        `state_cache` keeps each conversation's KV state after a reply (`stream_chat(state_tag=...)`)
+        and restores it when a prompt continues it: reopening a long chat skips re-reading it."""
         self._clock = clock
+        self.state_cache = state_cache
+        self._state_key: str | None = None  # this load's StateKey digest; None: saved state is off
         self._governor: ThreadGovernor | None = None  # generation steps (n_threads)
         self._prefill_governor: ThreadGovernor | None = None  # prefill chunks (n_threads_batch)
         self._fixed: int | None = None  # a count the benchmark pinned over the governor
@@ -94,6 +103,11 @@ class Engine:
         )
         n_threads, _ = settings.thread_counts()
         self._decoder.fixed_threads = n_threads
+        self._decoder.n_swa = int(native.lib().llama_model_n_swa(llm._model.model))
+        try:
+            self._state_key = kv_state.state_key(Path(path), settings, llm.n_ctx(), chat_format).digest
+        except OSError:
+            self._state_key = None
         if settings.automatic_threads:
             self._start_governors(llm._ctx.ctx, n_threads)
         if chat_format.warning:
@@ -121,6 +135,7 @@ class Engine:
         self._governor = None
         self._prefill_governor = None
         self._fixed = None
+        self._state_key = None
 
     # -- threads ---------------------------------------------------------------------------------
 
@@ -228,17 +243,63 @@ class Engine:
         sampling: SamplingSettings | None = None,
         *,
         continue_last: bool = False,
+        state_tag: str | None = None,
     ) -> Iterator[Event]:
         """Yield TextDelta events, then exactly one GenerationStats. With `continue_last`, the last
-        (assistant) message is extended: the deltas are what comes after its text."""
+        (assistant) message is extended: the deltas are what comes after its text.
+
+        `state_tag` (a conversation id) saves the KV state once the stats are out, so that reopening
+        the chat later, in this process or the next, restores it instead of re-reading the history."""
         sampling = sampling or SamplingSettings()
         started = time.perf_counter()
         decoder = self._begin_request()
         model = self._require_model()
         reserve = min(sampling.max_tokens, model.n_ctx // 4)
         tokens, dropped = self.build_chat_prompt(messages, reserve, continue_last=continue_last)
+        restored, restore_s = self._restore_state(tokens)
         stops = (*sampling.stop, *model.chat_format.stop_strings)
-        yield from decoder.stream(tokens, sampling, stops, started=started, dropped=dropped, reasoning=True)
+        events = decoder.stream(tokens, sampling, stops, started=started, dropped=dropped, reasoning=True)
+        for event in events:
+            if isinstance(event, GenerationStats) and restored:
+                kept = min(restored, event.cached_tokens)
+                yield replace(event, restored_tokens=kept, restore_s=restore_s if kept else 0.0)
+            else:
+                yield event
+        if state_tag is not None:
+            self._save_state(state_tag)  # after the stats: the reply has already ended for the caller
+
+    # -- saved KV state ----------------------------------------------------------------------------
+
+    def _restore_state(self, tokens: Sequence[int]) -> tuple[int, float]:
+        """Swap in the saved state sharing the longest prefix with `tokens`, when it beats what the KV
+        cache holds now. Returns (tokens restored, seconds)."""
+        cache, key, decoder = self.state_cache, self._state_key, self._decoder
+        if cache is None or key is None or decoder is None:
+            return 0, 0.0
+        began = time.perf_counter()
+        in_memory = kv_state_prefix(decoder.cached, tokens)
+        found = cache.best(key, tokens, beat=in_memory)
+        if found is None:
+            return 0, 0.0
+        snapshot = cache.load(found[1])
+        if snapshot is None:
+            return 0, 0.0
+        ctx = self._require()._ctx.ctx
+        if not kv_state.restore(ctx, snapshot.payload):
+            log.warning("llama.cpp refused a saved state; computing the prompt instead")
+            cache.discard(snapshot)
+            decoder.cached = []
+            return 0, 0.0
+        decoder.cached = list(snapshot.tokens)
+        return found[0], time.perf_counter() - began
+
+    def _save_state(self, tag: str) -> None:
+        cache, key, decoder = self.state_cache, self._state_key, self._decoder
+        if cache is None or key is None or decoder is None or not decoder.cached:
+            return
+        payload = kv_state.snapshot(self._require()._ctx.ctx)
+        if payload:
+            cache.remember(Snapshot(key, tuple(decoder.cached), payload, tag))
 
     def stream_completion(
         self,
