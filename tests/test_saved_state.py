@@ -127,7 +127,8 @@ def test_a_state_saved_under_other_conditions_is_never_used(
     base = LoadSettings(n_ctx=512, n_threads=1)
     follow_up = _saved(tmp_path, model, base)
     assert _restored(tmp_path, model, LoadSettings(n_ctx=1024, n_threads=1), follow_up) == 0
-    assert _restored(tmp_path, model, LoadSettings(n_ctx=512, n_threads=1, flash_attention=True), follow_up) == 0
+    flash = LoadSettings(n_ctx=512, n_threads=1, flash_attention=True)
+    assert _restored(tmp_path, model, flash, follow_up) == 0
     assert _restored(tmp_path, tiny_gguf(), base, follow_up) == 0  # another model file
     assert _restored(tmp_path, model, LoadSettings(n_ctx=512, n_threads=2), follow_up) > 0  # threads: same KV
 
