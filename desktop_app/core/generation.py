@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from desktop_app.core import limits
 from desktop_app.core.errors import SettingsError
@@ -19,6 +19,14 @@ StopReason = Literal["eos", "stop_string", "max_tokens", "cancelled", "context_f
 T = TypeVar("T")
 
 DEFAULT_CONTEXT = 4096  # llama-cpp-python's 512 is too small for a chat; 4k fits any laptop
+
+#: OpenAI's logit_bias range; -100 bans a token in practice, 100 all but forces it
+LOGIT_BIAS: Final = FloatRange(-100.0, 100.0)
+LOGIT_BIAS_MAX_ENTRIES: Final = 1024  # OpenAI takes 300; more is a mistake or an attack
+TOKEN_ID: Final = IntRange(0, 2**31 - 1)  # the loaded vocabulary bounds it further (the sampler checks)
+#: a GBNF grammar (the API's json_schema builds one): llama.cpp parses it per request; json_grammar.py
+#: keeps a converted schema well below this
+GRAMMAR_MAX_CHARS: Final = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,12 @@ class SamplingSettings:
     seed: int | None = None  # None: a random seed per request
     max_tokens: int = 1024
     stop: tuple[str, ...] = ()
+    #: (token id, bias) pairs added to the logits before sampling (OpenAI's logit_bias)
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    #: the reply is one JSON object (OpenAI's response_format json_object; the drawer's "JSON output")
+    json_output: bool = False
+    #: a GBNF grammar the reply must match (the API's json_schema); when set, it wins over json_output
+    grammar: str = ""
 
     def __post_init__(self) -> None:
         _check_float("temperature", self.temperature, limits.TEMPERATURE)
@@ -108,15 +122,54 @@ class SamplingSettings:
         _check_int("max_tokens", self.max_tokens, limits.MAX_TOKENS)
         if not all(isinstance(s, str) and s for s in self.stop):
             raise SettingsError("Stop strings must be non-empty text.", hint="Remove the empty stop string.")
+        _check_logit_bias(self.logit_bias)
+        if not isinstance(self.json_output, bool):
+            raise SettingsError("'json_output' must be true or false.", hint="Turn JSON output on or off.")
+        if not isinstance(self.grammar, str) or len(self.grammar) > GRAMMAR_MAX_CHARS:
+            raise SettingsError(
+                f"The grammar must be text of at most {GRAMMAR_MAX_CHARS:,} characters.",
+                hint="Use a smaller JSON schema.",
+            )
+
+    @property
+    def constrained_grammar(self) -> str:
+        """The GBNF the reply must match ("" when unconstrained)."""
+        if self.grammar:
+            return self.grammar
+        return JSON_OBJECT_GBNF if self.json_output else ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingSettings:
         if "stop" in data and isinstance(data["stop"], list):
             data = {**data, "stop": tuple(data["stop"])}
+        bias = data.get("logit_bias")
+        if isinstance(bias, list):  # JSON has no tuples: [[token, bias], ...]
+            pairs = tuple(tuple(p) if isinstance(p, list) else p for p in bias)
+            data = {**data, "logit_bias": pairs}
         return _from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stop": list(self.stop)}
+        return {
+            **asdict(self),
+            "stop": list(self.stop),
+            "logit_bias": [[token, bias] for token, bias in self.logit_bias],
+        }
+
+
+def _check_logit_bias(pairs: object) -> None:
+    hint = "Give token ids (whole numbers from 0) with a bias from -100 to 100."
+    if not isinstance(pairs, tuple) or len(pairs) > LOGIT_BIAS_MAX_ENTRIES:
+        raise SettingsError(f"'logit_bias' takes at most {LOGIT_BIAS_MAX_ENTRIES} tokens.", hint=hint)
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise SettingsError(f"'logit_bias' entries are (token id, bias) pairs, not {pair!r}.", hint=hint)
+        token, bias = pair
+        if token not in TOKEN_ID:
+            raise SettingsError(f"'logit_bias' token ids are whole numbers from 0, not {token!r}.", hint=hint)
+        if bias not in LOGIT_BIAS:
+            raise SettingsError(
+                f"The bias of token {token} must be a number from -100 to 100, not {bias!r}.", hint=hint
+            )
 
 
 def _check_int(name: str, value: object, bounds: IntRange, *, allow_none: bool = False) -> None:
@@ -148,3 +201,33 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
         return cls(**data)
     except TypeError as exc:
         raise SettingsError(f"Invalid settings: {exc}.", hint="Reset the settings to defaults.") from exc
+
+
+#: llama.cpp's grammars/json.gbnf: one JSON object, with bounded whitespace so a model cannot run away
+#: in blanks between values
+JSON_OBJECT_GBNF: Final = r"""
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+
+object ::=
+  "{" ws (
+            string ":" ws value
+    ("," ws string ":" ws value)*
+  )? "}" ws
+
+array  ::=
+  "[" ws (
+            value
+    ("," ws value)*
+  )? "]" ws
+
+string ::=
+  "\"" (
+    [^"\\\x7F\x00-\x1F] |
+    "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
+  )* "\"" ws
+
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+
+ws ::= | " " | "\n" [ \t]{0,20}
+"""
