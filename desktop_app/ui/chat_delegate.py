@@ -57,6 +57,7 @@ USER_PAD_X, USER_PAD_Y = 16, 10
 ACTION_H = 26
 ACTION_GAP = 2
 LIVE_STEP = 120  # px: a streaming row's height is rounded up to this
+FOOTER_FLAGS = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap)
 SYNC_MARKDOWN_CHARS = 8_000  # a stored message up to this long is rendered in place (a few ms)
 
 _STOP_NOTES = {
@@ -223,15 +224,18 @@ class MessageDelegate(QStyledItemDelegate):
                 y += int(doc.size().height())
             layout.bubble = None
             layout.footer_text = footer_text(item)
-            if layout.footer_text:
+            if layout.footer_text:  # wraps in a narrow column at a large text size
                 y += 6
-                layout.footer = QRect(left, y, column, small_h + 2)
-                y += small_h + 2
+                wrapped = QFontMetrics(small).boundingRect(
+                    QRect(0, 0, column, 10_000), FOOTER_FLAGS, layout.footer_text
+                )
+                layout.footer = QRect(left, y, column, max(small_h, wrapped.height()) + 2)
+                y = layout.footer.bottom() + 1
             else:
                 layout.footer = None
             y += ACTION_GAP
         layout.actions = self._place_actions(item, y, left, column, bold)
-        y += ACTION_H
+        y = max((rect.bottom() + 1 for _, _, rect in layout.actions), default=y + ACTION_H)
         layout.height = y + 4
         self._cache[item.id] = layout
         return layout
@@ -352,11 +356,15 @@ class MessageDelegate(QStyledItemDelegate):
         if count > 1 and not item.live:  # first, so it stays put while the actions fade in on hover
             place = f"{item.position[0]}/{count}"
             entries[:0] = [("prev", "\u2039"), ("position", place), ("next", "\u203a")]
+        height = max(ACTION_H, metrics.height() + 8)  # taller at a large text size
         widths = [metrics.horizontalAdvance(label) + 16 for _, label in entries]
         total = sum(widths) + 2 * max(0, len(entries) - 1)
-        x = left + column - total if item.role == "user" else left - 8
+        start = max(left - 8, left + column - total) if item.role == "user" else left - 8
+        x = start
         for (key, label), w in zip(entries, widths, strict=True):
-            placed.append((key, label, QRect(x, y, w, ACTION_H)))
+            if x > start and x + w > left + column + 8:  # a narrow column: the rest on the next line
+                x, y = start, y + height
+            placed.append((key, label, QRect(x, y, w, height)))
             x += w + 2
         return placed
 
@@ -496,11 +504,7 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setFont(small)
             failed = item.message.state == "failed" and not item.live
             painter.setPen(QColor(c.danger if failed else c.muted))
-            painter.drawText(
-                layout.footer,
-                int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                layout.footer_text,
-            )
+            painter.drawText(layout.footer, FOOTER_FLAGS, layout.footer_text)
         self._draw_actions(painter, index.row(), layout, bold)
         painter.restore()
 

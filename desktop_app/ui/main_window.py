@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -27,31 +28,26 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QButtonGroup,
-    QCheckBox,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
-from desktop_app import __version__
 from desktop_app.core import network
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
 from desktop_app.core.services import AppServices
-from desktop_app.core.settings import AppSettings
 from desktop_app.resources import icon_path
 from desktop_app.ui.chat_page import ChatPage
 from desktop_app.ui.conversation_panel import ConversationPanel
 from desktop_app.ui.error_dialog import show_error
+from desktop_app.ui.sidebar import TITLE as WINDOW_TITLE
+from desktop_app.ui.sidebar import Sidebar, SidebarScroll
 from desktop_app.ui.status_bar import StatusBar
 from desktop_app.ui.theme import apply_theme, current_colors
-from desktop_app.ui.widgets import button, label
 from desktop_app.workers.inference import InferenceController
 
 if TYPE_CHECKING:
@@ -59,83 +55,10 @@ if TYPE_CHECKING:
     from desktop_app.ui.models_page import ModelsPage
     from desktop_app.ui.server_page import ServerPage
 
-WINDOW_TITLE = "Hearth"
+#: the text size the app started at (the system's), kept on the QApplication: Ctrl+0 goes back to it
+START_FONT_PROPERTY = "hearthStartFontPt"
+MIN_FONT_PT, MAX_FONT_PT = 8.0, 24.0
 log = logging.getLogger(__name__)
-
-
-class Sidebar(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("Sidebar")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setFixedWidth(232)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 18, 14, 14)
-        layout.setSpacing(6)
-
-        brand = QHBoxLayout()
-        brand.setSpacing(10)
-        logo = QLabel()
-        logo.setPixmap(QIcon(str(icon_path())).pixmap(QSize(28, 28)))
-        brand.addWidget(logo)
-        brand.addWidget(label(WINDOW_TITLE, "brand"))
-        brand.addStretch(1)
-        layout.addLayout(brand)
-        layout.addSpacing(14)
-        self.nav_layout = layout
-        self.group = QButtonGroup(self)
-        self.group.setExclusive(True)
-        self._stretch_index = layout.count()
-        layout.addStretch(1)
-        self.offline = QCheckBox("Offline mode")
-        self.offline.setToolTip(
-            "Guarantee that Hearth makes no network request: search and downloads are off."
-        )
-        self.offline.setAccessibleName("Offline mode")
-        layout.addWidget(self.offline)
-        sizes = QHBoxLayout()
-        sizes.setSpacing(2)
-        sizes.addWidget(label("Text size", "muted"))
-        sizes.addStretch(1)
-        self.smaller = button("A\u2212", "ghost", tooltip="Smaller text (Ctrl+-)")
-        self.smaller.setAccessibleName("Smaller text")
-        self.larger = button("A+", "ghost", tooltip="Larger text (Ctrl+=)")
-        self.larger.setAccessibleName("Larger text")
-        sizes.addWidget(self.smaller)
-        sizes.addWidget(self.larger)
-        layout.addLayout(sizes)
-        self.privacy = label("● Private · runs offline", "muted")
-        self.privacy.setToolTip(
-            "Hearth has no telemetry. It uses the network only when you search for or download a model."
-        )
-        layout.addWidget(self.privacy)
-        layout.addWidget(label(f"Version {__version__}", "muted"))
-
-    def show_offline(self, offline: bool) -> None:
-        self.privacy.setText("● Offline mode: no network at all" if offline else "● Private · runs offline")
-        self.privacy.setProperty("role", "badge-accent" if offline else "muted")
-        self.privacy.style().unpolish(self.privacy)
-        self.privacy.style().polish(self.privacy)
-
-    def add_section(self, title: str) -> None:
-        self.nav_layout.insertWidget(self._stretch_index, label(title.upper(), "section"))
-        self._stretch_index += 1
-
-    def set_conversations(self, panel: QWidget) -> None:
-        """The chat list fills the space between the navigation and the footer."""
-        stretch = self.nav_layout.takeAt(self._stretch_index)
-        del stretch
-        self.nav_layout.insertSpacing(self._stretch_index, 10)
-        self.nav_layout.insertWidget(self._stretch_index + 1, panel, 1)
-
-    def add_nav(self, text: str, page_index: int, shortcut_hint: str = "") -> None:
-        nav = button(text, "nav", tooltip=shortcut_hint or text)
-        nav.setCheckable(True)
-        self.group.addButton(nav, page_index)
-        self.nav_layout.insertWidget(self._stretch_index, nav)
-        self._stretch_index += 1
-        if page_index == 0:
-            nav.setChecked(True)
 
 
 class MainWindow(QMainWindow):
@@ -159,6 +82,8 @@ class MainWindow(QMainWindow):
         self.settings = services.settings
         settings_problem = services.settings_problem
         app = QApplication.instance()
+        if isinstance(app, QApplication) and app.property(START_FONT_PROPERTY) is None:
+            app.setProperty(START_FONT_PROPERTY, app.font().pointSizeF())  # before a remembered size
         if self.settings.font_size and isinstance(app, QApplication):
             apply_theme(app, self.settings.font_size)
         self._network_applied = False  # after the first paint: it imports huggingface_hub
@@ -178,7 +103,8 @@ class MainWindow(QMainWindow):
         row.setSpacing(0)
         self.sidebar = Sidebar()
         self.pages = QStackedWidget()
-        row.addWidget(self.sidebar)
+        self.sidebar_scroll = SidebarScroll(self.sidebar)
+        row.addWidget(self.sidebar_scroll)
         row.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
@@ -410,11 +336,14 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if not isinstance(app, QApplication):
             return
-        current = self.settings.font_size or app.font().pointSizeF() or 10.0
-        size = 10.0 if step == 0 else min(24.0, max(8.0, current + step))
-        self.settings = AppSettings(offline=self.settings.offline, font_size=size)
+        start = start_font_size(app)
+        current = self.settings.font_size or app.font().pointSizeF() or start
+        size = start if step == 0 else min(MAX_FONT_PT, max(MIN_FONT_PT, current + step))
+        # Ctrl+0 forgets the size: the app follows the system's text size again
+        self.settings = replace(self.settings, font_size=None if step == 0 else size)
         self.services.save_settings(self.settings)
         apply_theme(app, size)
+        self.sidebar_scroll.fit_width()
         self.chat.view.setFont(app.font())
         self.chat.view.delegate.clear_cache()
         self.chat.view.doItemsLayout()
@@ -423,7 +352,7 @@ class MainWindow(QMainWindow):
     def set_offline(self, offline: bool) -> None:
         self._network_applied = True
         network.apply_offline(offline)
-        self.settings = AppSettings(offline=offline, font_size=self.settings.font_size)
+        self.settings = replace(self.settings, offline=offline)
         self.services.save_settings(self.settings)
         if self._models is not None:  # a Models page built later reads the setting itself
             self._models.discover.set_offline(offline)
@@ -480,3 +409,11 @@ class MainWindow(QMainWindow):
         nav = self.sidebar.group.button(index)
         if nav is not None:
             nav.setChecked(True)
+
+
+def start_font_size(app: QApplication) -> float:
+    """The text size the app started at, before any size the user chose (Ctrl+0 returns to it)."""
+    value = app.property(START_FONT_PROPERTY)
+    if isinstance(value, int | float) and value > 0:
+        return float(value)
+    return app.font().pointSizeF() if app.font().pointSizeF() > 0 else 10.0
