@@ -39,6 +39,7 @@ class ScriptedEngine(Engine):
         self.delay_s = delay_s
         self.n_ctx = n_ctx
         self.requests: list[list[Message]] = []  # what each chat request was given, in order
+        self.state_tags: list[str | None] = []  # the conversation each request saves its state for
         self._stop = threading.Event()
 
     def load(
@@ -83,7 +84,9 @@ class ScriptedEngine(Engine):
         sampling: SamplingSettings | None = None,
         *,
         continue_last: bool = False,
+        state_tag: str | None = None,
     ) -> Iterator[Event]:
+        self.state_tags.append(state_tag)
         if self._model is None:
             raise GenerationError("No model is loaded.", hint="Load a model first.")
         sampling = sampling or SamplingSettings()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from desktop_app.core.chat_session import ChatSession
     from desktop_app.core.downloads import CompletedDownload, DownloadManager
     from desktop_app.core.engine import Engine
+    from desktop_app.core.engine.state_cache import StateCache
     from desktop_app.core.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,28 @@ class AppServices:
         from desktop_app.core.chat_session import ChatSession
 
         return ChatSession(self.conversations)
+
+    @functools.cached_property
+    def state_cache(self) -> StateCache:
+        """Saved chat state (instant reopen) under the cache folder; shared by the engine's thread, which
+        saves and restores, and the window, which deletes a chat's state with the chat. States of chats
+        deleted elsewhere (`hearth chats rm` while the app was closed) are dropped here."""
+        from desktop_app.core.engine.state_cache import StateCache
+
+        cache = StateCache(
+            self.paths.cache / "kv-state", cap_bytes=int(self.settings.saved_state_limit_gb * 1024**3)
+        )
+        try:
+            cache.prune(str(c.id) for c in self.conversations.list_conversations())
+        except (HearthError, OSError):
+            log.warning("could not drop the saved state of deleted chats", exc_info=True)
+        return cache
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """The chat and its saved state. Raises HearthError."""
+        self.conversations.delete_conversation(conversation_id)
+        if "state_cache" in self.__dict__ or (self.paths.cache / "kv-state").is_dir():
+            self.state_cache.forget(str(conversation_id))
 
     @functools.cached_property
     def downloads(self) -> DownloadManager:

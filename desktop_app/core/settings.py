@@ -22,6 +22,8 @@ class AppSettings:
     #: guarantees Hearth makes no network request at all (search and downloads are disabled)
     offline: bool = False
     font_size: float | None = None
+    #: disk kept for saved chat state (instant reopen), in GB; 0 saves nothing to disk
+    saved_state_limit_gb: float = 2.0
 
 
 def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
@@ -48,6 +50,11 @@ def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
             and not (isinstance(value, int | float) and 6 <= value <= 40)
         ):
             return AppSettings(), _quarantine(file, f"'font_size' must be 6 to 40, not {value!r}")
+        if key == "saved_state_limit_gb" and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1024
+        ):
+            why = f"'saved_state_limit_gb' must be 0 to 1024, not {value!r}"
+            return AppSettings(), _quarantine(file, why)
         values[key] = value
     return AppSettings(**values), None
 

@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.inference = InferenceController(self, engine=services.engine)
+        self.inference = InferenceController(self, engine=services.engine, state_cache=services.state_cache)
         self.presets = services.presets
         self.chat = ChatPage(self.inference, self.conversations, self.presets, session=services.chat_session)
         self.chat.reload_requested.connect(self.reload_model)
@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
             self.chat_list.refresh()
 
     def _conversation_deleted(self, conversation_id: int) -> None:
+        self.services.state_cache.forget(str(conversation_id))  # its saved KV state goes with it
         if self.chat.conversation is not None and self.chat.conversation.id == conversation_id:
             self.chat.new_chat()
 

@@ -32,6 +32,7 @@ from desktop_app.core.reply_writer import ReplyWriter
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
+    from desktop_app.core.engine.state_cache import StateCache
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,11 @@ class InferenceWorker(QObject):
     # The thread governor lowered or restored llama.cpp's threads (checked once per text batch)
     threads_changed = Signal(object)  # ThreadState
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, state_cache: StateCache | None = None) -> None:
+        """`state_cache`: where the engine saves each chat's KV state after a reply (instant reopen)."""
         super().__init__()
         self._engine = engine
+        self._state_cache = state_cache
         self._engine_lock = threading.Lock()
         self._lock = threading.Lock()
         self._next_id = 0
@@ -83,7 +86,7 @@ class InferenceWorker(QObject):
             if self._engine is None:
                 from desktop_app.core.engine.session import Engine
 
-                self._engine = Engine()
+                self._engine = Engine(state_cache=self._state_cache)
             return self._engine
 
     # -- called from any thread -------------------------------------------------------------------
@@ -215,7 +218,8 @@ class InferenceWorker(QObject):
         pending: list[str] = []
         pending_kind = "answer"
         last_emit = time.monotonic()
-        for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last):
+        tag = str(writer.conversation_id) if writer is not None else None  # saved state belongs to the chat
+        for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last, state_tag=tag):
             if self._is_cancelled(request_id):
                 self.engine.cancel()  # a cancel that raced with the start of this request
             _save(writer, event)  # before the signals: when `finished` arrives, the reply is on disk
@@ -292,11 +296,16 @@ class InferenceController(QObject):
     _generate = Signal(int, object, object, bool, object)
     _unload = Signal()
 
-    def __init__(self, parent: QObject | None = None, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        engine: Engine | None = None,
+        state_cache: StateCache | None = None,
+    ) -> None:
         super().__init__(parent)
         self.inference_thread = QThread()
         self.inference_thread.setObjectName("hearth-inference")
-        self.worker = InferenceWorker(engine)
+        self.worker = InferenceWorker(engine, state_cache)
         self.worker.moveToThread(self.inference_thread)
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)

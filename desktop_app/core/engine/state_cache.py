@@ -122,8 +122,12 @@ class StateCache:
         self.memory_cap_bytes = max(0, memory_cap_bytes)
         self._memory: OrderedDict[tuple[str, tuple[int, ...]], Snapshot] = OrderedDict()
         self._entries: dict[str, _DiskEntry] = {}  # file name -> parsed header
-        self._lock = threading.Lock()  # the writer thread and the engine share the folder's bookkeeping
-        self._queue: queue.Queue[Snapshot] = queue.Queue()
+        # The engine's thread, the writer thread and the GUI thread ("Clear saved state", a deleted chat)
+        # share the tiers: every access to them holds this.
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[tuple[int, Snapshot]] = queue.Queue()
+        self._seq = 0  # counts saves queued, so that a forget or clear voids the ones queued before it
+        self._void_before: dict[str | None, int] = {}  # tag (None: every tag) -> first save still valid
         self._writer: threading.Thread | None = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
@@ -133,18 +137,23 @@ class StateCache:
     def remember(self, snapshot: Snapshot) -> None:
         """Keep a host copy (newest last), dropping the oldest over the memory cap; and save it to disk
         in the background when it belongs to a conversation."""
-        if snapshot.nbytes <= self.memory_cap_bytes:
-            ident = (snapshot.key, snapshot.tokens)
-            self._memory.pop(ident, None)
-            self._memory[ident] = snapshot
-            # A conversation's older snapshots are prefixes of its newest: drop them from memory.
-            for other in [k for k, s in self._memory.items() if s.tag == snapshot.tag and k != ident]:
-                if snapshot.tag is not None:
-                    del self._memory[other]
-            while sum(s.nbytes for s in self._memory.values()) > self.memory_cap_bytes:
-                self._memory.popitem(last=False)
+        with self._lock:
+            if snapshot.tag is not None:
+                # A conversation's older snapshots are prefixes of its newest: drop them from memory.
+                for ident in [k for k, s in self._memory.items() if s.tag == snapshot.tag]:
+                    del self._memory[ident]
+            self._keep_in_memory(snapshot)
         if self.folder is not None and snapshot.tag is not None and snapshot.nbytes <= self.cap_bytes:
             self._enqueue(snapshot)
+
+    def _keep_in_memory(self, snapshot: Snapshot) -> None:
+        if snapshot.nbytes > self.memory_cap_bytes:
+            return
+        ident = (snapshot.key, snapshot.tokens)
+        self._memory.pop(ident, None)
+        self._memory[ident] = snapshot
+        while sum(s.nbytes for s in self._memory.values()) > self.memory_cap_bytes:
+            self._memory.popitem(last=False)
 
     # -- lookup ------------------------------------------------------------------------------------
 
@@ -154,7 +163,9 @@ class StateCache:
         """The snapshot sharing the longest prefix with `tokens` (more than `beat` tokens), memory first
         on a tie. Returns (shared tokens, where it is)."""
         found: tuple[int, Snapshot | _DiskEntry] | None = None
-        for (entry_key, _), snapshot in self._memory.items():
+        with self._lock:
+            in_memory = list(self._memory.items())
+        for (entry_key, _), snapshot in in_memory:
             if entry_key == key:
                 shared = common_prefix(snapshot.tokens, tokens)
                 if shared > beat and (found is None or shared > found[0]):
@@ -169,7 +180,9 @@ class StateCache:
         """The snapshot's bytes, checked; None (and the file deleted) when it does not check out."""
         if isinstance(where, Snapshot):
             ident = (where.key, where.tokens)
-            if ident in self._memory:
+            with self._lock:
+                if ident not in self._memory:
+                    return None  # forgotten or cleared since it was found
                 self._memory.move_to_end(ident)
             return where
         entry = where
@@ -194,48 +207,57 @@ class StateCache:
             with self._lock:
                 entry.stamp = _stamp(entry.path)
         snapshot = Snapshot(entry.key, entry.tokens, payload, entry.tag)
-        self.remember_in_memory_only(snapshot)
+        with self._lock:
+            self._keep_in_memory(snapshot)
         return snapshot
-
-    def remember_in_memory_only(self, snapshot: Snapshot) -> None:
-        if snapshot.nbytes <= self.memory_cap_bytes:
-            self._memory[(snapshot.key, snapshot.tokens)] = snapshot
-            while sum(s.nbytes for s in self._memory.values()) > self.memory_cap_bytes:
-                self._memory.popitem(last=False)
 
     def discard(self, where: Snapshot | _DiskEntry) -> None:
         """A state llama.cpp refused: never offer it again."""
         if isinstance(where, Snapshot):
-            self._memory.pop((where.key, where.tokens), None)
+            with self._lock:
+                self._memory.pop((where.key, where.tokens), None)
         else:
             self._discard(where.path)
 
     # -- housekeeping ------------------------------------------------------------------------------
 
     def forget(self, tag: str) -> None:
-        """Delete a conversation's states (the chat was deleted)."""
-        for ident in [k for k, s in self._memory.items() if s.tag == tag]:
-            del self._memory[ident]
-        if self.folder is None or not _tag_ok(tag):
-            return
-        self.flush()
-        for path in self.folder.glob(f"{tag}-*{SUFFIX}"):
-            self._discard(path)
+        """Delete a conversation's states (the chat was deleted), saves still queued for it included.
+        Returns at once: any thread may call it."""
+        with self._lock:
+            self._void_before[tag] = self._seq + 1
+            for ident in [k for k, s in self._memory.items() if s.tag == tag]:
+                del self._memory[ident]
+            if self.folder is None or not _tag_ok(tag):
+                return
+            for path in self.folder.glob(f"{tag}-*{SUFFIX}"):
+                self._discard(path)
 
     def clear(self) -> int:
         """Delete every saved state ("Clear saved state"). Returns the bytes freed on disk."""
-        self._memory.clear()
-        if self.folder is None:
-            return 0
-        self.flush()
         freed = 0
-        for path in list(self.folder.glob(f"*{SUFFIX}")) + list(self.folder.glob(f"*{TMP_SUFFIX}")):
-            try:
-                freed += path.stat().st_size
-            except OSError:
-                continue
-            self._discard(path)
+        with self._lock:
+            self._void_before[None] = self._seq + 1
+            self._memory.clear()
+            if self.folder is None:
+                return 0
+            for path in [*self.folder.glob(f"*{SUFFIX}"), *self.folder.glob(f"*{TMP_SUFFIX}")]:
+                try:
+                    freed += path.stat().st_size
+                except OSError:
+                    continue
+                self._discard(path)
         return freed
+
+    def prune(self, live_tags: Iterable[str]) -> None:
+        """Delete the states of conversations that no longer exist (deleted by another process)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        live = set(live_tags)
+        with self._lock:
+            for path in self.folder.glob(f"*{SUFFIX}"):
+                if path.name.split("-", 1)[0] not in live:
+                    self._discard(path)
 
     def disk_usage(self) -> int:
         if self.folder is None or not self.folder.is_dir():
@@ -283,11 +305,12 @@ class StateCache:
 
     def _enqueue(self, snapshot: Snapshot) -> None:
         with self._lock:
+            self._seq += 1
             self._pending += 1
+            self._queue.put((self._seq, snapshot))
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="hearth-kv-save", daemon=True)
                 self._writer.start()
-        self._queue.put(snapshot)
 
     def _write_loop(self) -> None:
         """Runs while saves are queued, then ends (no idle thread outlives the work)."""
@@ -296,9 +319,9 @@ class StateCache:
                 if self._pending == 0:
                     self._writer = None
                     return
-            snapshot = self._queue.get()  # pending > 0: it is there, or being put
+            seq, snapshot = self._queue.get()  # pending > 0: it is there
             try:
-                self._write(snapshot)
+                self._write(seq, snapshot)
                 self._evict()
             except OSError as exc:  # a full disk loses a speed-up, never a chat
                 log.warning("could not save the chat's KV state: %s", exc)
@@ -307,7 +330,10 @@ class StateCache:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def _write(self, snapshot: Snapshot) -> None:
+    def _voided(self, seq: int, tag: str | None) -> bool:
+        return seq < max(self._void_before.get(tag, 0), self._void_before.get(None, 0))
+
+    def _write(self, seq: int, snapshot: Snapshot) -> None:
         assert self.folder is not None and snapshot.tag is not None
         if not _tag_ok(snapshot.tag):
             return
@@ -335,14 +361,18 @@ class StateCache:
                 f.write(snapshot.payload)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, final)
+            with self._lock:  # a forget or clear either comes before (and voids this) or after
+                if self._voided(seq, snapshot.tag):
+                    tmp.unlink(missing_ok=True)
+                    return
+                os.replace(tmp, final)
+                # The conversation's older states are prefixes of this one: no longer worth their space.
+                for path in self.folder.glob(f"{snapshot.tag}-{snapshot.key[:16]}-*{SUFFIX}"):
+                    if path != final:
+                        self._discard(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        # The conversation's older states are prefixes of this one: no longer worth their space.
-        for path in self.folder.glob(f"{snapshot.tag}-{snapshot.key[:16]}-*{SUFFIX}"):
-            if path != final:
-                self._discard(path)
 
     def _evict(self) -> None:
         """Oldest use first, until the folder is under the cap; and temporary files a kill left."""
