@@ -109,6 +109,10 @@ class GenerationJob:
         stats: GenerationStats | None = None
         try:
             if req.kind == "chat":
+                refusal = _dropped_turns_error(engine, req)
+                if refusal is not None:
+                    self._push(refusal)
+                    return refusal
                 events = engine.stream_chat(list(req.messages), req.sampling)
             else:
                 events = engine.stream_completion(req.prompt, req.sampling, ignore_eos=req.ignore_eos)
@@ -128,6 +132,29 @@ class GenerationJob:
 
     def skipped(self) -> None:
         self._push(_SKIPPED)
+
+
+def _dropped_turns_error(engine: Engine, request: GenerationRequest) -> ApiError | None:
+    """The 400 for a conversation that does not fit, else None.
+
+    The engine fits a long chat by leaving out its oldest turns, which the app's chat wants (and says).
+    An API client would get an answer to a conversation it did not send, so it gets what OpenAI and
+    llama.cpp answer instead: 400 `context_length_exceeded`. The prompt is built here with the reserve
+    `stream_chat` uses; `stream_chat` then builds the same one again, from the engine's prompt cache."""
+    model = engine.model
+    assert model is not None
+    reserve = min(request.sampling.max_tokens, model.n_ctx // 4)  # as Engine.stream_chat reserves
+    _tokens, dropped = engine.build_chat_prompt(list(request.messages), reserve)
+    if not dropped:
+        return None
+    return ApiError(
+        400,
+        f"The conversation does not fit in the model's context ({model.n_ctx:,} tokens, of which "
+        f"{reserve:,} are kept for the reply): its oldest {dropped:,} message(s) would have to be left "
+        "out. Send fewer or shorter messages, lower max_tokens, or load the model with a longer context.",
+        param="messages",
+        code="context_length_exceeded",
+    )
 
 
 class ServerApp:
@@ -389,6 +416,7 @@ class _GenerationResponse(Response):
 
     async def _stream(self, queue: asyncio.Queue[Item], send: Send, request_id: int) -> None:
         chat = self.request.kind == "chat"
+        usage_field = self.request.include_usage  # then every chunk before the usage chunk has "usage": null
         model = ""
         started = False
         while True:
@@ -409,19 +437,26 @@ class _GenerationResponse(Response):
                     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                     started = True
                     if chat:
-                        out.append(_sse(chat_chunk(ids, {"role": "assistant", "content": ""})))
+                        out.append(
+                            _sse(
+                                chat_chunk(ids, {"role": "assistant", "content": ""}, usage_field=usage_field)
+                            )
+                        )
                 if isinstance(item, TextDelta):
                     if chat:
                         key = "reasoning_content" if item.kind == "reasoning" else "content"
-                        out.append(_sse(chat_chunk(ids, {key: item.text})))
+                        out.append(_sse(chat_chunk(ids, {key: item.text}, usage_field=usage_field)))
                     elif item.kind == "answer":
-                        out.append(_sse(completion_chunk(ids, item.text)))
+                        out.append(_sse(completion_chunk(ids, item.text, usage_field=usage_field)))
                 elif isinstance(item, GenerationStats):
                     self.done = True
                     reason = finish_reason(item)
-                    out.append(
-                        _sse(chat_chunk(ids, {}, reason) if chat else completion_chunk(ids, "", reason))
+                    last = (
+                        chat_chunk(ids, {}, reason, usage_field=usage_field)
+                        if chat
+                        else completion_chunk(ids, "", reason, usage_field=usage_field)
                     )
+                    out.append(_sse(last))
                     if self.request.include_usage:
                         usage_chunk = (
                             chat_chunk(ids, {}, usage_of=item)

@@ -17,7 +17,8 @@ from typing import Any, Literal
 from desktop_app.core import limits
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import SettingsError
-from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.generation import LOGIT_BIAS_MAX_ENTRIES, SamplingSettings
+from desktop_app.core.json_grammar import SchemaError, schema_to_gbnf
 from desktop_app.core.limits import FloatRange, IntRange
 
 MAX_MESSAGES = 10_000
@@ -100,7 +101,7 @@ def parse_chat(body: object, model: LoadedModel, defaults: SamplingSettings) -> 
     stream, include_usage = _stream(data)
     return GenerationRequest(
         kind="chat",
-        sampling=_sampling(data, defaults, max_tokens),
+        sampling=_sampling(data, defaults, max_tokens, model),
         stream=stream,
         include_usage=include_usage,
         messages=messages,
@@ -126,7 +127,7 @@ def parse_completion(body: object, model: LoadedModel, defaults: SamplingSetting
     stream, include_usage = _stream(data)
     return GenerationRequest(
         kind="completion",
-        sampling=_sampling(data, defaults, max_tokens),
+        sampling=_sampling(data, defaults, max_tokens, model),
         stream=stream,
         include_usage=include_usage,
         prompt=prompt,
@@ -192,9 +193,6 @@ def _reject_unsupported(data: Mapping[str, Any], *, chat: bool) -> None:
         raise ApiError(400, "Tool and function calling are not supported.", param="tools")
     if data.get("tool_choice") not in (None, "none", "auto"):
         raise ApiError(400, "Tool calling is not supported.", param="tool_choice")
-    fmt = data.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise ApiError(400, "Only the 'text' response format is supported.", param="response_format")
     if chat:
         if data.get("logprobs") not in (None, False):
             raise ApiError(400, "'logprobs' is not supported.", param="logprobs")
@@ -210,9 +208,6 @@ def _reject_unsupported(data: Mapping[str, Any], *, chat: bool) -> None:
         best_of = data.get("best_of")
         if best_of is not None and (isinstance(best_of, bool) or best_of != 1):
             raise ApiError(400, "'best_of' must be 1.", param="best_of")
-    bias = data.get("logit_bias")
-    if bias is not None and bias != {}:
-        raise ApiError(400, "'logit_bias' is not supported.", param="logit_bias")
 
 
 def _stream(data: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -255,9 +250,7 @@ def _max_tokens(data: Mapping[str, Any], model: LoadedModel, *, default: int) ->
     return value
 
 
-def _number(
-    data: Mapping[str, Any], name: str, bounds: FloatRange, *, clamp: bool = False
-) -> float | None:
+def _number(data: Mapping[str, Any], name: str, bounds: FloatRange, *, clamp: bool = False) -> float | None:
     """A finite number in `bounds`. Above them: 400, or clamped to the top where that is harmless."""
     lo, hi = bounds.lo, bounds.hi
     value = data.get(name)
@@ -304,8 +297,90 @@ def _stop(data: Mapping[str, Any]) -> tuple[str, ...] | None:
     return tuple(items)
 
 
-def _sampling(data: Mapping[str, Any], defaults: SamplingSettings, max_tokens: int) -> SamplingSettings:
-    changes: dict[str, Any] = {"max_tokens": max_tokens}
+def _logit_bias(data: Mapping[str, Any], model: LoadedModel) -> tuple[tuple[int, float], ...] | None:
+    """OpenAI's `{"token id": bias}` map, bias from -100 to 100; ids checked against the vocabulary."""
+    value = data.get("logit_bias")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(
+            400, "'logit_bias' must be an object mapping token ids to a bias, e.g. {\"1234\": -100}.",
+            param="logit_bias",
+        )  # fmt: skip
+    if len(value) > LOGIT_BIAS_MAX_ENTRIES:
+        raise ApiError(
+            400, f"'logit_bias' takes at most {LOGIT_BIAS_MAX_ENTRIES} tokens, not {len(value)}.",
+            param="logit_bias",
+        )  # fmt: skip
+    n_vocab = model.summary.vocab_size
+    pairs: list[tuple[int, float]] = []
+    for key, bias in value.items():
+        token_text = key.strip()
+        if not token_text.isascii() or not token_text.isdigit() or len(token_text) > 10:
+            raise ApiError(
+                400, f"'logit_bias' keys are token ids (whole numbers from 0), not {key!r}.",
+                param="logit_bias",
+            )  # fmt: skip
+        token = int(token_text)
+        if n_vocab and token >= n_vocab:
+            raise ApiError(
+                400, f"'logit_bias' names token {token}, but the loaded model's vocabulary has "
+                f"{n_vocab:,} tokens (ids 0 to {n_vocab - 1:,}).", param="logit_bias",
+            )  # fmt: skip
+        if isinstance(bias, bool) or not isinstance(bias, int | float) or not math.isfinite(bias):
+            raise ApiError(
+                400, f"The bias of token {token} in 'logit_bias' must be a number, not {bias!r}.",
+                param="logit_bias",
+            )  # fmt: skip
+        if not -100 <= bias <= 100:
+            raise ApiError(
+                400, f"The bias of token {token} in 'logit_bias' must be from -100 to 100, not {bias}.",
+                param="logit_bias",
+            )  # fmt: skip
+        pairs.append((token, float(bias)))
+    return tuple(pairs)
+
+
+def _response_format(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`text`, `json_object` (any JSON object) or `json_schema` (the GBNF grammar of the schema)."""
+    fmt = data.get("response_format")
+    if fmt is None:
+        return {}
+    param = "response_format"
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"json_output": True, "grammar": ""}
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict):
+            raise ApiError(
+                400, "'response_format.json_schema' must be an object with a 'schema'.",
+                param="response_format.json_schema",
+            )  # fmt: skip
+        schema = spec.get("schema", {})  # llama.cpp's reading: no schema is any JSON value
+        try:
+            grammar = schema_to_gbnf(schema)
+        except SchemaError as exc:
+            raise ApiError(
+                400, f"{exc.message} {exc.hint}".strip(), param="response_format.json_schema.schema"
+            ) from exc
+        return {"json_output": True, "grammar": grammar}
+    raise ApiError(
+        400,
+        f"'response_format.type' must be 'text', 'json_object' or 'json_schema', not {kind!r}.",
+        param=param,
+    )
+
+
+def _sampling(
+    data: Mapping[str, Any], defaults: SamplingSettings, max_tokens: int, model: LoadedModel
+) -> SamplingSettings:
+    changes: dict[str, Any] = {"max_tokens": max_tokens, **_response_format(data)}
+    bias = _logit_bias(data, model)
+    if bias is not None:
+        changes["logit_bias"] = bias
     # OpenAI's ranges. Clamped above where the clamp changes nothing a user could want: a temperature
     # above 2 is noise already, top_p above 1 means "all tokens".
     for name, bounds in (
@@ -416,7 +491,10 @@ def chat_chunk(
     finish: str | None = None,
     *,
     usage_of: GenerationStats | None = None,
+    usage_field: bool = False,
 ) -> dict[str, Any]:
+    """One chunk of a streamed chat reply; `usage_of` makes it the usage chunk (no choices).
+    `usage_field`: the client asked for usage, so every other chunk says `"usage": null` (OpenAI)."""
     chunk: dict[str, Any] = {
         "id": ids.id,
         "object": "chat.completion.chunk",
@@ -425,15 +503,18 @@ def chat_chunk(
         "system_fingerprint": None,
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
-    if usage_of is not None:
-        chunk["choices"] = []
-        chunk["usage"] = usage(usage_of)
-    return chunk
+    return _with_usage(chunk, usage_of, usage_field)
 
 
 def completion_chunk(
-    ids: ResponseIds, text: str, finish: str | None = None, *, usage_of: GenerationStats | None = None
+    ids: ResponseIds,
+    text: str,
+    finish: str | None = None,
+    *,
+    usage_of: GenerationStats | None = None,
+    usage_field: bool = False,
 ) -> dict[str, Any]:
+    """One chunk of a streamed completion; `usage_of` and `usage_field` as for chat_chunk."""
     chunk: dict[str, Any] = {
         "id": ids.id,
         "object": "text_completion",
@@ -442,7 +523,13 @@ def completion_chunk(
         "system_fingerprint": None,
         "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
     }
+    return _with_usage(chunk, usage_of, usage_field)
+
+
+def _with_usage(chunk: dict[str, Any], usage_of: GenerationStats | None, usage_field: bool) -> dict[str, Any]:
     if usage_of is not None:
         chunk["choices"] = []
         chunk["usage"] = usage(usage_of)
+    elif usage_field:
+        chunk["usage"] = None
     return chunk
