@@ -57,6 +57,11 @@ def add_field(fields: dict[str, Field], name: str, title: str, control: QWidget,
 
 AUTOMATIC_THREADS = "Automatic (recommended)"
 
+JSON_OUTPUT_TIP = (
+    "Every reply is one JSON object: llama.cpp's grammar sampler lets the model write nothing else. "
+    "Ask for the fields you want in your message. A reply cut off by the token limit can be unfinished."
+)
+
 
 def _cores_note() -> str:
     physical = physical_cores()
@@ -111,6 +116,12 @@ class SamplingSection(Section):
         self.stop_edit.setTabChangesFocus(True)
         self.body.addWidget(add_field(fields, "stop", "Stop strings", self.stop_edit, stacked=True))
 
+        self.json_output = QCheckBox("JSON output")
+        json_field = Field(self.json_output.text(), self.json_output, JSON_OUTPUT_TIP, stacked=True)
+        json_field.title.hide()  # the check box carries its own text
+        fields["json_output"] = json_field
+        self.body.addWidget(json_field)
+
     def show_values(self, sampling: SamplingSettings) -> None:
         """Put `sampling` in the widgets. The caller silences their change signals."""
         for name, spin in self.spins.items():
@@ -119,6 +130,7 @@ class SamplingSection(Section):
         self.top_k.setValue(sampling.top_k)
         self.repeat_last_n.setValue(sampling.repeat_last_n)
         self.max_tokens.setValue(sampling.max_tokens)
+        self.json_output.setChecked(sampling.json_output)
         self.fixed_seed.setChecked(sampling.seed is not None)
         self.seed_edit.setEnabled(sampling.seed is not None)
         self.seed_edit.setText("" if sampling.seed is None else str(sampling.seed))
