@@ -35,6 +35,7 @@ from desktop_app.core.chat_transfer import (
     read_chat_file,
     write_export,
 )
+from desktop_app.core.continued_reply import ContinuedReplyWriter
 from desktop_app.core.conversation_records import (
     DEFAULT_TITLE,
     ROLES,
@@ -315,7 +316,9 @@ class ConversationStore:
                 "UPDATE messages SET state = 'streaming', error = NULL, updated_at = ? WHERE id = ?",
                 (self._clock(), message_id),
             )
-        return ReplyWriter(self, replace(message, state="streaming", error=None), interval_s=interval_s)
+        # its final stats count the whole reply, not only the continued part (continued_reply)
+        continued = replace(message, state="streaming", error=None)
+        return ContinuedReplyWriter(self, continued, interval_s=interval_s)
 
     def recover_interrupted(self, stale_after_s: float = 120.0) -> int:
         """Mark replies left "streaming" by a process that died (no write for `stale_after_s`) as

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLay
 
 from desktop_app.core import starter
 from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
+from desktop_app.core.continued_reply import merge_continued
 from desktop_app.core.conversations import Conversation, ConversationStore, MessageState
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import HearthError, LoadCancelledError
@@ -64,6 +65,7 @@ class ChatPage(QWidget):
         self.system_prompt = ""
         self.conversation: Conversation | None = None
         self._live: tuple[int, int] | None = None  # request id, message id
+        self._earlier_stats: dict[str, object] | None = None  # a continued reply's, before this part
         self._editing: int | None = None  # the user message being edited (the next send branches)
         self.model_key: str | None = None  # library id, or the file path, of the model chosen
 
@@ -363,6 +365,7 @@ class ChatPage(QWidget):
             self.view.chat_model.append(turn.reply, position=self._position(turn.reply.id), live=True)
         request_id = self.controller.generate_turn(turn)  # its output is queued to us: none is missed
         self._live = (request_id, turn.reply.id)
+        self._earlier_stats = dict(turn.reply.stats or {}) if turn.continue_last else None
         self.composer.set_generating(True)
         self.view.scroll_to_end()
 
@@ -387,7 +390,8 @@ class ChatPage(QWidget):
             return
         assert isinstance(stats, GenerationStats)
         state: MessageState = "cancelled" if stats.stop_reason == "cancelled" else "complete"
-        self._end_live(state=state, stats=stats.to_dict())
+        # a continued reply counts its whole text, as the inference thread saved it (continued_reply)
+        self._end_live(state=state, stats=merge_continued(self._earlier_stats, stats.to_dict()))
         self.stats_changed.emit(stats)
         self.status_changed.emit("Reply stopped" if state == "cancelled" else "Reply saved")
 
