@@ -293,7 +293,7 @@ def _sampling(value: object, where: str) -> dict[str, Any] | None:
                     _refuse(f"{path}[{position}]", "is empty")
         elif key in known:
             try:
-                SamplingSettings(**{key: item})
+                SamplingSettings.from_dict({key: item})  # JSON's lists as the settings take them
             except SettingsError as exc:  # "'top_k' must be a whole number from 0 to 1000000, not …"
                 rule = exc.message.partition(", not ")[0].rstrip(".")
                 if isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 10**40:
