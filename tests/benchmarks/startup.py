@@ -87,6 +87,10 @@ def run_once(command: list[str]) -> tuple[float, float | None]:
     it had used by then (None for a bundle), which a busy machine inflates less."""
     with tempfile.TemporaryDirectory(prefix="hearth-startup-") as home:
         env = {**os.environ, "HEARTH_HOME": home, "QT_QPA_PLATFORM": "offscreen"}
+        # As installed: pip compiles the modules at install time and a dev install writes them on the
+        # first run; with PYTHONDONTWRITEBYTECODE (set on some machines) every launch recompiles ~100
+        # modules, a quarter of a second that no user pays.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         proc = subprocess.run(
             command, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False
@@ -97,6 +101,7 @@ def run_once(command: list[str]) -> tuple[float, float | None]:
 
 
 def median_of(command: list[str], runs: int) -> tuple[float, list[float], float | None]:
+    run_once(command)  # untimed: writes the bytecode caches and warms the OS's file cache
     results = [run_once(command) for _ in range(runs)]
     times = [wall for wall, _cpu in results]
     cpus = [cpu for _wall, cpu in results if cpu is not None]
