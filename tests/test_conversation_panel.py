@@ -281,7 +281,7 @@ def test_export_markdown_and_json(panel, store, chats, tmp_path: Path) -> None:
 def test_context_menu_has_the_actions(qtbot, panel, chats) -> None:
     menu = panel.context_menu(chats["rome"])
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Rename", "Export as Markdown…", "Export as JSON…", "Delete…"]
+    assert texts == ["Rename", "Pin to top", "Export as Markdown…", "Export as JSON…", "Delete…"]
     menu.deleteLater()
     panel.select(chats["rome"])
     panel.list_view.setFocus()

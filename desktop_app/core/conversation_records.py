@@ -56,6 +56,7 @@ class Conversation:
     current_leaf_id: int | None
     created_at: float
     updated_at: float  # last activity: a message added or a reply finished
+    pinned_at: float | None = None  # pinned chats are listed first; None: not pinned
 
     @property
     def display_title(self) -> str:
@@ -87,6 +88,7 @@ class ConversationSummary:
     created_at: float
     updated_at: float
     message_count: int
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class ConversationSummary:
             "created_at": iso_time(self.created_at),
             "updated_at": iso_time(self.updated_at),
             "message_count": self.message_count,
+            "pinned": self.pinned,
         }
 
 
@@ -184,6 +187,7 @@ def conversation_from(row: sqlite3.Row) -> Conversation:
         current_leaf_id=row["current_leaf_id"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        pinned_at=row["pinned_at"] if "pinned_at" in row.keys() else None,  # noqa: SIM118 - a Row's `in` looks at values
     )
 
 

@@ -179,12 +179,38 @@ class ConversationStore:
             require_conversation(conn, conversation_id)
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))  # messages cascade
 
+    def record_model(
+        self, conversation_id: int, *, model_name: str | None, model_path: str | None, model_id: str | None
+    ) -> Conversation:
+        """The model this chat's latest reply came from (all three fields, None clears one): a
+        reopened chat offers to load it again."""
+        with self.db.transaction() as conn:
+            require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET model_name = ?, model_path = ?, model_id = ? WHERE id = ?",
+                (model_name, model_path, model_id, conversation_id),
+            )
+        return self.get_conversation(conversation_id)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> Conversation:
+        """Pin a chat to the top of the list, or unpin it; its last activity is unchanged."""
+        with self.db.transaction() as conn:
+            row = require_conversation(conn, conversation_id)
+            if pinned != (row["pinned_at"] is not None):
+                conn.execute(
+                    "UPDATE conversations SET pinned_at = ? WHERE id = ?",
+                    (self._clock() if pinned else None, conversation_id),
+                )
+        return self.get_conversation(conversation_id)
+
     def list_conversations(self) -> list[ConversationSummary]:
-        """Most recently active first, with message counts (every branch counted)."""
+        """Pinned chats first (the most recently pinned on top), then the rest by last activity,
+        with message counts (every branch counted)."""
         rows = self.db.read(
-            "SELECT c.id, c.title, c.model_name, c.created_at, c.updated_at, "
+            "SELECT c.id, c.title, c.model_name, c.created_at, c.updated_at, c.pinned_at, "
             "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count "
-            "FROM conversations c ORDER BY c.updated_at DESC, c.id DESC"
+            "FROM conversations c "
+            "ORDER BY c.pinned_at IS NULL, c.pinned_at DESC, c.updated_at DESC, c.id DESC"
         ).fetchall()
         return [
             ConversationSummary(
@@ -194,6 +220,7 @@ class ConversationStore:
                 created_at=row["created_at"],
                 updated_at=row["updated_at"],
                 message_count=row["message_count"],
+                pinned=row["pinned_at"] is not None,
             )
             for row in rows
         ]

@@ -124,6 +124,10 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (model_key, name)
     );
     """,
+    # 4: pinned chats stay at the top of the list (NULL: not pinned; else when it was pinned)
+    """
+    ALTER TABLE conversations ADD COLUMN pinned_at REAL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

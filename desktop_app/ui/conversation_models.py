@@ -1,10 +1,11 @@
 """Qt list models for the conversation sidebar: thin adapters over `ConversationStore`.
 
-`ConversationListModel` shows `list_conversations()` grouped by date ("Today", "Yesterday",
-"Previous 7 days", "Previous 30 days", then one group per month), with a non-selectable section row
-before each group. `SearchResultsModel` shows `search()` hits. Both read the store only in
-`refresh()`/`search()`, never in `data()`, and `refresh()` applies the difference as row inserts and
-removes, so the view keeps its selection and scroll position when little changed.
+`ConversationListModel` shows `list_conversations()`: pinned chats first, under "Pinned", then the
+rest grouped by date ("Today", "Yesterday", "Previous 7 days", "Previous 30 days", then one group per
+month), with a non-selectable section row before each group. `SearchResultsModel` shows `search()`
+hits. Both read the store only in `refresh()`/`search()`, never in `data()`, and `refresh()` applies
+the difference as row inserts and removes, so the view keeps its selection and scroll position when
+little changed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Roles(IntEnum):
     SNIPPET_HTML = Qt.ItemDataRole.UserRole + 8  # escaped text, matches in <b>…</b>
     SNIPPET = Qt.ItemDataRole.UserRole + 9  # plain text
     MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 10  # "user" | "assistant" | "system"
+    PINNED = Qt.ItemDataRole.UserRole + 11  # bool: listed under "Pinned"
 
 
 ROLE_NAMES: Final = {role: role.name.lower().encode() for role in Roles}
@@ -112,12 +114,16 @@ def _key(row: Row) -> tuple[str, str | int]:
     return ("section", row.label) if isinstance(row, Section) else ("conversation", row.id)
 
 
+PINNED: Final = "Pinned"
+
+
 def grouped_rows(conversations: Sequence[ConversationSummary], now: float) -> list[Row]:
-    """Conversations (most recent first) with a Section row before each date group."""
+    """Conversations (pinned ones first, then the most recent) with a Section row before each group:
+    "Pinned", then the date groups."""
     rows: list[Row] = []
     current = ""
     for conversation in conversations:
-        group = date_group(conversation.updated_at, now)
+        group = PINNED if conversation.pinned else date_group(conversation.updated_at, now)
         if group != current:
             rows.append(Section(group))
             current = group
@@ -230,15 +236,18 @@ class ConversationListModel(QAbstractListModel):
             return item.model_name or ""
         if role == Roles.UPDATED_AT:
             return item.updated_at
+        if role == Roles.PINNED:
+            return item.pinned
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [item.title]
+            lines = [item.title + (" (pinned)" if item.pinned else "")]
             if item.model_name:
                 lines.append(item.model_name)
             count = f"{item.message_count} message" + ("" if item.message_count == 1 else "s")
             lines.append(f"{count} · last active {long_time(item.updated_at)}")
             return tooltip("\n".join(lines))  # titles come from imported chats: shown literally
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{item.title}, last active {long_time(item.updated_at)}"
+            pinned = ", pinned" if item.pinned else ""
+            return f"{item.title}{pinned}, last active {long_time(item.updated_at)}"
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:

@@ -189,6 +189,12 @@ class ConversationPanel(QWidget):
         self._last_export_dir = path.parent
         return path
 
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        """Pin a chat to the top of the list, or unpin it. Raises HearthError."""
+        self.store.set_pinned(conversation_id, pinned)
+        self.refresh()
+        self.select(self._selected_id)  # keep the open chat highlighted where it moved to
+
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete without asking (the menu and the Delete key ask first). Raises HearthError."""
         self.store.delete_conversation(conversation_id)
@@ -202,6 +208,11 @@ class ConversationPanel(QWidget):
         menu = QMenu(self)
         menu.setAccessibleName("Chat actions")
         menu.addAction("Rename", lambda: self.ask_rename(conversation_id))
+        pinned = self._is_pinned(conversation_id)
+        menu.addAction(
+            "Unpin" if pinned else "Pin to top",
+            lambda: self._guarded(lambda: self.set_pinned(conversation_id, not pinned)),
+        )
         menu.addSeparator()
         menu.addAction("Export as Markdown…", lambda: self.ask_export(conversation_id, "md"))
         menu.addAction("Export as JSON…", lambda: self.ask_export(conversation_id, "json"))
@@ -381,6 +392,12 @@ class ConversationPanel(QWidget):
             return
         if index != self.list_view.currentIndex() or not selection.isSelected(index):
             selection.setCurrentIndex(index, selection.SelectionFlag.ClearAndSelect)
+
+    def _is_pinned(self, conversation_id: int) -> bool:
+        try:
+            return self.store.get_conversation(conversation_id).pinned_at is not None
+        except HearthError:
+            return False
 
     def _title_of(self, conversation_id: int) -> str:
         try:
