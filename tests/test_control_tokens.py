@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from gguf import GGUFValueType, TokenType
 
-from desktop_app.core.engine import Engine, Message
-from desktop_app.core.generation import LoadSettings
+from desktop_app.core.engine import Engine, Message, TextDelta
+from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import ThreadBackend
 from desktop_app.core.templates import render_template
 from tests.server_http import LiveServer, Recorder, start_server
@@ -225,3 +225,31 @@ def test_chatml_control_tokens_in_messages_added_to_a_cached_prefix_are_text(cha
     tokens, _ = chatml.build_chat_prompt(messages, 16)
     assert chatml._prompt is not None and chatml._prompt.cached_conversations >= 1
     assert count(tokens, end) == 3 and count(tokens, start) == 4  # the template's own, and no more
+
+
+# -- control tokens a model emits (issue #18): never shown as text ----------------------------------
+
+
+def _reply(engine: Engine, messages: list[Message], sampling: SamplingSettings) -> tuple[str, str]:
+    text: list[str] = []
+    reason = ""
+    for event in engine.stream_chat(messages, sampling):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        else:
+            reason = event.stop_reason
+    return "".join(text), reason
+
+
+def test_a_control_token_the_model_emits_is_not_shown(gemma: Engine) -> None:
+    unused = special_id(gemma, "<unused5>")  # a control token that is no stop string
+    forced = SamplingSettings(temperature=0.0, max_tokens=4, logit_bias=((unused, 100.0),))
+    text, reason = _reply(gemma, [{"role": "user", "content": "Say hi."}], forced)
+    assert text == "" and reason == "max_tokens"
+
+
+def test_a_control_token_that_is_a_stop_string_still_ends_the_reply(gemma: Engine) -> None:
+    turn = special_id(gemma, "<start_of_turn>")
+    forced = SamplingSettings(temperature=0.0, max_tokens=8, logit_bias=((turn, 100.0),))
+    text, reason = _reply(gemma, [{"role": "user", "content": "Say hi."}], forced)
+    assert text == "" and reason == "stop_string"

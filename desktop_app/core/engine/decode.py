@@ -162,6 +162,8 @@ class Decoder:
         sample = llama_cpp.llama_sampler_sample
         decode = llama_cpp.llama_decode
         is_eog = llama_cpp.llama_vocab_is_eog
+        get_attr = llama_cpp.llama_vocab_get_attr
+        control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
         completion = 0
         sampled = 0
         first_token_at = 0.0
@@ -180,7 +182,19 @@ class Decoder:
                     reason = "eos"
                     break
                 completion += 1
-                text = utf8.decode(pieces.piece(token))
+                if get_attr(vocab, token) & control:
+                    # A control token the model emitted is markup, never text to show (a box, or a
+                    # stray "<start_of_turn>"); one that is a stop string still ends the reply.
+                    marker = pieces.piece(token).decode("utf-8", errors="replace")
+                    hit = next((stop for stop in stops if stop and stop in marker), None)
+                    text = ""
+                    if hit is not None:
+                        stop_buffer.hit = hit
+                else:
+                    text = utf8.decode(pieces.piece(token))
+                if stop_buffer.hit is not None:
+                    reason = "stop_string"
+                    break
                 if text:
                     shown = stop_buffer.push(text)
                     if shown:
