@@ -187,14 +187,13 @@ class Decoder:
                     # stray "<start_of_turn>"); one that is a stop string still ends the reply.
                     marker = pieces.piece(token).decode("utf-8", errors="replace")
                     hit = next((stop for stop in stops if stop and stop in marker), None)
-                    text = ""
                     if hit is not None:
                         stop_buffer.hit = hit
+                        reason = "stop_string"
+                        break
+                    text = ""
                 else:
                     text = utf8.decode(pieces.piece(token))
-                if stop_buffer.hit is not None:
-                    reason = "stop_string"
-                    break
                 if text:
                     shown = stop_buffer.push(text)
                     if shown:
