@@ -112,6 +112,8 @@ def test_new_sampling_fields_survive_a_json_round_trip() -> None:
     sampling = SamplingSettings(logit_bias=((5, -100.0), (7, 2.5)), json_output=True, grammar='root ::= "x"')
     again = SamplingSettings.from_dict(json.loads(json.dumps(sampling.to_dict())))
     assert again == sampling
+    # what core/bench.py does: the constructor takes to_dict()'s lists too
+    assert SamplingSettings(**{**sampling.to_dict(), "stop": ()}).logit_bias == sampling.logit_bias
     assert SamplingSettings.from_dict({"temperature": 0.5}).logit_bias == ()  # older stored settings
     assert SamplingSettings(json_output=True).constrained_grammar == JSON_OBJECT_GBNF
     assert SamplingSettings(json_output=True, grammar='root ::= "x"').constrained_grammar == 'root ::= "x"'

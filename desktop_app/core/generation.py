@@ -122,6 +122,11 @@ class SamplingSettings:
         _check_int("max_tokens", self.max_tokens, limits.MAX_TOKENS)
         if not all(isinstance(s, str) and s for s in self.stop):
             raise SettingsError("Stop strings must be non-empty text.", hint="Remove the empty stop string.")
+        bias: object = self.logit_bias
+        if isinstance(bias, list):  # to_dict()'s JSON shape, [[token, bias], ...]
+            object.__setattr__(
+                self, "logit_bias", tuple(tuple(p) if isinstance(p, list) else p for p in bias)
+            )
         _check_logit_bias(self.logit_bias)
         if not isinstance(self.json_output, bool):
             raise SettingsError("'json_output' must be true or false.", hint="Turn JSON output on or off.")
@@ -142,10 +147,6 @@ class SamplingSettings:
     def from_dict(cls, data: dict[str, Any]) -> SamplingSettings:
         if "stop" in data and isinstance(data["stop"], list):
             data = {**data, "stop": tuple(data["stop"])}
-        bias = data.get("logit_bias")
-        if isinstance(bias, list):  # JSON has no tuples: [[token, bias], ...]
-            pairs = tuple(tuple(p) if isinstance(p, list) else p for p in bias)
-            data = {**data, "logit_bias": pairs}
         return _from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +159,9 @@ class SamplingSettings:
 
 def _check_logit_bias(pairs: object) -> None:
     hint = "Give token ids (whole numbers from 0) with a bias from -100 to 100."
-    if not isinstance(pairs, tuple) or len(pairs) > LOGIT_BIAS_MAX_ENTRIES:
+    if not isinstance(pairs, tuple):
+        raise SettingsError("'logit_bias' must be a list of (token id, bias) pairs.", hint=hint)
+    if len(pairs) > LOGIT_BIAS_MAX_ENTRIES:
         raise SettingsError(f"'logit_bias' takes at most {LOGIT_BIAS_MAX_ENTRIES} tokens.", hint=hint)
     for pair in pairs:
         if not isinstance(pair, tuple) or len(pair) != 2:
