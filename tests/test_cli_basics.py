@@ -55,7 +55,7 @@ def test_a_bad_file_is_listed_as_unusable_and_the_good_models_still_work(
 ) -> None:
     from desktop_app.cli import main
     from desktop_app.core.errors import ModelFileError
-    from desktop_app.server.command import _resolve_model
+    from desktop_app.core.model_choice import choose_model
 
     models = _models_folder()
     shutil.copy(tiny_gguf(), models / "good.gguf")
@@ -73,10 +73,10 @@ def test_a_bad_file_is_listed_as_unusable_and_the_good_models_still_work(
     text = capsys.readouterr().out
     assert good["id"] in text and f"unusable: {junk['error']}" in text
 
-    assert _resolve_model(None)[0].name == "good.gguf"  # `hearth serve` with no --model
-    assert _resolve_model(good["id"])[0].name == "good.gguf"
+    assert choose_model(None).path.name == "good.gguf"  # `hearth serve` with no --model
+    assert choose_model(good["id"]).path.name == "good.gguf"
     with pytest.raises(ModelFileError, match="cannot be used"):
-        _resolve_model(junk["id"])
+        choose_model(junk["id"])
 
     assert main(["models", "rm", junk["id"]]) == 0
     assert not (models / "junk.gguf").exists() and (models / "good.gguf").exists()

@@ -1,6 +1,6 @@
-"""`hearth bench --model PATH [--tokens N] [--json]`: engine vs raw llama.cpp loop, one process.
+"""`hearth bench --model PATH|ID [--tokens N] [--json]`: engine vs raw llama.cpp loop, one process.
 
-`hearth bench --model PATH --contention [--tokens N] [--json]`: the automatic thread setting against
+`hearth bench --model PATH|ID --contention [--tokens N] [--json]`: the automatic thread setting against
 every fixed thread count, with 0, 1 and all-cores busy-loop processes (started and ended here)."""
 
 from __future__ import annotations
@@ -15,14 +15,21 @@ from desktop_app.core.errors import SettingsError
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="measure the engine against a raw llama.cpp loop")
-    bench.add_argument("--model", required=True, help="path to a .gguf file")
+    bench.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH|ID",
+        help="a .gguf file, or a model id from `hearth models list`",
+    )
     bench.add_argument("--tokens", type=int, default=128, help="tokens to generate per run")
     bench.add_argument("--prompt-tokens", type=int, default=256, help="prompt length for prefill")
     bench.add_argument(
         "--repeat", type=int, default=None, help="runs per path (default 2, 1 above 1000 tokens)"
     )
-    bench.add_argument("--threads", type=int, default=None)
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument(
         "--contention",
         action="store_true",
@@ -36,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
     ctx = max(512, args.prompt_tokens + args.tokens + 64)
     if args.contention:
         return _contention(args, ctx, repeat)
-    engine = load_engine(args.model, ctx, args.threads)
+    engine = load_engine(args.model, ctx, args.threads, touch=False)
     try:
         result = run_bench(engine, n_gen=args.tokens, prompt_tokens=args.prompt_tokens, repeat=repeat)
     finally:
@@ -69,7 +76,7 @@ def _contention(args: argparse.Namespace, ctx: int, repeat: int) -> int:
             "--contention compares the automatic thread setting with every fixed count.",
             hint="Leave out --threads.",
         )
-    engine = load_engine(args.model, ctx, None)
+    engine = load_engine(args.model, ctx, None, touch=False)
     try:
         result = run_contention(engine, n_gen=args.tokens, prompt_tokens=args.prompt_tokens, repeat=repeat)
     finally:

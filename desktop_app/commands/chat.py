@@ -1,11 +1,13 @@
-"""`hearth chat --model PATH [--prompt TEXT] …`: one answer, or an interactive multi-turn session.
+"""`hearth chat --model PATH|ID [--prompt TEXT] …`: one answer, or an interactive multi-turn session.
+`hearth chat --model PATH|ID --resume ID [--prompt TEXT]` continues a stored conversation.
 
 Generation runs on a helper thread so that Ctrl+C in the terminal cancels the reply at once (a Python
 signal handler cannot run while the main thread is inside llama_decode); the KV cache is reused
 between turns, so each new turn only evaluates the new tokens.
 
-With --save, each turn goes through core's ChatSession, as in the app: the prompt is stored before
-generation, the history sent is read back from the store, and the reply is saved as it streams.
+With --save (and --resume), each turn goes through core's ChatSession, as in the app: the prompt is
+stored before generation, the history sent is read back from the store (the conversation's current
+branch), and the reply is saved as it streams.
 """
 
 from __future__ import annotations
@@ -17,37 +19,88 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from desktop_app.core.chat_session import NewConversation
+from desktop_app.core.chat_session import ChatSession, NewConversation
+from desktop_app.core.conversation_records import Conversation, UnknownConversationError
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
-from desktop_app.core.errors import HearthError
-from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.errors import HearthError, SettingsError
+from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.library import LibraryModel
+from desktop_app.core.model_choice import ChosenModel, choose_model, load_settings_with
 from desktop_app.core.reply_writer import ReplyWriter
+
+#: a one-shot --prompt without --max-tokens stops here: an answer, not pages of a base model rambling
+ONE_SHOT_MAX_TOKENS = 512
+QUIT_WORDS = frozenset({"exit", "quit", "/exit", "/quit"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chat = sub.add_parser("chat", help="chat with a model in the terminal")
-    chat.add_argument("--model", required=True, help="path to a .gguf file")
+    chat = sub.add_parser(
+        "chat",
+        help="chat with a model in the terminal",
+        description="Chat with a model in the terminal: one answer with --prompt, else an interactive "
+        'session (Ctrl+C stops a reply; Ctrl+D or "exit" quits). A library model (an ID from '
+        "`hearth models list`) chats with its saved settings; the options below override them.",
+    )
+    chat.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH|ID",
+        help="a .gguf file, or a model id from `hearth models list`",
+    )
     chat.add_argument("--prompt", help="answer this one message and exit (default: interactive)")
-    chat.add_argument("--system", help="system prompt")
-    chat.add_argument("--max-tokens", type=int, default=SamplingSettings.max_tokens)
-    chat.add_argument("--temperature", type=float, default=SamplingSettings.temperature)
-    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--system", help="system prompt (a new conversation only)")
+    chat.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"longest reply in tokens (default: {ONE_SHOT_MAX_TOKENS} with --prompt, else the model's "
+        f"saved setting or {SamplingSettings.max_tokens})",
+    )
+    chat.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help=f"randomness, 0 for the most likely reply (default: saved, else {SamplingSettings.temperature})",
+    )
+    chat.add_argument(
+        "--seed", type=int, default=None, metavar="S", help="random seed, for a reply you can reproduce"
+    )
     chat.add_argument("--ctx", type=int, default=None, help="context length (default: up to 4096)")
-    chat.add_argument("--threads", type=int, default=None)
-    chat.add_argument("--json", action="store_true", help="end with one JSON line of text and stats")
+    chat.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"
+    )
+    chat.add_argument(
+        "--json", action="store_true", help="end each reply with one JSON line of text and stats"
+    )
     chat.add_argument(
         "--save", action="store_true", help="save the exchange as a conversation (the app shows it)"
+    )
+    chat.add_argument(
+        "--resume",
+        type=int,
+        metavar="ID",
+        help="continue the stored conversation ID (from `hearth chats list`) on its current branch, "
+        "saving the new exchange to it",
     )
     chat.set_defaults(handler=_chat)
 
 
-def load_engine(model: str, ctx: int | None, threads: int | None) -> Engine:
-    settings = LoadSettings(n_ctx=ctx) if threads is None else LoadSettings(n_ctx=ctx, n_threads=threads)
+def load_engine(
+    model: str | ChosenModel, ctx: int | None, threads: int | None, *, touch: bool = True
+) -> Engine:
+    """The one place the CLI creates and loads an Engine: `model` is a path, a library id, or a model
+    already chosen; --ctx and --threads go over its saved load settings."""
+    chosen = model if isinstance(model, ChosenModel) else choose_model(model, touch=touch)
     engine = Engine()
-    engine.load(model, settings)
+    engine.load(
+        chosen.path, load_settings_with(chosen.load, ctx, threads), template_override=chosen.template_override
+    )
     return engine
 
 
@@ -116,24 +169,59 @@ def answer(
     return "".join(text), "".join(reasoning), stats
 
 
+def _sampling(args: argparse.Namespace, saved: SamplingSettings | None) -> tuple[SamplingSettings, bool]:
+    """The saved sampling (or the defaults) with the options given over it; and whether the reply
+    length is the one-shot default (then a reply that reaches it says how to get more)."""
+    base = saved or SamplingSettings()
+    changes: dict[str, Any] = {}
+    if args.temperature is not None:
+        changes["temperature"] = args.temperature
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    one_shot_default = args.max_tokens is None and args.prompt is not None
+    if args.max_tokens is not None:
+        changes["max_tokens"] = args.max_tokens
+    elif one_shot_default:
+        changes["max_tokens"] = min(base.max_tokens, ONE_SHOT_MAX_TOKENS)
+    return (replace(base, **changes) if changes else base), one_shot_default
+
+
 def _chat(args: argparse.Namespace) -> int:
-    sampling = SamplingSettings(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
-    engine = load_engine(args.model, args.ctx, args.threads)
+    if args.resume is not None and args.system is not None:
+        raise SettingsError(
+            "--system cannot change a resumed conversation: it keeps the system prompt it was started with.",
+            hint="Leave out --system, or start a new conversation without --resume.",
+        )
+    chosen = choose_model(args.model)
+    sampling, one_shot_default = _sampling(args, chosen.sampling)
+    saved: SavedChat | None = None
+    if args.resume is not None:
+        saved = SavedChat.resume(args.resume, chosen, sampling)  # an unknown id fails before the load
+    engine = load_engine(chosen, args.ctx, args.threads)
     if engine.model is not None and engine.model.template_warning:
         # the model still chats, in a built-in format; say why its own template was not used
         print(f"hearth: warning: {engine.model.template_warning}", file=sys.stderr)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
-    saved: SavedChat | None = None
     try:
-        if args.save:
-            assert engine.model is not None
-            saved = SavedChat(args.model, engine.model.summary.name, args.system, sampling)
+        assert engine.model is not None
+        if saved is None and args.save:
+            saved = SavedChat.new(chosen, engine.model.summary.name, args.system, sampling)
+        elif saved is not None and chosen.entry is None:
+            saved.model_name = engine.model.summary.name  # as --save names it
         if args.prompt is not None:
+            if sys.stderr.isatty():
+                print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
             messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
             text, reasoning, stats = answer(engine, messages, turn_sampling, sys.stdout, writer)
             print()
             if args.json:
-                print(json.dumps(_result(text, reasoning, stats), ensure_ascii=False))
+                print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
+            if one_shot_default and stats.stop_reason == "max_tokens":
+                print(
+                    f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
+                    "pass --max-tokens N for a longer one.",
+                    file=sys.stderr,
+                )
             return 0
         return _interactive(engine, history, sampling, args.json, saved)
     finally:
@@ -143,31 +231,72 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 class SavedChat:
-    """`hearth chat --save`: the run becomes one conversation, created at its first turn. The turns
-    themselves are ChatSession's; this keeps only what the run adds: which conversation, and which
-    prompt failed (the next prompt replaces it, so the saved branch is what the model was sent)."""
+    """`hearth chat --save` and `--resume`: the run's turns go to one conversation, created at the first
+    turn (--save) or the stored one (--resume). The turns themselves are ChatSession's; this keeps only
+    what the run adds: which conversation, and which prompt failed (the next prompt replaces it, so the
+    saved branch is what the model was sent)."""
 
-    def __init__(
-        self, model_path: str, model_name: str, system_prompt: str | None, sampling: SamplingSettings
-    ) -> None:
+    def __init__(self, session: ChatSession, model_name: str, sampling: SamplingSettings) -> None:
+        self.session = session
+        self.model_name = model_name
+        self.sampling = sampling
+        self.to_create: NewConversation | None = None  # what the first turn creates (--save)
+        self.conversation_id: int | None = None
+        self.resumed = False
+        self._prompt_id: int | None = None  # this turn's prompt
+        self._failed_prompt_id: int | None = None  # a prompt whose turn failed: the model never saw it
+
+    @classmethod
+    def new(
+        cls, chosen: ChosenModel, model_name: str, system_prompt: str | None, sampling: SamplingSettings
+    ) -> SavedChat:
         from desktop_app.core.services import AppServices
 
         services = AppServices.open()
-        path = Path(model_path)
-        known = services.library.find_by_path(path)
-        self.session = services.chat_session
-        self.model_name = known.display_name if known else model_name
-        self.new = NewConversation(
-            model_name=self.model_name,
-            model_path=str(path.resolve()),
+        known = chosen.entry or services.library.find_by_path(chosen.path)
+        saved = cls(services.chat_session, known.display_name if known else model_name, sampling)
+        saved.to_create = NewConversation(
+            model_name=saved.model_name,
+            model_path=str(chosen.path.resolve()),
             model_id=known.id if known else None,
             system_prompt=system_prompt or "",
             settings={"sampling": sampling.to_dict()},
         )
-        self.sampling = sampling
-        self.conversation_id: int | None = None
-        self._prompt_id: int | None = None  # this turn's prompt
-        self._failed_prompt_id: int | None = None  # a prompt whose turn failed: the model never saw it
+        return saved
+
+    @classmethod
+    def resume(cls, conversation_id: int, chosen: ChosenModel, sampling: SamplingSettings) -> SavedChat:
+        """The stored conversation `conversation_id`, to continue with `chosen`. An unknown id is an
+        error; a conversation held with another model is continued, with a warning that names it."""
+        from desktop_app.core.services import AppServices
+
+        services = AppServices.open()
+        try:
+            conversation = services.conversations.get_conversation(conversation_id)
+        except UnknownConversationError as exc:
+            raise UnknownConversationError(
+                f"There is no conversation {conversation_id}.",
+                hint="`hearth chats list` shows the ids of your conversations.",
+            ) from exc
+        known = chosen.entry or services.library.find_by_path(chosen.path)
+        name = known.display_name if known else chosen.path.name
+        other = _other_model(conversation, chosen, known)
+        if other is not None:
+            print(
+                f"hearth: warning: conversation {conversation_id} was held with {other}; "
+                f"continuing it with {name}.",
+                file=sys.stderr,
+            )
+        saved = cls(services.chat_session, name, sampling)
+        saved.conversation_id = conversation.id
+        saved.resumed = True
+        messages = len(services.conversations.path(conversation.id))
+        print(
+            f'Continuing conversation {conversation.id}, "{conversation.display_title}" '
+            f"({messages} message{'s' if messages != 1 else ''}).",
+            file=sys.stderr,
+        )
+        return saved
 
     def begin(self, prompt: str) -> tuple[list[Message], SamplingSettings, ReplyWriter]:
         """Store the prompt and the streaming reply; returns what to send the engine (read back from
@@ -175,7 +304,8 @@ class SavedChat:
         if self._failed_prompt_id is not None:
             turn = self.session.edit(self._failed_prompt_id, prompt, self.sampling, model=self.model_name)
         else:
-            target = self.new if self.conversation_id is None else self.conversation_id
+            target = self.conversation_id if self.conversation_id is not None else self.to_create
+            assert target is not None
             turn = self.session.begin(target, prompt, self.sampling, model=self.model_name)
         assert turn.prompt is not None
         self.conversation_id, self._prompt_id, self._failed_prompt_id = (
@@ -190,11 +320,30 @@ class SavedChat:
 
     def report(self) -> None:
         if self.conversation_id is not None:
+            what = "Saved to" if self.resumed else "Saved as"
             print(
-                f"Saved as conversation {self.conversation_id} "
+                f"{what} conversation {self.conversation_id} "
                 f"(`hearth chats export {self.conversation_id}` shows it).",
                 file=sys.stderr,
             )
+
+
+def _other_model(conversation: Conversation, chosen: ChosenModel, known: LibraryModel | None) -> str | None:
+    """How to name the model `conversation` was held with, when it is not `chosen`; else None."""
+    if conversation.model_id is None and conversation.model_path is None:
+        return None  # imported, or made before models were recorded: nothing to compare
+    if conversation.model_id is not None and known is not None:
+        same = conversation.model_id == known.id
+    elif conversation.model_path is not None:
+        same = Path(conversation.model_path).resolve() == chosen.path.resolve()
+    else:
+        same = False
+    if same:
+        return None
+    name = conversation.model_name or conversation.model_id or "another model"
+    where = conversation.model_id if conversation.model_id and conversation.model_id != name else None
+    where = where or conversation.model_path
+    return f"{name} ({where})" if where else name
 
 
 def _begin(
@@ -218,7 +367,7 @@ def _interactive(
     assert model is not None
     print(
         f"Chatting with {model.summary.name} ({model.chat_format.family} template). "
-        "Ctrl+C stops a reply; Ctrl+D or /exit quits.",
+        'Ctrl+C stops a reply; Ctrl+D or "exit" quits.',
         file=sys.stderr,
     )
     while True:
@@ -230,7 +379,7 @@ def _interactive(
         if line is None:
             print(file=sys.stderr)
             return 0
-        if line.strip() in ("/exit", "/quit"):
+        if line.strip().lower() in QUIT_WORDS:
             return 0
         if not line.strip():
             continue
@@ -246,7 +395,7 @@ def _interactive(
         print()
         history.append({"role": "assistant", "content": text})
         if as_json:
-            print(json.dumps(_result(text, reasoning, stats), ensure_ascii=False))
+            print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
         else:
             print(
                 f"[{stats.completion_tokens} tokens, {stats.generation_tps:.1f} tok/s, "
@@ -269,8 +418,12 @@ def _read_line(prompt: str) -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
-def _result(text: str, reasoning: str, stats: GenerationStats) -> dict[str, object]:
-    return {
+def _result(
+    text: str, reasoning: str, stats: GenerationStats, saved: SavedChat | None = None
+) -> dict[str, object]:
+    """The JSON line of one turn. `cached_tokens`: prompt tokens not computed (kept in memory from the
+    previous turn, or restored from saved state)."""
+    result: dict[str, object] = {
         "text": text,
         "reasoning": reasoning,
         "prompt_tokens": stats.prompt_tokens,
@@ -282,3 +435,6 @@ def _result(text: str, reasoning: str, stats: GenerationStats) -> dict[str, obje
         "stop_reason": stats.stop_reason,
         "dropped_messages": stats.dropped_messages,
     }
+    if saved is not None and saved.conversation_id is not None:
+        result["conversation_id"] = saved.conversation_id
+    return result

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from desktop_app.core.gguf_info import inspect_gguf
 from desktop_app.core.library import Library, LibraryModel
+from desktop_app.core.units import human_size
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +55,7 @@ def _list(args: argparse.Namespace) -> int:
         print("No models yet. Add one with `hearth models import PATH` or `hearth pull REPO`.")
         return 0
     rows = [
-        (m.id, m.architecture, m.quant, f"{m.size_bytes / 1e9:.2f} GB", f"{m.context_length or 0:,}",
+        (m.id, m.architecture, m.quant, human_size(m.size_bytes), f"{m.context_length or 0:,}",
          _status(m))
         for m in models
     ]  # fmt: skip
@@ -120,7 +121,7 @@ def _info(args: argparse.Namespace) -> int:
         ("Layers", summary.block_count),
         ("Embedding size", summary.embedding_length),
         ("Heads / KV heads", f"{summary.head_count} / {summary.head_count_kv}"),
-        ("File size", f"{summary.size_bytes / 1e6:,.1f} MB"),
+        ("File size", human_size(summary.size_bytes)),
         ("Chat template", "yes" if summary.has_chat_template else "none (Hearth uses a built-in one)"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -187,11 +187,9 @@ def format_progress(name: str, p: Progress) -> str:
     if p.state == "done":
         return f"{shown}  {human_size(p.total)}  done"
     pct = 100 * p.downloaded / p.total if p.total else 0.0
-    speed = f"{p.speed_bps / 1e6:.1f} MB/s" if p.speed_bps else "-- MB/s"
+    speed = f"{human_size(p.speed_bps)}/s" if p.speed_bps else "-- MB/s"
     eta = _duration(p.eta_s) if p.eta_s is not None else "--:--"
     return f"{shown}  {pct:5.1f}%  {human_size(p.downloaded)} / {human_size(p.total)}  {speed}  ETA {eta}"
-
-
 
 
 def _duration(seconds: float) -> str:

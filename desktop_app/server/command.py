@@ -12,14 +12,13 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.engine import GenerationStats
-from desktop_app.core.errors import HearthError, ModelFileError, SettingsError
-from desktop_app.core.generation import LoadSettings, SamplingSettings
+from desktop_app.core.errors import HearthError
+from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.jobs import JobResult
-from desktop_app.core.model_settings import ModelSettings
+from desktop_app.core.model_choice import choose_model, load_settings_with
 from desktop_app.core.server_config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
 
 if TYPE_CHECKING:
@@ -56,7 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="let web pages from this origin call the API, e.g. http://localhost:3000 (repeatable)",
     )
     serve.add_argument("--ctx", type=int, default=None, help="context length (default: up to 4096)")
-    serve.add_argument("--threads", type=int, default=None)
+    serve.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"
+    )
     serve.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
     serve.set_defaults(handler=_serve)
 
@@ -91,43 +92,6 @@ class _RequestLog:
         self._print(f"{method} {path} · refused {status} ({code})")
 
 
-def _resolve_model(spec: str | None) -> tuple[Path, LoadSettings | None, str | None, SamplingSettings | None]:
-    """(path, saved load settings, template override, saved sampling) for a path or a library id."""
-    if spec is not None and (Path(spec).suffix.lower() == ".gguf" or Path(spec).is_file()):
-        return Path(spec), None, None, None
-    from desktop_app.core.services import AppServices
-
-    library = AppServices.open().library
-    library.scan()
-    if spec is None:
-        candidates = [m for m in library.list() if not m.missing]
-        if not candidates:
-            raise SettingsError(
-                "There is no model to serve.",
-                hint="Pass --model PATH, or add a model with `hearth models import PATH` or `hearth pull`.",
-            )
-        model = max(candidates, key=lambda m: (m.last_used_at or 0.0, m.added_at))
-    else:
-        model = library.get(spec)
-        if model.error is not None:  # a bad file in the models folder: say why now, not after a load
-            raise ModelFileError(
-                f"The model '{model.id}' cannot be used: {model.error}",
-                hint="Run `hearth models info PATH` on the file for details, or pick another model.",
-            )
-    saved = ModelSettings.from_stored(model.settings)  # SettingsError when malformed, before the touch
-    library.touch(model.id)
-    return model.path, saved.load, saved.template_override, saved.sampling
-
-
-def _load_settings(saved: LoadSettings | None, ctx: int | None, threads: int | None) -> LoadSettings:
-    data = saved.to_dict() if saved is not None else {}
-    if ctx is not None:
-        data["n_ctx"] = ctx
-    if threads is not None:
-        data["n_threads"] = threads
-    return LoadSettings.from_dict(data)
-
-
 def _serve(args: argparse.Namespace) -> int:
     from desktop_app.core.api_key import check_key, load_or_create_key
     from desktop_app.core.jobs import ThreadBackend
@@ -138,14 +102,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     paths = app_paths().ensure()
     key = check_key(args.api_key) if args.api_key is not None else load_or_create_key(paths)
-    path, saved_load, template, saved_sampling = _resolve_model(args.model)
+    chosen = choose_model(args.model)
+    path = chosen.path
     options = ServerOptions(
         api_key=key,
         host=args.host,
         port=args.port,
         cors_origins=tuple(args.cors_origin),
         allow_remote=args.allow_remote,
-        default_sampling=saved_sampling or SamplingSettings(),
+        default_sampling=chosen.sampling or SamplingSettings(),
     )  # validates host, port and origins before the model is loaded
     if not is_loopback(options.host):
         print(
@@ -164,7 +129,8 @@ def _serve(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     try:  # from here on Ctrl+C or SIGTERM, whenever it comes, is a clean stop (exit 0)
         print(f"Loading {path.name}…", file=sys.stderr, flush=True)
-        model = backend.load(path, _load_settings(saved_load, args.ctx, args.threads), template)
+        settings = load_settings_with(chosen.load, args.ctx, args.threads)
+        model = backend.load(path, settings, chosen.template_override)
         if model.template_warning:  # the file's template was refused: clients get the built-in format
             print(f"hearth: warning: {model.template_warning}", file=sys.stderr, flush=True)
         url = runner.start(wait=True)

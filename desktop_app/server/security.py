@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desktop_app.core.api_key import check_key
 from desktop_app.core.server_config import MAX_BODY_BYTES, host_header_allowed, normalize_origin
+from desktop_app.core.units import human_size
 from desktop_app.server.openai_schema import error_body
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class SecurityMiddleware:
     ) -> None:
         await self._refuse(
             send, (method, path), 413, "request_too_large",
-            f"The request body is larger than the server's limit of {limit // 1024} KiB.",
+            f"The request body is larger than the server's limit of {human_size(limit, binary=True)}.",
             extra=[*cors, (b"connection", b"close")],  # the rest of the body is never read
         )  # fmt: skip
 
