@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from desktop_app.core.engine import Engine, GenerationStats
-from desktop_app.core.generation import LoadSettings
+from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import ThreadBackend
 from desktop_app.server.openai_schema import ApiError
 from tests.server_http import LiveServer, Recorder, sse_events, start_server
@@ -178,6 +178,35 @@ def test_json_object_replies_are_a_json_object(server: LiveServer) -> None:
     assert reply.json()["choices"][0]["message"]["content"].startswith("{")
     text = chat(server, messages=[{"role": "user", "content": "hi"}], response_format={"type": "text"})
     assert text.status == 200
+
+
+def test_the_apps_saved_json_output_and_bias_do_not_reach_api_requests(
+    tiny_gguf: Callable[..., Path],
+) -> None:
+    """A model whose saved settings tick "JSON output" (or carry a bias) in the app still answers API
+    clients in plain text unless they ask otherwise: OpenAI's defaults are text and no bias."""
+    recorder = Recorder()
+    backend = ThreadBackend(listener=recorder).start()
+    try:
+        backend.load(tiny_gguf("tiny-json-default.gguf", context_length=N_CTX), LoadSettings(n_threads=1))
+        forced = backend.call(lambda engine: engine.detokenize([300] * 8))
+        defaults = SamplingSettings(json_output=True, logit_bias=((300, 100.0),))
+        live = start_server(backend, recorder, default_sampling=defaults)
+        try:
+            body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0}
+            plain, constrained = (
+                live.request("POST", "/v1/chat/completions", {**body, **extra}).json()["choices"][0][
+                    "message"
+                ]["content"]
+                for extra in ({}, {"response_format": {"type": "json_object"}})
+            )
+        finally:
+            live.stop()
+    finally:
+        assert backend.close()
+    assert constrained.startswith("{")
+    assert not plain.startswith("{")
+    assert plain != forced
 
 
 @pytest.mark.parametrize(

@@ -344,12 +344,13 @@ def _logit_bias(data: Mapping[str, Any], model: LoadedModel) -> tuple[tuple[int,
 def _response_format(data: Mapping[str, Any]) -> dict[str, Any]:
     """`text`, `json_object` (any JSON object) or `json_schema` (the GBNF grammar of the schema)."""
     fmt = data.get("response_format")
+    text = {"json_output": False, "grammar": ""}  # whatever the app's saved settings say: OpenAI's default
     if fmt is None:
-        return {}
+        return text
     param = "response_format"
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "text":
-        return {}
+        return text
     if kind == "json_object":
         return {"json_output": True, "grammar": ""}
     if kind == "json_schema":
@@ -378,9 +379,7 @@ def _sampling(
     data: Mapping[str, Any], defaults: SamplingSettings, max_tokens: int, model: LoadedModel
 ) -> SamplingSettings:
     changes: dict[str, Any] = {"max_tokens": max_tokens, **_response_format(data)}
-    bias = _logit_bias(data, model)
-    if bias is not None:
-        changes["logit_bias"] = bias
+    changes["logit_bias"] = _logit_bias(data, model) or ()
     # OpenAI's ranges. Clamped above where the clamp changes nothing a user could want: a temperature
     # above 2 is noise already, top_p above 1 means "all tokens".
     for name, bounds in (
