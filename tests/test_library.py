@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core import starter
 from desktop_app.core.db import Database
-from desktop_app.core.errors import DiskFullError, ModelFileError, StorageError
+from desktop_app.core.errors import DiskFullError, ModelFileError
 from desktop_app.core.gguf_info import inspect_gguf
-from desktop_app.core.library import Library, UnknownModelError
+from desktop_app.core.library import FileNameTakenError, Library, UnknownModelError, shown_name
 from desktop_app.core.model_files import ModelFile
 from desktop_app.core.paths import app_paths
+from tests.tiny_gguf import write_tiny_model
 
 
 @pytest.fixture
@@ -52,8 +54,37 @@ def test_import_copies_hashes_and_registers(library: Library, tiny_gguf) -> None
     assert (model.display_name, model.architecture, model.is_link) == ("Alpha Tiny", "llama", False)
     assert [m.id for m in library.list()] == [model.id]
     assert not list(library.paths.models.glob("*.importing"))
-    with pytest.raises(StorageError, match="already in the models folder"):
-        library.import_file(source)
+    assert library.import_file(source) == model  # the same file again: already in the library
+
+
+def test_a_copy_of_a_model_already_imported_is_the_same_model(library: Library, tiny_gguf, tmp_path) -> None:
+    source = tiny_gguf(filename="beta.gguf", name="Beta")
+    model = library.import_file(source)
+    copy = tmp_path / "elsewhere" / "beta.gguf"
+    copy.parent.mkdir()
+    shutil.copy(source, copy)
+    assert library.import_file(copy) == model
+    assert [m.id for m in library.list()] == [model.id]
+
+
+def test_a_different_model_with_a_taken_file_name_is_refused_clearly(
+    library: Library, tiny_gguf, tmp_path
+) -> None:
+    library.import_file(tiny_gguf(filename="gamma.gguf", name="Gamma"))
+    (tmp_path / "other").mkdir()
+    other = write_tiny_model(tmp_path / "other" / "gamma.gguf", name="Another gamma")
+    with pytest.raises(FileNameTakenError, match="different model is already in your library") as raised:
+        library.import_file(other)
+    assert raised.value.title == "A model with this file name is already in your library"
+    assert len(library.list()) == 1
+
+
+def test_the_starter_model_goes_by_one_name(library: Library, tiny_gguf, tmp_path) -> None:
+    source = tiny_gguf(filename=starter.FILE_NAME, name="Gemma 3 270m")
+    model = library.import_file(source, link=True)
+    assert model.display_name == starter.DISPLAY_NAME == library.get(model.id).display_name
+    assert shown_name(source, "Gemma 3 270m") == starter.DISPLAY_NAME
+    assert shown_name(tmp_path / "other.gguf", "Other") == "Other"
 
 
 def test_link_keeps_the_file_in_place_and_delete_keeps_it(library: Library, tiny_gguf) -> None:

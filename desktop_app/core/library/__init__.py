@@ -6,10 +6,20 @@ file in; locations.py and removal.py keep every path question and every unlink l
 
 from desktop_app.core.library.entries import (
     CompletedDownloadLike,
+    FileNameTakenError,
     LibraryModel,
     ScanResult,
     UnknownModelError,
+    shown_name,
 )
 from desktop_app.core.library.registry import Library
 
-__all__ = ["CompletedDownloadLike", "Library", "LibraryModel", "ScanResult", "UnknownModelError"]
+__all__ = [
+    "CompletedDownloadLike",
+    "FileNameTakenError",
+    "Library",
+    "LibraryModel",
+    "ScanResult",
+    "UnknownModelError",
+    "shown_name",
+]

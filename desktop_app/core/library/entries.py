@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop_app.core import starter
 from desktop_app.core.errors import HearthError
 from desktop_app.core.model_files import ModelFile
 
@@ -15,6 +16,19 @@ from desktop_app.core.model_files import ModelFile
 class UnknownModelError(HearthError):
     title = "No such model"
     exit_code = 2
+
+
+class FileNameTakenError(HearthError):
+    """Importing a file whose name a different model in the models folder already has."""
+
+    title = "A model with this file name is already in your library"
+    exit_code = 2
+
+
+def shown_name(path: Path, name: str) -> str:
+    """The one name a model goes by everywhere: the starter model's is fixed (its file says
+    "Gemma 3 270m", the app called it "Gemma 3 270M (starter)": one model, two names)."""
+    return starter.DISPLAY_NAME if starter.is_starter(path) else name
 
 
 class CompletedDownloadLike(Protocol):
@@ -128,7 +142,7 @@ def unusable_entry(model_file: ModelFile, exc: HearthError, model_id: str) -> Li
 def from_row(row: Any) -> LibraryModel:
     return LibraryModel(
         id=row["id"],
-        display_name=row["display_name"],
+        display_name=shown_name(Path(row["path"]), row["display_name"]),
         path=Path(row["path"]),
         parts=row["parts"],
         is_link=bool(row["is_link"]),

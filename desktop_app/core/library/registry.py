@@ -16,6 +16,7 @@ removable instead of silently missing or breaking the listing.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from desktop_app.core.errors import DiskFullError, HearthError, ModelFileError, 
 from desktop_app.core.gguf_info import ModelSummary
 from desktop_app.core.library.entries import (
     CompletedDownloadLike,
+    FileNameTakenError,
     LibraryModel,
     ScanResult,
     UnknownModelError,
@@ -105,7 +107,11 @@ class Library:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> LibraryModel:
-        """Validate, then copy into the models folder (hashing as it copies) or reference in place."""
+        """Validate, then copy into the models folder (hashing as it copies) or reference in place.
+
+        A file that is already in the library (the same file, or a copy of it with the same name in
+        the models folder) is not imported again: its entry is returned. Another model that has the
+        file's name already is a FileNameTakenError."""
         source = real_path(source.expanduser())
         model_file = model_file_for(source)
         summary = gguf_info.inspect_gguf(model_file.path)
@@ -122,9 +128,12 @@ class Library:
         target_dir = self.paths.models
         targets = [target_dir / part.name for part in model_file.parts]
         if any(t.exists() for t in targets):
-            raise StorageError(
-                f"A file named {targets[0].name} is already in the models folder.",
-                hint="Rename the file you are importing, or delete the model that is there.",
+            same = self._same_model_at(targets[0], model_file)
+            if same is not None:
+                return same
+            raise FileNameTakenError(
+                f"A different model is already in your library under the file name {targets[0].name}.",
+                hint="Rename the file you are importing, or delete the model that has that name.",
             )
         self._check_space(model_file.size_bytes)
         digests = [
@@ -257,6 +266,23 @@ class Library:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _same_model_at(self, target: Path, model_file: ModelFile) -> LibraryModel | None:
+        """The library's entry for `target` when it holds the same bytes as `model_file` (same size,
+        then same sha256), else None. Hashing reads both files: only when the sizes match."""
+        existing = self.find_by_path(target)
+        if existing is None or existing.parts != len(model_file.parts):
+            return None
+        if existing.size_bytes != model_file.size_bytes:
+            return None
+        try:
+            stored = [target.parent / part.name for part in model_file.parts]
+            for source, copy in zip(model_file.parts, stored, strict=True):
+                if source.stat().st_size != copy.stat().st_size or _sha256(source) != _sha256(copy):
+                    return None
+        except OSError:
+            return None
+        return existing
+
     def _check_space(self, needed: int) -> None:
         self.paths.models.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.paths.models).free
@@ -300,6 +326,14 @@ class Library:
                 ),
             )
         return self.get(model_id)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _unique_id(conn: Any, name: str) -> str:
