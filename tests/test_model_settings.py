@@ -124,19 +124,53 @@ def _model(settings: dict[str, Any]) -> LibraryModel:
     )  # fmt: skip
 
 
-def test_the_dialog_shows_the_stored_settings_and_saves_what_it_shows(qtbot: Any) -> None:
-    dialog = ModelSettingsDialog(_model(FULL))
+def test_the_dialog_shows_the_stored_settings_and_saves_only_what_changed(qtbot: Any) -> None:
+    stored = {**FULL, "documents": {"chunk": 512}}
+    dialog = ModelSettingsDialog(_model(stored))
     qtbot.addWidget(dialog)
     assert dialog.n_ctx.value() == 2048 and dialog.gpu_layers.value() == -1
-    assert dialog.kv_type.currentText() == "q8_0"
+    assert dialog.gpu_layers.text() == "All layers"
+    assert dialog.kv_type.currentData() == "q8_0"
     assert dialog.temperature.value() == pytest.approx(0.2)
-    assert dialog.template.currentData() == "chatml" and dialog.error.text() == ""
+    assert dialog.template.currentData() == "chatml" and not dialog.error.isVisibleTo(dialog)
+    assert dialog.result_settings() == stored  # nothing changed: written back exactly as it was
+    dialog.temperature.setValue(0.9)
+    dialog.gpu_layers.setValue(0)
     chosen = dialog.chosen_settings()
-    assert chosen.load == LoadSettings(n_ctx=2048, n_gpu_layers=-1, kv_cache_type="q8_0")
-    assert chosen.sampling == SamplingSettings(temperature=0.2)  # what the dialog has no control for resets
+    # the changed fields, and nothing else: the seed, the stop strings, flash attention stay
+    assert chosen.sampling == SamplingSettings(temperature=0.9, seed=7, stop=("###", "\nUser:"))
+    assert chosen.load == LoadSettings(n_ctx=2048, n_gpu_layers=0, flash_attention=True, kv_cache_type="q8_0")
     assert chosen.template_override == "chatml"
-    assert dialog.result_settings() == chosen.to_stored()
-    assert ModelSettings.from_stored(dialog.result_settings()) == chosen
+    assert dialog.result_settings()["documents"] == {"chunk": 512}
+
+
+def test_the_dialog_saves_onto_the_settings_as_stored_when_it_saves(qtbot: Any) -> None:
+    """The drawer changed the sampling while the dialog was open: only the dialog's change is written."""
+    dialog = ModelSettingsDialog(_model(FULL))
+    qtbot.addWidget(dialog)
+    dialog.n_ctx.setValue(4096)
+    meanwhile = stored_with(FULL, sampling=SamplingSettings(temperature=1.3, stop=("END",)))
+    saved = ModelSettings.from_stored(dialog.result_settings(meanwhile))
+    assert saved.sampling == SamplingSettings(temperature=1.3, stop=("END",))
+    assert saved.load.n_ctx == 4096 and saved.load.flash_attention
+
+
+def test_an_automatic_context_stays_automatic_unless_changed(qtbot: Any) -> None:
+    dialog = ModelSettingsDialog(_model({"sampling": {"max_tokens": 64}}))
+    qtbot.addWidget(dialog)
+    assert dialog.n_ctx.value() == 4096  # what automatic means for an 8k model
+    dialog.max_tokens.setValue(128)
+    saved = dialog.result_settings()
+    assert "load" not in saved and saved["sampling"] == SamplingSettings(max_tokens=128).to_dict()
+    assert ModelSettings.from_stored(saved).load.n_ctx is None
+
+
+def test_a_quantized_kv_cache_turns_flash_attention_on(qtbot: Any) -> None:
+    dialog = ModelSettingsDialog(_model({}))
+    qtbot.addWidget(dialog)
+    dialog.kv_type.setCurrentIndex(dialog.kv_type.findData("q4_0"))
+    load = dialog.chosen_settings().load
+    assert (load.kv_cache_type, load.flash_attention) == ("q4_0", True)
 
 
 def test_the_dialog_shows_defaults_and_the_reason_when_the_settings_are_damaged(qtbot: Any) -> None:
@@ -145,4 +179,25 @@ def test_the_dialog_shows_defaults_and_the_reason_when_the_settings_are_damaged(
     assert "'n_ctx' must be a whole number" in dialog.error.text()
     assert dialog.n_ctx.value() == 4096  # the automatic context for an 8k model
     assert dialog.template.currentData() == "chatml"
-    assert ModelSettings.from_stored(dialog.result_settings()).load.n_ctx == 4096
+    saved = dialog.result_settings()  # the damaged section is mended with what is shown
+    assert ModelSettings.from_stored(saved).load.n_ctx == 4096
+    assert saved["template_override"] == "chatml"
+
+
+def test_gpu_layers_offer_all_off_and_a_number(qtbot: Any) -> None:
+    dialog = ModelSettingsDialog(_model({}))
+    qtbot.addWidget(dialog)
+    control = dialog.gpu_layers
+    assert (
+        control.value() == 0 and control.text() == "Off (CPU only)" and not control.count.isVisibleTo(dialog)
+    )
+    with qtbot.waitSignal(control.valueChanged) as changed:
+        control.choice.setCurrentIndex(0)
+    assert changed.args == [-1] and control.text() == "All layers"
+    control.choice.setCurrentIndex(2)  # "Some layers…": the number appears
+    assert control.count.isVisibleTo(dialog) and control.value() == control.count.value() > 0
+    control.count.setValue(12)
+    assert control.value() == 12 and control.text() == "12 layers"
+    assert dialog.chosen_settings().load.n_gpu_layers == 12
+    control.setValue(-1)
+    assert control.choice.currentIndex() == 0 and not control.count.isVisibleTo(dialog)

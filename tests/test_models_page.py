@@ -150,14 +150,16 @@ def test_model_settings_dialog_round_trips_and_feeds_the_chat(qtbot, window, tin
     model = library.import_file(tiny_gguf(filename="s.gguf"))
     dialog = ModelSettingsDialog(model)
     qtbot.addWidget(dialog)
-    dialog.n_ctx.setValue(100_000)  # capped at what the model was trained for (256 here)
+    assert dialog.n_ctx.maximum() == 256  # capped at what the model was trained for
+    dialog.gpu_layers.setValue(-1)  # "All layers": a CPU-only build ignores it
     dialog.temperature.setValue(0.2)
     dialog.max_tokens.setValue(64)
     dialog.template.setCurrentIndex(dialog.template.findData("chatml"))
     settings = dialog.result_settings()
     library.update_settings(model.id, settings)
     saved = library.get(model.id)
-    assert saved.settings["load"]["n_ctx"] == 256 and saved.settings["template_override"] == "chatml"
+    assert saved.settings["load"]["n_gpu_layers"] == -1
+    assert saved.settings["template_override"] == "chatml"
     with qtbot.waitSignal(window.inference.loaded, timeout=30_000) as loaded:
         window.load_model(saved)
     assert loaded.args[0].chat_format.source == "override"

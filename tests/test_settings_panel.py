@@ -208,7 +208,7 @@ def test_reload_button_is_enabled_only_when_a_load_setting_differs(panel: Settin
     panel.set_model("gemma", trained_context=TRAINED, loaded=got.reloads[0], sampling=SamplingSettings())
     assert not reload.isEnabled()  # reloaded: nothing differs any more
     panel.set_model("gemma", trained_context=TRAINED, loaded=None, sampling=SamplingSettings())
-    assert reload.isEnabled() and reload.text() == "Load model with these settings"
+    assert reload.isEnabled() and reload.text() == "Load with these settings"
     panel.set_model(None, sampling=SamplingSettings())
     assert not reload.isEnabled() and not panel.n_ctx.isEnabled()
     assert not panel.presets_section.body_widget.isEnabled()

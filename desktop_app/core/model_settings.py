@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar
 
 from desktop_app.core.errors import SettingsError
@@ -98,3 +98,40 @@ def stored_with(
     if sampling is not None:
         out[SAMPLING] = sampling.to_dict()
     return out
+
+
+#: `stored_with_changes`'s default for the template override: leave it as stored
+KEEP: Final = object()
+
+
+def stored_with_changes(
+    stored: Mapping[str, Any],
+    *,
+    load: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+    template_override: object = KEEP,
+) -> dict[str, Any]:
+    """`stored` with only the named fields changed: what an editor that shows some of the settings
+    saves, so the settings it does not show (and every other editor's changes) survive. A section
+    left unchanged is written back exactly as it was; a damaged section that gets a change is mended
+    (its other fields become the defaults). SettingsError when a change is invalid."""
+    out = copy.deepcopy(dict(stored))
+    if load:
+        out[LOAD] = _changed(LoadSettings, out.get(LOAD), LOAD, load)
+    if sampling:
+        out[SAMPLING] = _changed(SamplingSettings, out.get(SAMPLING), SAMPLING, sampling)
+    if template_override is not KEEP:
+        if template_override is not None and not isinstance(template_override, str):
+            raise SettingsError("A template override must be text.", hint="Pick a template from the list.")
+        out[TEMPLATE_OVERRIDE] = template_override
+    return out
+
+
+def _changed(
+    settings_type: type[S], data: object, section: str, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    try:
+        current = parse_section(settings_type, data, section=section)
+    except SettingsError:  # damaged: mended from the defaults
+        current = settings_type()
+    return replace(current, **dict(changes)).to_dict()

@@ -23,7 +23,13 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.core.limits import SEED_MAX, STOP_LENGTH_MAX, STOP_STRINGS_MAX
+from desktop_app.core.limits import (
+    GPU_LAYERS_WIDGET_MAX,
+    N_GPU_LAYERS,
+    SEED_MAX,
+    STOP_LENGTH_MAX,
+    STOP_STRINGS_MAX,
+)
 from desktop_app.ui.theme import Colors
 from desktop_app.ui.widgets import ChevronCombo, label
 
@@ -312,6 +318,87 @@ class Field(QWidget):
         self.note.setVisible(bool(text))
 
 
+class GpuLayersControl(QWidget):
+    """GPU layers as a choice: All, Off, or a number of layers. The value is LoadSettings.n_gpu_layers
+    (-1 all, 0 off, n), with the spin box's interface (value, setValue, valueChanged, minimum,
+    maximum), so it stands in for the bare spin box that offered only numbers."""
+
+    valueChanged = Signal(int)  # noqa: N815 - the spin box's name, so either fits the same code
+    ALL, OFF, SOME = -1, 0, 1
+    CHOICES: Final = (("All layers", -1), ("Off (CPU only)", 0), ("Some layers\u2026", 1))
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        self.choice = FieldCombo(min_chars=8)
+        for text, value in self.CHOICES:
+            self.choice.addItem(text, value)
+        self.choice.setAccessibleName("GPU layers")
+        row.addWidget(self.choice, 1)
+        self.count = int_spin(1, GPU_LAYERS_WIDGET_MAX, width=64)
+        self.count.setGroupSeparatorShown(False)
+        self.count.setAccessibleName("Layers on the GPU")
+        self.count.setValue(32)
+        row.addWidget(self.count)
+        self._value = 0
+        self._show(0)
+        self.choice.currentIndexChanged.connect(self._chosen)
+        self.count.valueChanged.connect(self._counted)
+
+    def value(self) -> int:
+        return self._value
+
+    def setValue(self, value: int) -> None:
+        """Show `value`; emits valueChanged when it differs, as a spin box does."""
+        value = max(N_GPU_LAYERS.lo, min(int(value), GPU_LAYERS_WIDGET_MAX))
+        self._show(value)
+        self._set(value)
+
+    def minimum(self) -> int:
+        return N_GPU_LAYERS.lo
+
+    def maximum(self) -> int:
+        return GPU_LAYERS_WIDGET_MAX
+
+    def text(self) -> str:
+        """What it reads as: "All layers", "Off (CPU only)" or "12 layers"."""
+        if self._value > 0:
+            return f"{self._value} layers"
+        return self.choice.currentText()
+
+    def _show(self, value: int) -> None:
+        index = 2 if value > 0 else (0 if value < 0 else 1)
+        self.choice.blockSignals(True)
+        self.choice.setCurrentIndex(index)
+        self.choice.blockSignals(False)
+        if value > 0:
+            self.count.blockSignals(True)
+            self.count.setValue(value)
+            self.count.blockSignals(False)
+        self.count.setVisible(value > 0)
+
+    def _set(self, value: int) -> None:
+        if value != self._value:
+            self._value = value
+            self.valueChanged.emit(value)
+
+    @Slot(int)
+    def _chosen(self, index: int) -> None:
+        chosen = int(self.choice.itemData(index))
+        value = self.count.value() if chosen == self.SOME else chosen
+        self.count.setVisible(chosen == self.SOME)
+        if chosen == self.SOME:
+            self.count.setFocus()
+        self._set(value)
+
+    @Slot(int)
+    def _counted(self, value: int) -> None:
+        if self.choice.currentIndex() == 2:
+            self._set(value)
+
+
 def double_spin(lo: float, hi: float, step: float, decimals: int = 2) -> DoubleSpin:
     spin = DoubleSpin()
     spin.setRange(lo, hi)
@@ -358,6 +445,7 @@ def panel_stylesheet(c: Colors) -> str:
     boxes. Scoped to the panel; it could move into theme.py as is."""
     return f"""
 QWidget#SettingsPanel {{ background: {c.sidebar}; border-left: 1px solid {c.border}; }}
+QWidget#SettingsPanel QPushButton {{ padding: 6px 10px; }}
 QFrame#SettingsSection {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 10px; }}
 QPushButton#SectionHeader {{
     background: transparent; border: none; border-radius: 10px; text-align: left;

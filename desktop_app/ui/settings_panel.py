@@ -74,7 +74,8 @@ class SettingsPanel(QWidget):
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Sideways only when a large text size makes a row wider than the drawer: scrolled, never cut.
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         content = QWidget()
         column = QVBoxLayout(content)
         column.setContentsMargins(12, 0, 12, 16)
@@ -146,6 +147,15 @@ class SettingsPanel(QWidget):
         """Show another conversation's sampling settings. Emits nothing."""
         self._sampling = sampling
         self._show_state((self._system_prompt, sampling, self._load))
+        self.preset_bar.update_state()
+
+    def show_stored(self, sampling: SamplingSettings, load: LoadSettings) -> None:
+        """Show the model's settings as stored after another editor (My models → Settings…) saved
+        them: the stored settings are the one source of truth, the drawer a view of them. Emits
+        nothing; Reload is offered when the stored load settings differ from the loaded ones."""
+        self._sampling, self._load = sampling, load
+        self._show_state((self._system_prompt, sampling, load))
+        self._update_reload_state()
         self.preset_bar.update_state()
 
     @property
@@ -373,7 +383,7 @@ class SettingsPanel(QWidget):
             return
         if self._loaded is None:
             self.reload_button.setEnabled(True)
-            self.reload_button.setText("Load model with these settings")
+            self.reload_button.setText("Load with these settings")
         else:
             self.reload_button.setText("Reload model to apply")
             self.reload_button.setEnabled(self._normalized(self._load) != self._normalized(self._loaded))
