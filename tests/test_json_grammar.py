@@ -44,6 +44,12 @@ def test_an_ordinary_schema_becomes_a_grammar_with_a_root_rule() -> None:
         ({"type": "string", "minLength": True}, "minLength"),
         ({"type": "string", "pattern": "^a{1000000}$"}, "repeats up to 1000000 times"),
         ({"type": "string", "pattern": "^" + "a" * 300 + "$"}, "at most 256 characters"),
+        ({"type": "string", "pattern": "^(a?){64}b$"}, "too many optional or repeated parts"),
+        ({"type": "string", "pattern": "^" + "a?" * 70 + "$"}, "too many optional or repeated parts"),
+        (
+            {"anyOf": [{"type": "string", "pattern": "^(a?){20}b$"} for _ in range(4)]},
+            "too many optional or repeated parts",
+        ),
         ({"type": "string", "pattern": "abc"}, "start with \\^"),
         ({"type": "string", "pattern": "^(?=a)$"}, "cannot be enforced"),
         ({"$ref": "https://example.com/schema.json"}, "must point inside the schema"),

@@ -22,6 +22,10 @@ MAX_DEPTH: Final = 12  # nested objects and lists in the schema
 MAX_NODES: Final = 1_000  # objects, lists and values in the schema
 MAX_REPEAT: Final = 64  # minItems/maxItems/minLength/maxLength, and {m,n} in a pattern
 MAX_PATTERN_CHARS: Final = 256
+#: optional and repeated parts in all patterns together (each ?, * and +, and each {m,n} counts n): an
+#: ambiguous pattern such as (a?){256} made llama.cpp's grammar take seconds per token here (~cubic);
+#: at this budget the worst case measured stays under 0.1 s for a whole reply
+MAX_PATTERN_REPEATS: Final = 64
 MAX_GRAMMAR_CHARS: Final = min(64 * 1024, GRAMMAR_MAX_CHARS)
 
 #: what the converter understands; anything else would be silently ignored, so it is refused
@@ -84,6 +88,7 @@ class _Checker:
 
     def __init__(self) -> None:
         self.nodes = 0
+        self.pattern_repeats = 0
 
     def check(self, node: object, where: str, depth: int) -> None:
         self.nodes += 1
@@ -166,10 +171,20 @@ class _Checker:
             raise SchemaError(f"{where} must start with ^ and end with $.", hint=_HINT)
         if pattern.count("(") > 16:
             raise SchemaError(f"{where} has more than 16 groups.", hint=_HINT)
+        repeats = sum(pattern.count(c) for c in "?*+")
         for match in _QUANTIFIER.finditer(pattern):
-            for number in match.groups():
-                if number and int(number) > MAX_REPEAT:
-                    raise SchemaError(
-                        f"{where} repeats up to {number} times; at most {MAX_REPEAT} are allowed.",
-                        hint=_HINT,
-                    )
+            numbers = [int(n) for n in match.groups() if n]
+            if any(n > MAX_REPEAT for n in numbers):
+                raise SchemaError(
+                    f"{where} repeats up to {max(numbers)} times; at most {MAX_REPEAT} are allowed.",
+                    hint=_HINT,
+                )
+            repeats += max(numbers, default=1)
+        self.pattern_repeats += repeats
+        if self.pattern_repeats > MAX_PATTERN_REPEATS:
+            raise SchemaError(
+                f"The schema's patterns have too many optional or repeated parts (at {where}: "
+                f"{self.pattern_repeats}; at most {MAX_PATTERN_REPEATS} in all, counting each ?, * and + "
+                "and each {m,n} as n).",
+                hint=_HINT,
+            )
