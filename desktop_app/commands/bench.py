@@ -21,10 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PATH|ID",
         help="a .gguf file, or a model id from `hearth models list`",
     )
-    bench.add_argument("--tokens", type=int, default=128, help="tokens to generate per run")
-    bench.add_argument("--prompt-tokens", type=int, default=256, help="prompt length for prefill")
+    bench.add_argument("--tokens", type=int, default=128, metavar="N", help="tokens to generate per run")
     bench.add_argument(
-        "--repeat", type=int, default=None, help="runs per path (default 2, 1 above 1000 tokens)"
+        "--prompt-tokens", type=int, default=256, metavar="N", help="prompt length for prefill"
+    )
+    bench.add_argument(
+        "--repeat", type=int, default=None, metavar="N", help="runs per path (default 2, 1 above 1000 tokens)"
     )
     bench.add_argument(
         "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"

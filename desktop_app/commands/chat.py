@@ -51,8 +51,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PATH|ID",
         help="a .gguf file, or a model id from `hearth models list`",
     )
-    chat.add_argument("--prompt", help="answer this one message and exit (default: interactive)")
-    chat.add_argument("--system", help="system prompt (a new conversation only)")
+    chat.add_argument(
+        "--prompt", metavar="TEXT", help="answer this one message and exit (default: interactive)"
+    )
+    chat.add_argument("--system", metavar="TEXT", help="system prompt (a new conversation only)")
     chat.add_argument(
         "--max-tokens",
         type=int,
@@ -71,7 +73,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.add_argument(
         "--seed", type=int, default=None, metavar="S", help="random seed, for a reply you can reproduce"
     )
-    chat.add_argument("--ctx", type=int, default=None, help="context length (default: up to 4096)")
+    chat.add_argument(
+        "--ctx", type=int, default=None, metavar="N", help="context length in tokens (default: up to 4096)"
+    )
     chat.add_argument(
         "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"
     )
