@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from desktop_app.core.chat_session import ChatSession, NewConversation
 from desktop_app.core.conversation_records import Conversation, UnknownConversationError
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
+from desktop_app.core.engine.state_cache import StateCache
 from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.library import LibraryModel
@@ -101,11 +102,27 @@ def load_engine(
     """The one place the CLI creates and loads an Engine: `model` is a path, a library id, or a model
     already chosen; --ctx and --threads go over its saved load settings."""
     chosen = model if isinstance(model, ChosenModel) else choose_model(model, touch=touch)
-    engine = Engine()
+    engine = Engine(state_cache=_state_cache())
     engine.load(
         chosen.path, load_settings_with(chosen.load, ctx, threads), template_override=chosen.template_override
     )
     return engine
+
+
+def _state_cache() -> StateCache | None:
+    """The app's saved chat state: a --resume continues where the app (or an earlier run) left off,
+    and a saved turn leaves its state for the next. None when the data folder cannot be opened: the
+    chat still works, only without the speed-up."""
+    from desktop_app.core.services import AppServices
+
+    try:
+        services = AppServices.open()
+    except HearthError:
+        return None
+    try:
+        return services.state_cache
+    finally:
+        services.close()
 
 
 def stream_in_thread(engine: Engine, events: Iterator[Event]) -> Iterator[Event]:
@@ -157,7 +174,8 @@ def answer(
     stats: GenerationStats | None = None
     saving: AbstractContextManager[object] = writer if writer is not None else nullcontext()
     with saving:
-        for event in stream_in_thread(engine, engine.stream_chat(messages, sampling)):
+        tag = str(writer.conversation_id) if writer is not None else None  # a saved chat keeps its KV state
+        for event in stream_in_thread(engine, engine.stream_chat(messages, sampling, state_tag=tag)):
             if writer is not None:
                 writer.feed(event)
             if isinstance(event, TextDelta):
@@ -230,6 +248,8 @@ def _chat(args: argparse.Namespace) -> int:
         return _interactive(engine, history, sampling, args.json, saved)
     finally:
         engine.unload()
+        if engine.state_cache is not None:
+            engine.state_cache.flush(timeout=60)  # the last turn's state is written before we exit
         if saved is not None:
             saved.report()
 
@@ -432,6 +452,7 @@ def _result(
         "reasoning": reasoning,
         "prompt_tokens": stats.prompt_tokens,
         "cached_tokens": stats.cached_tokens,
+        "restored_tokens": stats.restored_tokens,  # of cached_tokens, those read back from saved state
         "completion_tokens": stats.completion_tokens,
         "ttft_s": round(stats.ttft_s, 4),
         "prefill_tps": round(stats.prefill_tps, 2),

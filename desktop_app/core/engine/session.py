@@ -251,6 +251,10 @@ class Engine:
         `state_tag` (a conversation id) saves the KV state once the stats are out, so that reopening
         the chat later, in this process or the next, restores it instead of re-reading the history."""
         sampling = sampling or SamplingSettings()
+        if continue_last and (sampling.json_output or sampling.grammar):
+            # A grammar starts at its root, so it would refuse the rest of a half-written JSON reply:
+            # a continuation samples freely (the GUI and API only continue replies the user asked for).
+            sampling = replace(sampling, json_output=False, grammar="")
         started = time.perf_counter()
         decoder = self._begin_request()
         model = self._require_model()
