@@ -230,7 +230,8 @@ def test_search_jumps_to_the_hit_and_export_writes_the_chat(
 def test_empty_state_new_chat_and_shortcuts(qtbot, window) -> None:
     chat = window.chat
     assert chat.stack.currentWidget() is chat.empty
-    assert "Choose a model" in chat.empty.text.text()
+    assert "recommended for this computer" in chat.empty.text.text()  # no model yet: Discover's list
+    assert chat.empty.choose_button.isVisibleTo(chat.empty)
     store = window.conversations
     conversation = store.create_conversation("Old chat")
     store.add_message(conversation.id, "user", "hello there")

@@ -83,3 +83,17 @@ def test_ctrl_0_returns_to_the_size_the_app_started_at(qtbot, window) -> None:
     assert window.chat.view.font().pointSizeF() == pytest.approx(start)
     saved, _ = load_settings(window.paths)
     assert saved.font_size is None  # the app follows the system's size again
+
+
+def test_at_the_default_size_the_sidebar_fits_the_minimum_window_without_scrolling(qtbot, window) -> None:
+    store = window.conversations
+    for n in range(12):  # more chats than fit: the chat list scrolls, not the sidebar
+        chat = store.create_conversation(f"Chat {n}")
+        store.add_message(chat.id, "user", "hello")
+    window.chat_list.refresh()
+    window.resize(820, 540)
+    QApplication.processEvents()
+    assert window.sidebar_scroll.verticalScrollBar().maximum() == 0
+    assert window.sidebar.privacy.isVisibleTo(window) and window.sidebar.version.isVisibleTo(window)
+    bottom = window.sidebar.version.mapTo(window.sidebar_scroll, window.sidebar.version.rect().bottomLeft())
+    assert bottom.y() <= window.sidebar_scroll.viewport().height()

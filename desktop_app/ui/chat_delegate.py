@@ -77,7 +77,7 @@ def footer_text(item: ChatItem) -> str:
     """The line under an assistant reply: speed and how it ended (or why it failed)."""
     message = item.message
     if item.live:
-        return "Generating…"
+        return f"Generating… {item.live_tps:.1f} tok/s" if item.live_tps > 0 else "Generating…"
     if message.state == "failed":
         return ""  # the reason is part of the body, where it can wrap
     stats = message.stats or {}
@@ -88,6 +88,11 @@ def footer_text(item: ChatItem) -> str:
             parts.append(f"{float(stats['generation_tps']):.1f} tok/s")
         if stats.get("ttft_s") is not None:
             parts.append(f"TTFT {float(stats['ttft_s']):.2f} s")
+    restored = stats.get("restored_tokens")
+    if isinstance(restored, int) and not isinstance(restored, bool) and restored > 0:
+        seconds = stats.get("restore_s")
+        took = f" in {float(seconds):.1f} s" if isinstance(seconds, int | float) else ""
+        parts.append(f"Restored {restored:,} tokens{took}")
     reason = stats.get("stop_reason")
     if isinstance(reason, str) and reason in _STOP_NOTES:
         parts.append(_STOP_NOTES[reason])
@@ -98,10 +103,17 @@ def footer_text(item: ChatItem) -> str:
     return " · ".join(parts)
 
 
+#: actions that need a model to answer: drawn dimmed, and explained instead of run, without one
+GENERATING_ACTIONS = frozenset({"regenerate", "continue", "reply"})
+
+
 def actions_for(item: ChatItem) -> list[tuple[str, str]]:
     if item.live:
         return []
-    keys: list[tuple[str, str]] = [("copy", "Copy")]
+    keys: list[tuple[str, str]] = []
+    if item.awaiting_reply:  # the chat ends with the user's message (imported, or a reply deleted)
+        keys.append(("reply", "Reply"))
+    keys.append(("copy", "Copy"))
     if item.role == "user":
         keys.append(("edit", "Edit"))
     else:
@@ -151,6 +163,8 @@ class MessageDelegate(QStyledItemDelegate):
         self.hover: tuple[int, str | None] = (-1, None)  # row, action key under the mouse
         self.highlight_id: int | None = None  # a search hit, tinted for a moment
         self.default_model_name = "Assistant"
+        #: why Regenerate, Continue and Reply cannot run now (no model loaded), or None when they can
+        self.blocked: str | None = None
         self.hinted: dict[int, int] = {}  # message id -> the height sizeHint last reported
         self._estimates: dict[int, tuple[tuple[int, int], int]] = {}  # id -> ((version, width), height)
         self.corrected: set[QPersistentModelIndex] = set()  # rows painted taller or shorter than hinted
@@ -530,14 +544,17 @@ class MessageDelegate(QStyledItemDelegate):
         row_hovered = self.hover[0] == row
         painter.setFont(font)
         for key, label, rect in layout.actions:
-            hovered = row_hovered and self.hover[1] == key and key != "position"
+            blocked = self.blocked is not None and key in GENERATING_ACTIONS
+            hovered = row_hovered and self.hover[1] == key and key != "position" and not blocked
             if hovered:
                 painter.setPen(Qt.PenStyle.NoPen)
                 painter.setBrush(QColor(c.surface_alt))
                 painter.drawRoundedRect(QRectF(rect), 6, 6)
-            color = QColor(c.text if hovered else c.muted)
-            if not row_hovered and key not in ("prev", "next", "position"):
-                color.setAlphaF(0.0 if row != self._last_row() else 0.55)
+            color = QColor(c.accent if key == "reply" and not blocked else (c.text if hovered else c.muted))
+            if blocked:
+                color.setAlphaF(0.35)  # disabled: the tooltip and a click say why
+            if not row_hovered and key not in ("prev", "next", "position", "reply"):
+                color.setAlphaF(0.0 if row != self._last_row() else (0.25 if blocked else 0.55))
             painter.setPen(color)
             painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), label)
 

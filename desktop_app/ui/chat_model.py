@@ -33,6 +33,8 @@ class ChatItem:
     version: int = 0
     answer_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
+    awaiting_reply: bool = False  # the user's message that ends the branch: it offers "Reply"
+    live_tps: float = 0.0  # a streaming reply's speed so far (0: not known yet)
 
     @property
     def id(self) -> int:
@@ -95,6 +97,7 @@ class ChatModel(QAbstractListModel):
             ChatItem(m, positions.get(m.id, (1, 1)), version=next(self._versions)) for m in messages
         ]
         self._reindex()
+        self._mark_tail(quiet=True)
         self.endResetModel()
 
     def append(self, message: Message, *, position: tuple[int, int] = (1, 1), live: bool = False) -> None:
@@ -104,6 +107,7 @@ class ChatModel(QAbstractListModel):
         self._items.append(item)
         self._rows[message.id] = row
         self.endInsertRows()
+        self._mark_tail()
 
     def truncate(self, rows: int) -> None:
         """Keep the first `rows` rows (an edit or a regeneration replaces what follows)."""
@@ -113,6 +117,7 @@ class ChatModel(QAbstractListModel):
         del self._items[rows:]
         self._reindex()
         self.endRemoveRows()
+        self._mark_tail()
 
     def append_text(self, message_id: int, kind: str, text: str) -> None:
         item = self.item_by_id(message_id)
@@ -128,6 +133,7 @@ class ChatModel(QAbstractListModel):
             return
         item.message = message
         item.live = False
+        item.live_tps = 0.0
         item.answer_parts.clear()
         item.reasoning_parts.clear()
         item.thinking_open = False
@@ -141,6 +147,12 @@ class ChatModel(QAbstractListModel):
         item.message = message
         item.live = True
         self._changed(item)
+
+    def set_live_speed(self, message_id: int, tps: float) -> None:
+        """A streaming reply's speed so far; shown with its next text batch (no repaint of its own)."""
+        item = self.item_by_id(message_id)
+        if item is not None and item.live:
+            item.live_tps = tps
 
     def toggle_thinking(self, row: int) -> None:
         if 0 <= row < len(self._items):
@@ -171,3 +183,16 @@ class ChatModel(QAbstractListModel):
 
     def _reindex(self) -> None:
         self._rows = {item.id: row for row, item in enumerate(self._items)}
+
+    def _mark_tail(self, *, quiet: bool = False) -> None:
+        """Only a user's message that ends the branch (an imported chat, a reply deleted) awaits a
+        reply; a row whose flag changes is repainted (`quiet` inside a reset: no signals)."""
+        last = len(self._items) - 1
+        for row, item in enumerate(self._items):
+            awaiting = row == last and item.role == "user"
+            if item.awaiting_reply != awaiting:
+                item.awaiting_reply = awaiting
+                if quiet:
+                    item.version = next(self._versions)
+                else:
+                    self._changed(item)

@@ -10,6 +10,7 @@ This page does the widget work: it shows the turn's messages and streams the tex
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
+from desktop_app.core.chat_reply import reply_to
 from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
 from desktop_app.core.continued_reply import merge_continued
 from desktop_app.core.conversations import Conversation, ConversationStore, MessageState
@@ -25,7 +27,7 @@ from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.presets import PresetStore
 from desktop_app.ui.chat_header import ChatHeader
-from desktop_app.ui.chat_notices import Banner, EmptyState, inset
+from desktop_app.ui.chat_notices import Banner, ContextNotice, EmptyState, ModelOffer, inset
 from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe, show_error
@@ -37,8 +39,17 @@ from desktop_app.workers.inference import InferenceController
 log = logging.getLogger(__name__)
 
 
+#: what a chat remembers of its model: the name to show, and what to load (None: not in the library)
+ChatModelRef = tuple[str, object | None]
+STARTER_NOTE_KEY = "starter"
+
+
 class ChatPage(QWidget):
-    choose_model = Signal()
+    choose_model = Signal()  # the empty chat's "See recommended models": Discover
+    load_requested = Signal(object)  # "Load <model> to continue": the chat's LibraryModel (or Path)
+    load_last_requested = Signal()  # the empty chat's "Load <last used model>"
+    auto_load_changed = Signal(bool)  # "Load the last used model when Hearth starts"
+    note_closed = Signal(str)  # a closable note was closed (its key): the window remembers
     status_changed = Signal(str)
     stats_changed = Signal(object)  # GenerationStats of the last reply
     conversation_changed = Signal(object)  # the conversation on screen: id, or None for a new chat
@@ -68,6 +79,12 @@ class ChatPage(QWidget):
         self._earlier_stats: dict[str, object] | None = None  # a continued reply's, before this part
         self._editing: int | None = None  # the user message being edited (the next send branches)
         self.model_key: str | None = None  # library id, or the file path, of the model chosen
+        self.model_id: str | None = None  # the library id of the model chosen (None: a file outside)
+        self._loaded_id: str | None = None  # … of the model loaded
+        self._loading = False
+        #: the model a stored chat used, and what to load for it; the window looks it up in the library
+        self.find_chat_model: Callable[[Conversation], ChatModelRef | None] = _remembered_name
+        self.closed_notes: set[str] = set()  # notes the user closed for good (the window fills it)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -106,11 +123,14 @@ class ChatPage(QWidget):
 
         self.banner = Banner()
         self.banner_text = self.banner.text
+        self.banner.closed.connect(self._note_closed)
         center.addWidget(inset(self.banner))
 
         self.stack = QStackedWidget()
         self.empty = EmptyState()
         self.empty.choose_model.connect(self.choose_model)
+        self.empty.load_last.connect(self.load_last_requested)
+        self.empty.load_last_at_start.connect(self.auto_load_changed)
         self.view = ChatView()
         self.view.action_triggered.connect(self._on_action)
         self.view.notice.connect(self.status_changed)
@@ -118,6 +138,11 @@ class ChatPage(QWidget):
         self.stack.addWidget(self.view)
         center.addWidget(self.stack, 1)
 
+        self.model_offer = ModelOffer()  # a reopened chat's model, when another (or none) is loaded
+        self.model_offer.load.connect(self._load_chat_model)
+        center.addWidget(inset(self.model_offer, max_width=900))
+        self.context_notice = ContextNotice()  # the context is nearly full
+        center.addWidget(inset(self.context_notice, max_width=900))
         self.composer = Composer()
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
@@ -130,6 +155,7 @@ class ChatPage(QWidget):
         controller.load_failed.connect(self._on_load_failed)
         controller.unloaded.connect(self._on_unloaded)
         controller.text.connect(self._on_text)
+        controller.live_speed.connect(self._on_live_speed)
         controller.finished.connect(self._on_finished)
         controller.failed.connect(self._on_failed)
 
@@ -140,8 +166,9 @@ class ChatPage(QWidget):
     ) -> None:
         self.stop()
         self.banner.hide()
-        self.composer.set_ready(False, "Loading the model…")
+        self._loading = True
         self.header.show_loading(path.name)  # at once: the worker may still be busy with a reply
+        self._refresh_readiness()
         self.controller.load(path, settings, template_override)
 
     @Slot(str)
@@ -153,6 +180,8 @@ class ChatPage(QWidget):
         assert isinstance(model, LoadedModel)
         summary = model.summary
         is_starter = starter.is_starter(summary.path)
+        self._loading = False
+        self._loaded_id = self.model_id
         self.header.show_loaded(model)
         self.settings_panel.set_model(
             self.model_key or str(summary.path),
@@ -163,14 +192,16 @@ class ChatPage(QWidget):
             metadata=summary.metadata,
         )
         self.view.delegate.default_model_name = self._model_name()
-        self.composer.set_ready(True, f"Message {summary.name}…  (Enter to send, Shift+Enter for a new line)")
+        self._refresh_readiness()
         self.composer.input.setFocus()
-        self.empty.show_loaded(starter.DISPLAY_NAME if is_starter else summary.name, model.load_s)
-        notes = [starter.NOTE] if is_starter else []
+        self.empty.show_loaded(self._model_name(), model.load_s, is_starter=is_starter)
+        starter_note = is_starter and STARTER_NOTE_KEY not in self.closed_notes
+        notes = [starter.NOTE] if starter_note else []
         if model.template_warning:  # the file's template was refused: say which format is used instead
             notes.append(model.template_warning)
-        if notes:
-            self.banner.show_text("\n\n".join(notes))  # plain text: the warning quotes the model file
+        if notes:  # plain text: the warning quotes the model file; only the starter's note can close
+            key = STARTER_NOTE_KEY if starter_note and not model.template_warning else None
+            self.banner.show_text("\n\n".join(notes), key=key)
         else:
             self.banner.hide()
         self.status_changed.emit(f"Loaded {summary.name} in {model.load_s:.1f} s")
@@ -178,23 +209,24 @@ class ChatPage(QWidget):
     @Slot(object)
     def _on_load_failed(self, exc: object) -> None:
         self.header.show_unloaded()
+        self._loading = False
         assert isinstance(exc, BaseException)
+        self._refresh_readiness()
         if isinstance(exc, LoadCancelledError):  # the user's choice: no error banner
             self.banner.hide()
-            self.composer.set_ready(False, "Load a model to start chatting")
             self.status_changed.emit(exc.message)
             return
         title, message, hint = describe(exc)
         # The message often quotes the file's path or the model's name: each piece is escaped.
         self.banner.show_text(f"<b>{escape(title)}.</b> {escape(message)} {escape(hint)}", rich=True)
-        self.composer.set_ready(False, "Load a model to start chatting")
         self.status_changed.emit(title)
 
     @Slot()
     def _on_unloaded(self) -> None:
         self.header.show_unloaded()
         self.banner.hide()
-        self.composer.set_ready(False, "Load a model to start chatting")
+        self._loading = False
+        self._refresh_readiness()
         self.empty.show_unloaded()
         self.status_changed.emit("Model unloaded")
 
@@ -219,6 +251,8 @@ class ChatPage(QWidget):
         self.conversation = None
         self.view.chat_model.set_messages([], {})
         self.stack.setCurrentWidget(self.empty)
+        self.context_notice.show_stats(None)
+        self._refresh_readiness()
         self.composer.input.setFocus()
         self.conversation_changed.emit(None)
 
@@ -255,6 +289,9 @@ class ChatPage(QWidget):
         positions = self.store.sibling_positions(self.conversation.id)
         self.view.chat_model.set_messages(messages, positions)
         self.stack.setCurrentWidget(self.view if messages else self.empty)
+        last = next((m for m in reversed(messages) if m.role == "assistant" and m.stats), None)
+        self._show_context(last.stats if last is not None else None)
+        self._refresh_readiness()
 
     def _target(self) -> int | NewConversation:
         """The conversation on screen, or what a new one records when this turn creates it."""
@@ -264,6 +301,7 @@ class ChatPage(QWidget):
         return NewConversation(
             model_name=self._model_name() if model else None,
             model_path=str(model.summary.path) if model else None,
+            model_id=self._loaded_id if model else None,
             system_prompt=self.system_prompt,
         )
 
@@ -271,6 +309,7 @@ class ChatPage(QWidget):
         """The turn's conversation is the one on screen (it may have just been created)."""
         created = self.conversation is None or self.conversation.id != conversation.id
         self.conversation = conversation
+        self._record_model()
         if created:
             self.conversation_changed.emit(conversation.id)
 
@@ -333,7 +372,7 @@ class ChatPage(QWidget):
     def regenerate(self, message_id: int) -> None:
         """A new alternative for an assistant reply, next to the old one (< 2/2 >)."""
         row = self.view.chat_model.row_of(message_id)
-        if self._live is not None or row is None or self.controller.loaded_model is None:
+        if self._live is not None or row is None or not self._can_generate():
             return
         try:
             turn = self.session.regenerate(message_id, self.sampling, model=self._model_name())
@@ -341,11 +380,28 @@ class ChatPage(QWidget):
             show_error(self, exc)
             return
         self.view.chat_model.truncate(row)
+        self._adopt(turn.conversation)
         self._start(turn)
+
+    def reply(self, message_id: int) -> None:
+        """A reply to the user's message that ends the chat (an imported chat, a reply deleted)."""
+        if self._live is not None or not self._can_generate():
+            return
+        try:
+            turn = reply_to(self.session, message_id, self.sampling, model=self._model_name())
+        except ValueError:  # the chat moved on: the message no longer ends it
+            self.status_changed.emit("Only the last message of the chat can be answered.")
+            return
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        self._adopt(turn.conversation)
+        self._start(turn)
+        self.conversations_changed.emit()
 
     def continue_reply(self, message_id: int) -> None:
         """Extend the last reply of the branch shown; any other is refused with a status message."""
-        if self._live is not None or self.controller.loaded_model is None:
+        if self._live is not None or not self._can_generate():
             return
         try:
             turn = self.session.continue_reply(message_id, self.sampling)
@@ -355,6 +411,7 @@ class ChatPage(QWidget):
         except HearthError as exc:
             show_error(self, exc)
             return
+        self._adopt(turn.conversation)
         self._start(turn)
 
     def _start(self, turn: ChatTurn) -> None:
@@ -366,6 +423,7 @@ class ChatPage(QWidget):
         request_id = self.controller.generate_turn(turn)  # its output is queued to us: none is missed
         self._live = (request_id, turn.reply.id)
         self._earlier_stats = dict(turn.reply.stats or {}) if turn.continue_last else None
+        self.model_offer.hide()  # the chat goes on with the model loaded
         self.composer.set_generating(True)
         self.view.scroll_to_end()
 
@@ -384,6 +442,11 @@ class ChatPage(QWidget):
         if self._live is not None and request_id == self._live[0]:
             self.view.chat_model.append_text(self._live[1], kind, text)
 
+    @Slot(int, float)
+    def _on_live_speed(self, request_id: int, tps: float) -> None:
+        if self._live is not None and request_id == self._live[0]:
+            self.view.chat_model.set_live_speed(self._live[1], tps)  # shown with the next batch
+
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: object) -> None:
         if self._live is None or request_id != self._live[0]:
@@ -391,7 +454,9 @@ class ChatPage(QWidget):
         assert isinstance(stats, GenerationStats)
         state: MessageState = "cancelled" if stats.stop_reason == "cancelled" else "complete"
         # a continued reply counts its whole text, as the inference thread saved it (continued_reply)
-        self._end_live(state=state, stats=merge_continued(self._earlier_stats, stats.to_dict()))
+        merged = merge_continued(self._earlier_stats, stats.to_dict())
+        self._end_live(state=state, stats=merged)
+        self._show_context(merged)
         self.stats_changed.emit(stats)
         self.status_changed.emit("Reply stopped" if state == "cancelled" else "Reply saved")
 
@@ -424,12 +489,134 @@ class ChatPage(QWidget):
     def generating(self) -> bool:
         return self._live is not None
 
+    # -- what can run now, and the chat's own model ------------------------------------------------
+
+    def _can_generate(self) -> bool:
+        """True when a model can answer; else the status bar says what is needed (a painted button
+        that is disabled says the same when clicked)."""
+        if self.controller.loaded_model is not None and not self._loading:
+            return True
+        self.status_changed.emit(self._blocked_reason() or "Load a model first.")
+        return False
+
+    def _blocked_reason(self) -> str | None:
+        """Why Send, Regenerate, Continue and Reply cannot run now; None when they can."""
+        if self._loading:
+            return "Wait for the model to finish loading."
+        if self.controller.loaded_model is not None:
+            return None
+        chat = self._chat_model()
+        if chat is not None:
+            return f"Load {chat[0]} (or another model) to continue this chat."
+        return "Load a model to write replies."
+
+    def _refresh_readiness(self) -> None:
+        """Enable or disable everything that needs a model, saying why, and offer a reopened chat's
+        model when another (or none) is loaded."""
+        reason = self._blocked_reason()
+        delegate = self.view.delegate
+        if delegate.blocked != reason:
+            delegate.blocked = reason
+            self.view.viewport().update()
+        if self._loading:
+            self.composer.set_ready(False, "Loading the model…")
+        elif reason is not None:
+            chat = self._chat_model()
+            self.composer.set_ready(
+                False, f"Load {chat[0]} to continue this chat" if chat else "Load a model to start chatting"
+            )
+        else:
+            self.composer.set_ready(
+                True, f"Message {self._model_name()}…  (Enter to send, Shift+Enter for a new line)"
+            )
+        self._show_offer()
+
+    def _chat_model(self) -> ChatModelRef | None:
+        """The model the chat on screen last used (as the window finds it), if it has one."""
+        if self.conversation is None or not self.view.chat_model.rowCount():
+            return None
+        return self.find_chat_model(self.conversation)
+
+    def _show_offer(self) -> None:
+        chat = self._chat_model()
+        model = self.controller.loaded_model
+        if chat is None or self._loading or self._live is not None or self._uses_loaded(chat):
+            self.model_offer.hide()
+            return
+        name, target = chat
+        self.model_offer.offer(
+            name, loadable=target is not None, loaded=self._model_name() if model else None
+        )
+
+    def _uses_loaded(self, chat: ChatModelRef) -> bool:
+        """Whether the loaded model is the one the chat used (by file, or by name when not known)."""
+        model = self.controller.loaded_model
+        if model is None:
+            return False
+        target = chat[1]
+        path = getattr(target, "path", target)
+        if isinstance(path, Path):
+            try:
+                return path.resolve() == Path(model.summary.path).resolve()
+            except OSError:
+                return False
+        return chat[0] == self._model_name()
+
+    @Slot()
+    def _load_chat_model(self) -> None:
+        chat = self._chat_model()
+        if chat is not None and chat[1] is not None:
+            self.load_requested.emit(chat[1])
+
+    def _record_model(self) -> None:
+        """The chat remembers the model that answers it now, so a reopened chat can offer it."""
+        model, conversation = self.controller.loaded_model, self.conversation
+        if model is None or conversation is None:
+            return
+        name, path = self._model_name(), str(model.summary.path)
+        if (conversation.model_name, conversation.model_path, conversation.model_id) == (
+            name,
+            path,
+            self._loaded_id,
+        ):
+            return
+        try:
+            self.conversation = self.store.record_model(
+                conversation.id, model_name=name, model_path=path, model_id=self._loaded_id
+            )
+        except HearthError:
+            log.warning("could not record the model of chat %d", conversation.id, exc_info=True)
+
+    def _show_context(self, stats: dict[str, object] | None) -> None:
+        """Warn when the last reply's request nearly filled the context (or had to drop messages);
+        stats from another context size than the loaded model's say nothing about the next turn."""
+        model = self.controller.loaded_model
+        if stats and model is not None and stats.get("n_ctx") not in (None, 0, model.n_ctx):
+            stats = None
+        self.context_notice.show_stats(stats)
+
+    @Slot(str)
+    def _note_closed(self, key: str) -> None:
+        self.closed_notes.add(key)
+        self.note_closed.emit(key)
+
+    # -- what the window tells the empty chat -------------------------------------------------------
+
+    def set_library(self, has_models: bool, last_used: str | None) -> None:
+        self.empty.set_library(has_models, last_used)
+
+    def show_starter(self, name: str | None, fraction: float | None = None) -> None:
+        """The starter model is being prepared (`name`; None: no longer), `fraction` of it done."""
+        self.empty.show_preparing(name, fraction)
+
     # -- per-message actions -----------------------------------------------------------------------
 
     @Slot(str, int)
     def _on_action(self, action: str, message_id: int) -> None:
         if action == "edit":
             self.edit(message_id)
+        elif action == "reply":
+            self.reply(message_id)
         elif action == "regenerate":
             self.regenerate(message_id)
         elif action == "continue":
@@ -496,3 +683,8 @@ class ChatPage(QWidget):
         visible = self.settings_panel.isHidden()
         self.settings_panel.setVisible(visible)
         self.header.settings_button.setChecked(visible)
+
+
+def _remembered_name(conversation: Conversation) -> ChatModelRef | None:
+    """Without a library to look in: the name the chat stored, and nothing to load."""
+    return (conversation.model_name, None) if conversation.model_name else None

@@ -11,24 +11,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QContextMenuEvent,
     QCursor,
     QDesktopServices,
     QGuiApplication,
+    QHelpEvent,
     QMouseEvent,
     QPaintEvent,
     Qt,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QToolTip, QWidget
 
-from desktop_app.ui.chat_delegate import MessageDelegate, actions_for
+from desktop_app.ui.chat_delegate import GENERATING_ACTIONS, MessageDelegate, actions_for
 from desktop_app.ui.chat_model import ChatItem, ChatModel, ItemRole
 from desktop_app.ui.text_viewer import show_message_text
 
 STICK_SLACK = 24  # px from the bottom that still counts as "following the reply"
+ACTION_TIPS = {
+    "reply": "Answer the last message with the model loaded",
+    "regenerate": "Write another version of this reply (the old one stays, one step away)",
+    "continue": "Make this reply longer",
+    "edit": "Change this message; sending it starts a new branch",
+    "prev": "Previous version",
+    "next": "Next version",
+}
 
 
 class ChatView(QListView):
@@ -213,6 +222,8 @@ class ChatView(QListView):
         elif kind == "action" and value == "copy":
             QGuiApplication.clipboard().setText(item.content)
             self.notice.emit("Message copied to the clipboard")
+        elif kind == "action" and value in GENERATING_ACTIONS and self.delegate.blocked is not None:
+            self.notice.emit(self.delegate.blocked)  # disabled: say why instead of doing nothing
         elif kind == "action" and isinstance(value, str):
             self.action_triggered.emit(value, item.id)
 
@@ -222,8 +233,12 @@ class ChatView(QListView):
             return
         row, item, _ = found
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)
         for key, label in actions_for(item):
-            menu.addAction(label, partial(self.activate, "action", key, row, item))
+            action = menu.addAction(label, partial(self.activate, "action", key, row, item))
+            if key in GENERATING_ACTIONS and self.delegate.blocked is not None:
+                action.setEnabled(False)
+                action.setToolTip(self.delegate.blocked)
         if item.position[1] > 1:
             menu.addSeparator()
             menu.addAction("Previous version", lambda: self.activate("action", "prev", row, item))
@@ -231,6 +246,23 @@ class ChatView(QListView):
         menu.addSeparator()
         menu.addAction("Select text…", lambda: show_message_text(self, item, self.delegate.colors))
         menu.exec(event.globalPos())
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        """Tooltips for the painted controls: what a disabled Regenerate, Continue or Reply needs."""
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            found = self._hit_at(event.pos())
+            hit = found[2] if found is not None else None
+            if hit is not None and hit[0] == "action":
+                key = str(hit[1])
+                blocked = self.delegate.blocked if key in GENERATING_ACTIONS else None
+                tip = blocked or ACTION_TIPS.get(key)
+                if tip:
+                    QToolTip.showText(event.globalPos(), tip, self.viewport())
+                    return True
+            QToolTip.hideText()
+            event.ignore()
+            return True
+        return super().viewportEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         found = self._hit_at(event.position().toPoint())

@@ -65,6 +65,7 @@ class ConversationPanel(QWidget):
     hit_selected = Signal(int, int)  # conversation id, message id (jump to that message)
     conversation_deleted = Signal(int)
     conversation_imported = Signal(int)
+    status = Signal(str)  # what an action did ("Exported to …"), for the status bar
 
     def __init__(
         self, store: ConversationStore, parent: QWidget | None = None, *, clock: Clock = time.time
@@ -187,6 +188,7 @@ class ConversationPanel(QWidget):
         via a temporary file so a failed write never leaves half a file. Raises HearthError."""
         write_export(path, self.store.export_text(conversation_id, fmt))
         self._last_export_dir = path.parent
+        self.status.emit(f"Exported “{self._title_of(conversation_id)}” to {path}")
         return path
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
@@ -239,6 +241,7 @@ class ConversationPanel(QWidget):
         conversation_id = self.store.import_json(read_chat_file(path))
         self.refresh()
         self.conversation_imported.emit(conversation_id)
+        self.status.emit(f"Imported “{self._title_of(conversation_id)}” from {path.name}")
         return conversation_id
 
     def ask_import(self) -> None:

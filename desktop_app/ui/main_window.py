@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,18 +34,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import network
+from desktop_app.core import network, starter
+from desktop_app.core.conversations import Conversation
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
 from desktop_app.core.services import AppServices
 from desktop_app.resources import icon_path
-from desktop_app.ui.chat_page import ChatPage
+from desktop_app.ui.chat_page import STARTER_NOTE_KEY, ChatPage
 from desktop_app.ui.conversation_panel import ConversationPanel
 from desktop_app.ui.error_dialog import show_error
 from desktop_app.ui.sidebar import TITLE as WINDOW_TITLE
 from desktop_app.ui.sidebar import Sidebar, SidebarScroll
+from desktop_app.ui.starter_watch import StarterWatch
 from desktop_app.ui.status_bar import StatusBar
 from desktop_app.ui.theme import apply_theme, current_colors
 from desktop_app.workers.inference import InferenceController
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
 
 #: the text size the app started at (the system's), kept on the QApplication: Ctrl+0 goes back to it
 START_FONT_PROPERTY = "hearthStartFontPt"
+#: yes/no preferences kept in the settings file (AppSettings fields of these names)
+LOAD_LAST_MODEL = "load_last_model"  # load the last used model when Hearth starts
+STARTER_NOTE_CLOSED = "starter_note_closed"  # the starter model's note was closed for good
 MIN_FONT_PT, MAX_FONT_PT = 8.0, 24.0
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,7 @@ class MainWindow(QMainWindow):
         self._models: ModelsPage | None = None
         self._server: ServerPage | None = None
         self._placeholders: dict[int, QWidget] = {}
+        self._session_prefs: dict[str, bool] = {}
         self.services = services
         self.paths = services.paths
         self.settings = services.settings
@@ -113,6 +119,17 @@ class MainWindow(QMainWindow):
         self.chat = ChatPage(self.inference, self.conversations, self.presets, session=services.chat_session)
         self.chat.reload_requested.connect(self.reload_model)
         self.chat.sampling_changed.connect(self._remember_sampling)
+        self.chat.find_chat_model = self._find_chat_model
+        self.chat.load_requested.connect(self.load_model)
+        self.chat.load_last_requested.connect(self.load_last_used)
+        self.chat.auto_load_changed.connect(lambda on: self._save_pref(LOAD_LAST_MODEL, on))
+        self.chat.empty.set_auto_load(self._pref(LOAD_LAST_MODEL))
+        if self._pref(STARTER_NOTE_CLOSED):
+            self.chat.closed_notes.add(STARTER_NOTE_KEY)
+        self.chat.note_closed.connect(self._note_closed)
+        self.starter_watch = StarterWatch(self.paths, self)
+        self.starter_watch.progress.connect(lambda f: self.chat.show_starter(starter.DISPLAY_NAME, f))
+        self.starter_watch.finished.connect(self._starter_finished)
         self._model: LibraryModel | Path | None = None
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
         self.models_index = self._add_lazy_page("Models", "Ctrl+2")
@@ -120,7 +137,7 @@ class MainWindow(QMainWindow):
         self.sidebar.group.idClicked.connect(self.show_page)
         QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
         self.chat.model_chosen.connect(self.load_model)
-        self.chat.choose_model.connect(lambda: self.show_page(self.models_index))
+        self.chat.choose_model.connect(self.show_discover)
         self._refresh_model_picker()
 
         self.sidebar.smaller.clicked.connect(lambda: self.change_font_size(-1))
@@ -154,6 +171,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.status_message = self.status.message
         self.chat.status_changed.connect(self.status_message.setText)
+        self.chat_list.status.connect(self.status_message.setText)
         self.chat.stats_changed.connect(self.status.show_stats)
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._theme_changed)
         if recovered:
@@ -242,10 +260,16 @@ class MainWindow(QMainWindow):
 
     def _after_first_paint(self) -> None:
         """What the first paint did not wait for: the download worker (queued downloads resume), then
-        the Models page, one event-loop turn later so input in between is handled."""
+        the Models page, one event-loop turn later so input in between is handled; the last used
+        model when the user asked for it at start; the first run's starter model, followed here."""
         if self._shut_down:
             return
         self.first_painted.emit()
+        if self.starter_watch.start():  # app.py prepares it; the chat says it is on its way
+            self.chat.show_starter(starter.DISPLAY_NAME, None)
+            self._set_picker_note(f"Preparing {starter.DISPLAY_NAME}…")
+        if self._pref(LOAD_LAST_MODEL) and self.inference.loaded_model is None:
+            self.load_last_used()
         self._apply_network_setting()
         self._start_download_worker()
         QTimer.singleShot(0, self._build_models_when_idle)
@@ -262,16 +286,24 @@ class MainWindow(QMainWindow):
             self.first_painted.connect(action, Qt.ConnectionType.SingleShotConnection)
 
     def load_model(self, model: LibraryModel | Path, settings_override: LoadSettings | None = None) -> None:
+        """Every load starts here (the top bar, My models, Open file…, a chat's "Load … to continue",
+        the last used model at start): a library model's "Last used" is set here, which is what
+        `hearth serve` and "Load the last used model at start" pick."""
         self.show_page(self.chat_index)
         self._model = model
         if isinstance(model, Path):
             known = self.library_store.find_by_path(model)
             if known is None:
                 self.chat.model_key = str(model.resolve())
+                self.chat.model_id = None
                 self.chat.load(model, settings_override)
                 return
             model = self._model = known
-        self.chat.model_key = model.id
+        self.chat.model_key = self.chat.model_id = model.id
+        try:
+            self.library_store.touch(model.id)
+        except HearthError:
+            log.warning("could not record %s as last used", model.id, exc_info=True)
         try:
             saved = ModelSettings.from_stored(model.settings)
         except HearthError as exc:  # a malformed saved setting: say so, use defaults
@@ -305,9 +337,83 @@ class MainWindow(QMainWindow):
 
     def _refresh_model_picker(self) -> None:
         try:
-            self.chat.header.set_models(self.library_store.list())
+            models = self.library_store.list()
         except HearthError:
             log.warning("could not list the library for the model picker", exc_info=True)
+            return
+        self.chat.header.set_models(models)
+        last = self.last_used_model(models)
+        usable = [m for m in models if not m.missing and m.error is None]
+        self.chat.set_library(bool(usable), _display_name(last) if last is not None else None)
+
+    # -- a chat's model, the last used one, first-run preparation ------------------------------------
+
+    def last_used_model(self, models: list[LibraryModel] | None = None) -> LibraryModel | None:
+        """The library model loaded most recently (what `hearth serve` picks too), if any was."""
+        try:
+            models = self.library_store.list() if models is None else models
+        except HearthError:
+            return None
+        used = [m for m in models if m.last_used_at and not m.missing and m.error is None]
+        return max(used, key=lambda m: m.last_used_at or 0.0, default=None)
+
+    def load_last_used(self) -> None:
+        model = self.last_used_model()
+        if model is not None:
+            self.load_model(model)
+
+    def _find_chat_model(self, conversation: Conversation) -> tuple[str, object | None] | None:
+        """The model a chat last used, as the library knows it now: its name, and what to load
+        (None when it is gone from the library and its file too)."""
+        model: LibraryModel | None = None
+        try:
+            if conversation.model_id:
+                model = self.library_store.get(conversation.model_id)
+            elif conversation.model_path:
+                model = self.library_store.find_by_path(Path(conversation.model_path))
+        except HearthError:
+            model = None
+        name = conversation.model_name or (_display_name(model) if model is not None else None)
+        if model is not None and not model.missing and model.error is None:
+            return (name or _display_name(model), model)
+        path = Path(conversation.model_path) if conversation.model_path else None
+        if model is None and path is not None and path.is_file():  # a file opened outside the library
+            return (name or path.name, path)
+        return (name, None) if name else None
+
+    def _starter_finished(self, ok: bool) -> None:
+        self.chat.show_starter(None)
+        self._set_picker_note(None)
+        self._refresh_model_picker()
+        if ok:
+            self.status_message.setText(f"{starter.DISPLAY_NAME} is ready: choose it in the bar above.")
+        else:
+            self.status_message.setText("The starter model could not be prepared: the Models page says why.")
+
+    def _set_picker_note(self, text: str | None) -> None:
+        """The model picker's text while the library is empty (the header offers set_empty_text)."""
+        set_note = getattr(self.chat.header, "set_empty_text", None)
+        if callable(set_note):
+            set_note(text)
+
+    def _note_closed(self, key: str) -> None:
+        if key == STARTER_NOTE_KEY:
+            self._save_pref(STARTER_NOTE_CLOSED, True)
+
+    # -- preferences kept in the settings file --------------------------------------------------------
+
+    def _pref(self, name: str) -> bool:
+        value = getattr(self.settings, name, self._session_prefs.get(name, False))
+        return bool(value)
+
+    def _save_pref(self, name: str, value: bool) -> None:
+        """Keep a yes/no preference in the settings file. One AppSettings does not have yet is kept
+        for this session only (core/settings.py declares which keys the file holds)."""
+        if name in {f.name for f in fields(self.settings)}:
+            self.settings = replace(self.settings, **{name: value})
+            self.services.save_settings(self.settings)
+        else:
+            self._session_prefs[name] = value
 
     def new_chat(self) -> None:
         self.show_page(self.chat_index)
@@ -403,6 +509,11 @@ class MainWindow(QMainWindow):
             QShortcut(QKeySequence(shortcut), self, lambda: self.show_page(index))
         return index
 
+    def show_discover(self) -> None:
+        """The Models page's Discover tab, where the models recommended for this computer are."""
+        self.show_page(self.models_index)
+        self.models.tabs.setCurrentWidget(self.models.discover)
+
     def show_page(self, index: int) -> None:
         page = self._page_at(index)
         if page is not None:
@@ -418,3 +529,7 @@ def start_font_size(app: QApplication) -> float:
     if isinstance(value, int | float) and value > 0:
         return float(value)
     return app.font().pointSizeF() if app.font().pointSizeF() > 0 else 10.0
+
+
+def _display_name(model: LibraryModel) -> str:
+    return starter.DISPLAY_NAME if starter.is_starter(model.path) else model.display_name

@@ -83,6 +83,15 @@ class Sidebar(QWidget):
         layout.addWidget(self.version)
         self.show_offline(False)
 
+    def heightForWidth(self, width: int) -> int:
+        """The least height the rows need at `width`: the scroll area gives the column this much or
+        the window's height, whichever is more (its preferred height would make it scroll for no need:
+        the chat list can always be shorter)."""
+        layout = self.layout()
+        if layout is None:
+            return super().heightForWidth(width)
+        return layout.totalMinimumHeightForWidth(width)
+
     def show_offline(self, offline: bool) -> None:
         """The privacy line says what is true now: offline only while Offline mode is on."""
         self.privacy.setText(OFFLINE_BADGE if offline else ONLINE_BADGE)

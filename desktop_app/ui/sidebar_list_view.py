@@ -7,7 +7,7 @@ panel wires one set of gestures for either list.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QContextMenuEvent, QKeyEvent, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QWidget
 
@@ -38,6 +38,10 @@ class SidebarListView(QListView):
         palette.setColor(QPalette.ColorRole.Base, Qt.GlobalColor.transparent)
         self.setPalette(palette)
         self.viewport().setAutoFillBackground(False)
+
+    def minimumSizeHint(self) -> QSize:
+        """Two rows: below that the sidebar scrolls as a whole (a list view's own hint is taller)."""
+        return QSize(0, 2 * (self.fontMetrics().height() + 16))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()

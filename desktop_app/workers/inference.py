@@ -54,8 +54,10 @@ class InferenceWorker(QObject):
     loaded = Signal(object)  # LoadedModel
     load_failed = Signal(object)  # exception
     unloaded = Signal()
+    still_loaded = Signal(object)  # after a failed load: the LoadedModel the engine still has, or None
     generation_started = Signal(int)  # request id
     text = Signal(int, str, str)  # request id, kind ("answer" | "reasoning"), text batch
+    live_speed = Signal(int, float)  # request id, tokens per second so far (sent before a text batch)
     finished = Signal(int, object)  # request id, GenerationStats
     failed = Signal(int, object)  # request id, exception
     # Jobs from the API server (desktop_app/server), queued with the GUI's requests:
@@ -160,6 +162,7 @@ class InferenceWorker(QObject):
             )
         except Exception as exc:
             log.warning("load of %s failed: %s", path, exc)
+            self.still_loaded.emit(self.engine.model)  # usually None: a load first frees the old model
             self.load_failed.emit(exc)
             return
         self.loaded.emit(model)
@@ -218,6 +221,8 @@ class InferenceWorker(QObject):
         pending: list[str] = []
         pending_kind = "answer"
         last_emit = time.monotonic()
+        deltas = 0  # about one per token: the live speed is an estimate until the stats arrive
+        first_at = 0.0
         tag = str(writer.conversation_id) if writer is not None else None  # saved state belongs to the chat
         for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last, state_tag=tag):
             if self._is_cancelled(request_id):
@@ -231,7 +236,12 @@ class InferenceWorker(QObject):
                 pending_kind = event.kind
                 pending.append(event.text)
                 now = time.monotonic()
+                deltas += 1
+                if deltas == 1:
+                    first_at = now
                 if now - last_emit >= BATCH_INTERVAL_S:
+                    if deltas > 1 and now > first_at:
+                        self.live_speed.emit(request_id, (deltas - 1) / (now - first_at))
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
                     last_emit = now
@@ -285,6 +295,7 @@ class InferenceController(QObject):
     unloaded = Signal()
     generation_started = Signal(int)
     text = Signal(int, str, str)
+    live_speed = Signal(int, float)
     finished = Signal(int, object)
     failed = Signal(int, object)
     external_started = Signal(int, str)
@@ -314,11 +325,13 @@ class InferenceController(QObject):
         self.worker.external_started.connect(self.external_started)
         self.worker.external_finished.connect(self.external_finished)
         for name in ("load_started", "load_progress", "loaded", "load_failed", "unloaded",
-                     "generation_started", "text", "finished", "failed", "threads_changed"):  # fmt: skip
+                     "generation_started", "text", "live_speed", "finished", "failed",
+                     "threads_changed"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
         self.loaded_model: LoadedModel | None = None
         self.loaded.connect(self._remember)
         self.unloaded.connect(self._forget)
+        self.worker.still_loaded.connect(self._remember)  # queued before load_failed: in sync by then
         self.inference_thread.start()
 
     @Slot(object)
