@@ -168,3 +168,22 @@ def test_a_chat_that_ends_with_the_users_message_offers_reply(qtbot, window, tin
     assert "reply" not in painted(window, last.id)  # answered: the button goes
     stored = store.path(chat.id)
     assert [m.content for m in stored][-2:] == ["Second question", "You said: Second question"]
+
+
+@pytest.mark.skipif(
+    "starter_note_closed" not in AppSettings.__dataclass_fields__,
+    reason="AppSettings has no starter_note_closed field yet (core/settings.py)",
+)
+def test_a_closed_starter_note_stays_closed_after_a_restart(qtbot, window, tmp_path: Path) -> None:
+    from tests.tiny_gguf import write_tiny_model
+
+    fake_starter = write_tiny_model(tmp_path / starter.FILE_NAME)  # the starter is known by its name
+    load(qtbot, window, fake_starter)
+    window.chat.banner.close_button.click()
+    window.close()
+    again = open_window(qtbot, ScriptedEngine())
+    try:
+        load(qtbot, again, fake_starter)
+        assert not again.chat.banner.isVisibleTo(again.chat)
+    finally:
+        again.close()
