@@ -187,3 +187,32 @@ def test_a_closed_starter_note_stays_closed_after_a_restart(qtbot, window, tmp_p
         assert not again.chat.banner.isVisibleTo(again.chat)
     finally:
         again.close()
+
+
+@pytest.mark.qt_log_ignore(r"^This plugin does not support ")  # a tooltip is a window offscreen
+def test_a_disabled_button_says_why_on_hover(qtbot, window) -> None:
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    store = window.conversations
+    chat = store.create_conversation("Old chat", model_name="Alpha")
+    store.add_message(chat.id, "user", "Hi")
+    reply = store.add_message(chat.id, "assistant", "Hello")
+    window.open_conversation(chat.id)
+    view = window.chat.view
+    painted(window, reply.id)
+    item = view.chat_model.item_by_id(reply.id)
+    assert item is not None
+    layout = view.delegate.layout_for(item, view.viewport().width())
+    spot = next(rect for key, _, rect in layout.actions if key == "regenerate").center()
+    row = view.chat_model.row_of(reply.id)
+    assert row is not None
+    at = view.visualRect(view.chat_model.index(row, 0)).topLeft() + spot
+    event = QHelpEvent(QEvent.Type.ToolTip, at, view.viewport().mapToGlobal(at))
+    QApplication.sendEvent(view.viewport(), event)
+    assert QToolTip.isVisible() and QToolTip.text() == view.delegate.blocked
+    assert "Load Alpha" in QToolTip.text()
+    event = QHelpEvent(QEvent.Type.ToolTip, QPoint(1, 1), view.viewport().mapToGlobal(QPoint(1, 1)))
+    QApplication.sendEvent(view.viewport(), event)  # nothing under the mouse: the tooltip goes
+    qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=2_000)
