@@ -216,3 +216,11 @@ def test_a_disabled_button_says_why_on_hover(qtbot, window) -> None:
     event = QHelpEvent(QEvent.Type.ToolTip, QPoint(1, 1), view.viewport().mapToGlobal(QPoint(1, 1)))
     QApplication.sendEvent(view.viewport(), event)  # nothing under the mouse: the tooltip goes
     qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=2_000)
+
+
+def test_the_empty_chat_points_new_users_to_discover(qtbot, window) -> None:
+    empty = window.chat.empty
+    assert "recommended for this computer" in empty.text.text()
+    empty.choose_button.click()
+    assert window.pages.currentWidget() is window.models
+    assert window.models.tabs.currentWidget() is window.models.discover
