@@ -39,3 +39,10 @@ def test_the_json_output_box_shows_the_conversations_setting(panel: SettingsPane
     field = panel.fields["json_output"]
     assert "JSON object" in field.control.toolTip()
     assert box.accessibleName() == "JSON output"
+
+
+def test_ticking_json_output_changes_the_sampling(panel: SettingsPanel, qtbot: Any) -> None:
+    with qtbot.waitSignal(panel.sampling_changed) as signal:
+        panel.sampling_section.json_output.setChecked(True)
+    (sampling,) = signal.args
+    assert isinstance(sampling, SamplingSettings) and sampling.json_output

@@ -205,6 +205,8 @@ class SettingsPanel(QWidget):
         self.fixed_seed.toggled.connect(self._on_fixed_seed)
         self.seed_edit.textEdited.connect(lambda _text: self._edit_seed())
         self.stop_edit.textChanged.connect(self._edit_stop)
+        self.json_output = section.json_output
+        self.json_output.toggled.connect(lambda on: self._edit_sampling("json_output", on))
         return section
 
     def _build_load(self) -> LoadSection:
