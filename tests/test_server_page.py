@@ -89,8 +89,10 @@ def test_requests_show_up_in_the_activity_list(
 ) -> None:
     with qtbot.waitSignal(controller.loaded, timeout=60_000):
         controller.load(tiny_gguf("tiny-page.gguf"), LoadSettings(n_threads=1, n_threads_batch=1))
-    assert "Serving tiny-test" in page.model_line.text()
+    # off, the line says what would answer; on, that it answers (never "Serving" under "Server is off")
+    assert page.model_line.text().startswith("When on, it answers with tiny-test")
     port = _turn_on(qtbot, page)
+    assert page.model_line.text().startswith("Serving tiny-test")
     assert page.empty.isVisible() and not page.activity.isVisible()
 
     body = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 5}
@@ -107,6 +109,9 @@ def test_requests_show_up_in_the_activity_list(
     assert page.activity.isVisible() and not page.empty.isVisible()
     page._clear_activity()
     assert page.activity_rows() == []
+    with qtbot.waitSignal(page.server.stopped, timeout=10_000):
+        page.switch.click()
+    assert page.model_line.text().startswith("When on, it answers with tiny-test")
 
 
 def test_regenerating_the_key_applies_to_the_running_server(qtbot, page: ServerPage) -> None:

@@ -1,12 +1,22 @@
-"""What this machine has: cores and memory. Used for default load settings and memory checks."""
+"""What this machine has: cores, memory, and the GPU backends this llama.cpp build can use. Used for
+default load settings, memory checks and the GPU status the window shows."""
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import glob
+import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+#: ggml backend registries that are not a GPU: the CPU itself, BLAS on the CPU, and remote machines
+_NOT_GPU = frozenset({"CPU", "BLAS", "RPC", "AMX"})
+_NAME_MAX = 200  # characters kept of a name read from the library
 
 
 def cpu_count() -> int:
@@ -117,3 +127,103 @@ def resident_memory_bytes() -> int | None:
         return int(rss if sys.platform == "darwin" else rss * 1024)
     except (ImportError, OSError):
         return None
+
+
+@dataclass(frozen=True)
+class GpuSupport:
+    """Which GPU backends the llama.cpp build has (CUDA, Metal, Vulkan…), the devices they found,
+    and whether llama.cpp will offload layers at all (`llama_supports_gpu_offload`)."""
+
+    offload: bool
+    backends: tuple[str, ...] = ()  # GPU backends compiled in (and loaded), e.g. ("CUDA",)
+    devices: tuple[str, ...] = ()  # their devices' descriptions, e.g. ("NVIDIA H200",)
+
+    @property
+    def name(self) -> str:
+        """ "CUDA", "Metal", "CUDA + Vulkan", or "CPU only"."""
+        return (
+            " + ".join(self.backends)
+            if self.offload and self.backends
+            else ("GPU" if self.offload else "CPU only")
+        )
+
+    def describe(self) -> str:
+        """One sentence for a tooltip or a settings note."""
+        if not self.offload:
+            return (
+                "This build of llama.cpp runs on the CPU only, so GPU layers are ignored. A CUDA, Metal "
+                "or Vulkan build of llama-cpp-python runs layers on the graphics card."
+            )
+        devices = f" on {', '.join(self.devices)}" if self.devices else ""
+        return f"This build of llama.cpp can run layers on the GPU with {self.name}{devices}."
+
+
+def offloaded_layers(n_gpu_layers: int, block_count: int | None, offload: bool) -> tuple[int, int]:
+    """(layers on the GPU, layers in all) as llama.cpp counts them: the model's blocks plus its output
+    layer; -1 (or more than there are) means all of them, and a CPU-only build offloads none."""
+    total = (block_count or 0) + 1
+    if not offload or n_gpu_layers == 0 or block_count is None:
+        return 0, total if block_count is not None else 0
+    return (total if n_gpu_layers < 0 else min(n_gpu_layers, total)), total
+
+
+@functools.cache
+def gpu_support() -> GpuSupport:
+    """What this llama.cpp build offers. Imports llama_cpp (a quarter of a second): call it once a
+    model is loading or loaded, not at start-up."""
+    try:
+        import llama_cpp
+    except (ImportError, OSError):
+        return GpuSupport(offload=False)
+    try:
+        offload = bool(llama_cpp.llama_supports_gpu_offload())
+    except (AttributeError, OSError):
+        offload = False
+    backends, devices = _ggml_gpu_devices()
+    return GpuSupport(offload=offload, backends=backends, devices=devices)
+
+
+def _ggml_gpu_devices() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """GPU backend names and device descriptions from ggml's backend registry; () when the library
+    does not export the registry (an older build): the offload flag alone then tells the story."""
+    try:
+        from llama_cpp._ggml import libggml
+
+        lib = libggml
+        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        lib.ggml_backend_dev_count.argtypes = []
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_dev_description.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_description.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+        backends: list[str] = []
+        devices: list[str] = []
+        for i in range(min(int(lib.ggml_backend_dev_count()), 64)):
+            device = lib.ggml_backend_dev_get(i)
+            if not device:
+                continue
+            registry = lib.ggml_backend_dev_backend_reg(device)
+            backend = _text(lib.ggml_backend_reg_name(registry)) if registry else ""
+            if not backend or backend.upper() in _NOT_GPU:
+                continue
+            if backend not in backends:
+                backends.append(backend)
+            description = _text(lib.ggml_backend_dev_description(device))
+            if description:
+                devices.append(description)
+        return tuple(backends), tuple(devices)
+    except (ImportError, OSError, AttributeError, ValueError):
+        log.debug("ggml's backend registry is not available", exc_info=True)
+        return (), ()
+
+
+def _text(raw: object) -> str:
+    """A name from the native library: decoded leniently, printable, bounded."""
+    if not isinstance(raw, bytes):
+        return ""
+    text = raw.decode("utf-8", "replace")[:_NAME_MAX]
+    return "".join(ch for ch in text if ch.isprintable()).strip()

@@ -1,4 +1,7 @@
-"""The chat's top bar: the model picker, load progress, and the model's badges."""
+"""The chat's top bar: the model picker, load progress, and the model's badges.
+
+It must fit the window's minimum width: the picker elides its text, the badges that do not fit are
+hidden (least important first) rather than cut, and the load progress shrinks before the buttons do."""
 
 from __future__ import annotations
 
@@ -6,18 +9,22 @@ import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QSizePolicy, QWidget
 
 from desktop_app.core import starter
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.units import human_size
-from desktop_app.ui.widgets import MARGIN, ChevronCombo, button, label
+from desktop_app.ui.plain_text import set_tooltip
+from desktop_app.ui.widgets import MARGIN, BadgeRow, ChevronCombo, button, label
 
 if TYPE_CHECKING:  # annotations only: the engine package is not the header's to import at start-up
     from desktop_app.core.engine import LoadedModel
 
 PLACEHOLDER = "Select a model to load"
-BADGE_MAX_WIDTH = 200
+PICKER_TIP = "Choose which of your models to chat with (it loads on this computer)"
+NO_MODELS = "No models yet: download one in Models"
+PICKER_MIN_WIDTH = 150
+PICKER_MAX_WIDTH = 420
 
 
 class ChatHeader(QFrame):
@@ -33,28 +40,30 @@ class ChatHeader(QFrame):
         row = QHBoxLayout(self)
         row.setContentsMargins(MARGIN, 12, MARGIN, 12)
         row.setSpacing(10)
-        self.picker = ChevronCombo()
+        self.picker = ChevronCombo(min_chars=12)
         self.picker.setObjectName("ModelPicker")
         self.picker.setAccessibleName("Model")
-        self.picker.setToolTip("Choose which of your models to chat with (it loads on this computer)")
-        self.picker.setMinimumWidth(280)
-        self.picker.setMaximumWidth(420)
+        self.picker.setToolTip(PICKER_TIP)
+        self.picker.setMinimumWidth(PICKER_MIN_WIDTH)
+        self.picker.setMaximumWidth(PICKER_MAX_WIDTH)
+        self.picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.picker.activated.connect(self._picked)
-        row.addWidget(self.picker)
-        self.badges = QHBoxLayout()
-        self.badges.setSpacing(6)
-        row.addLayout(self.badges)
-        row.addStretch(1)
+        row.addWidget(self.picker, 3)
+        self.badges = BadgeRow()
+        self.badges.setAccessibleName("About the loaded model")
+        row.addWidget(self.badges, 2)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
-        self.progress.setFixedWidth(140)
+        self.progress.setMinimumWidth(48)
+        self.progress.setMaximumWidth(140)
         self.progress.setTextVisible(False)
         self.progress.setAccessibleName("Loading progress")
         self.progress.hide()
-        row.addWidget(self.progress)
+        row.addWidget(self.progress, 1)
         self.progress_label = label("", "muted", elide=True)  # "Loading <the file's name>…"
         self.progress_label.setMaximumWidth(360)
-        row.addWidget(self.progress_label)
+        self.progress_label.hide()
+        row.addWidget(self.progress_label, 1)
         self.cancel_button = button("Cancel", "ghost", tooltip="Stop loading this model")
         self.cancel_button.setAccessibleName("Cancel loading")
         self.cancel_button.clicked.connect(self.cancel_load)
@@ -76,6 +85,7 @@ class ChatHeader(QFrame):
         self.settings_button.clicked.connect(self.toggle_settings)
         row.addWidget(self.settings_button)
         self._models: list[LibraryModel] = []
+        self._empty_text = NO_MODELS
         self._loaded_path: str | None = None
         self._loading_since = 0.0
         self._elapsed = QTimer(self)
@@ -89,11 +99,17 @@ class ChatHeader(QFrame):
         self._models = [m for m in models if not m.missing]
         with QSignalBlocker(self.picker):
             self.picker.clear()
-            self.picker.addItem(PLACEHOLDER if self._models else "No models yet: download one in Models")
+            self.picker.addItem(PLACEHOLDER if self._models else self._empty_text)
             for model in self._models:
                 text = f"{model.display_name}  ·  {model.quant}  ·  {human_size(model.size_bytes)}"
                 self.picker.addItem(text, model.id)
             self._select_loaded()
+
+    def set_empty_text(self, text: str | None) -> None:
+        """What the picker says while the library is empty (None: the usual "No models yet"), e.g. that
+        the starter model is being prepared."""
+        self._empty_text = text or NO_MODELS
+        self.set_models(self._models)
 
     def _select_loaded(self) -> None:
         index = 0
@@ -102,6 +118,7 @@ class ChatHeader(QFrame):
                 index = i
         with QSignalBlocker(self.picker):
             self.picker.setCurrentIndex(index)
+        set_tooltip(self.picker, self.picker.currentText() if index else PICKER_TIP)  # a model's name
 
     @Slot(int)
     def _picked(self, index: int) -> None:
@@ -123,6 +140,7 @@ class ChatHeader(QFrame):
         self.progress.show()
         self.cancel_button.show()
         self.progress_label.setText(f"Loading {name}…")
+        self.progress_label.show()
         self._elapsed.start()
         self.unload_button.hide()
 
@@ -141,6 +159,7 @@ class ChatHeader(QFrame):
         self.progress.hide()
         self.cancel_button.hide()
         self.progress_label.setText("")
+        self.progress_label.hide()
 
     def show_loaded(self, model: LoadedModel) -> None:
         self._loading_done()
@@ -155,11 +174,12 @@ class ChatHeader(QFrame):
             with QSignalBlocker(self.picker):
                 self.picker.setItemText(0, summary.name)
         self._select_loaded()
-        self.clear_badges()
-        for text in (summary.architecture, summary.file_type, f"{model.n_ctx:,} ctx"):
-            self._badge(text)
-        if model.chat_format.source == "builtin":
-            self._badge(f"{model.chat_format.family} template", accent=True)
+        # Shown in this order; when the bar is narrow the context goes last, the architecture first.
+        badges = [(summary.architecture, "badge", 3), (summary.file_type, "badge", 2)]
+        badges.append((f"{model.n_ctx:,} ctx", "badge", 1))
+        if model.chat_format.source == "builtin":  # the file has no usable template: worth knowing
+            badges.append((f"{model.chat_format.family} template", "badge-accent", 0))
+        self.badges.set_badges(badges)
         self.unload_button.show()
 
     def show_unloaded(self) -> None:
@@ -169,21 +189,9 @@ class ChatHeader(QFrame):
         self.unload_button.hide()
         self.set_models(self._models)
 
-    def _badge(self, text: str, *, accent: bool = False) -> None:
-        badge = label(text, "badge-accent" if accent else "badge", elide=True)  # read from the file
-        badge.setMaximumWidth(BADGE_MAX_WIDTH)
-        self.badges.addWidget(badge)
-
     def clear_badges(self) -> None:
-        while (item := self.badges.takeAt(0)) is not None:
-            if (widget := item.widget()) is not None:
-                widget.deleteLater()
+        self.badges.clear()
 
     def badge_texts(self) -> list[str]:
-        texts = []
-        for i in range(self.badges.count()):
-            entry = self.badges.itemAt(i)
-            widget = entry.widget() if entry is not None else None
-            if widget is not None and hasattr(widget, "text"):
-                texts.append(str(widget.text()))
-        return texts
+        """Every badge's text, whether the bar has room to show it or not."""
+        return self.badges.texts()

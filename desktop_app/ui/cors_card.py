@@ -24,7 +24,7 @@ class CorsCard(Card):
 
     def __init__(self, origins: Sequence[str], parent: QWidget | None = None) -> None:
         super().__init__(parent, object_name="Card")
-        self.body.addWidget(label("Web pages allowed (CORS)", "heading"))
+        self.body.addWidget(label("Web pages allowed (CORS)", "heading", wrap=True))
         self.body.addWidget(
             label(
                 "Apps and scripts need nothing here. Web pages are refused unless their origin is listed.",

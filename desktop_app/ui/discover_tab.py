@@ -1,5 +1,6 @@
-"""Discover: search the Hugging Face Hub for GGUF models, see a repo's quantizations with a fit badge
-for this machine, and download one. Every network call runs off the GUI thread."""
+"""Discover: first a curated list of chat models recommended for this computer (shown offline too), then
+search on the Hugging Face Hub for GGUF models, a repo's quantizations with a fit badge for this
+machine, and download one. Every network call runs off the GUI thread."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -21,16 +21,25 @@ from PySide6.QtWidgets import (
 from desktop_app.core import fit, hub, network
 from desktop_app.core.downloads import DownloadManager
 from desktop_app.core.errors import HearthError
-from desktop_app.core.hub import ModelOption, RepoSummary
+from desktop_app.core.hub import ModelOption, RepoSummary, recommended
+from desktop_app.core.library import Library
+from desktop_app.core.system import available_memory_bytes
 from desktop_app.core.units import human_size
 from desktop_app.ui.error_dialog import describe
 from desktop_app.ui.my_models_tab import configure_table
+from desktop_app.ui.plain_text import set_tooltip
+from desktop_app.ui.recommended_view import RecommendedView
 from desktop_app.ui.table_models import OptionTableModel, SearchTableModel
-from desktop_app.ui.widgets import SPACING, Card, button, label
+from desktop_app.ui.widgets import SPACING, Card, ChevronCombo, CompactStack, CompactTable, button, label
 from desktop_app.workers.tasks import run_in_background
 
 PAGE_SIZE = 20
 SORTS = (("Most downloaded", "downloads"), ("Most liked", "likes"), ("Recently updated", "recent"))
+QUERY_MIN_CHARS = 12
+SPLIT_MIN_LINES = 15
+INFO_MAX_CHARS = 240
+NARROW = 720  # below this width the tables drop their least useful columns
+INTRO = "Hearth contacts the network only when you search or download."
 
 
 class DiscoverTab(QWidget):
@@ -42,9 +51,12 @@ class DiscoverTab(QWidget):
         token: Callable[[], str | None],
         save_token: Callable[[str | None], None] | None = None,
         parent: QWidget | None = None,
+        *,
+        library: Library | None = None,
     ) -> None:
         super().__init__(parent)
         self.downloads = downloads
+        self.library = library
         self._token = token
         self._save_token = save_token
         self._page = 0
@@ -56,16 +68,25 @@ class DiscoverTab(QWidget):
         layout.setSpacing(SPACING)
 
         bar = QHBoxLayout()
+        bar.setSpacing(8)
         self.query = QLineEdit()
         self.query.setPlaceholderText("Search GGUF models on Hugging Face, e.g. “qwen 7b instruct”")
         self.query.setAccessibleName("Search models")
         self.query.returnPressed.connect(self.search)
-        self.sort = QComboBox()
+        # the sort box gives way first, down to this many characters of the query
+        self.query.setMinimumWidth(QUERY_MIN_CHARS * self.query.fontMetrics().averageCharWidth())
+        self.sort = ChevronCombo(min_chars=6, fit_items=True)
+        self.sort.setAccessibleName("Sort by")
         for text, key in SORTS:
             self.sort.addItem(text, key)
         self.sort.currentIndexChanged.connect(lambda _i: self.search())
         self.search_button = button("Search", "primary")
         self.search_button.clicked.connect(self.search)
+        self.back_button = button(
+            "\u2190 Recommended", "ghost", tooltip="Back to the models recommended for this computer"
+        )
+        self.back_button.clicked.connect(self.show_recommended)
+        self.back_button.hide()
         bar.addWidget(self.query, 1)
         bar.addWidget(self.sort)
         bar.addWidget(self.search_button)
@@ -76,18 +97,20 @@ class DiscoverTab(QWidget):
         bar.addWidget(self.token_button)
         layout.addLayout(bar)
         self.message = label(
-            "Search the Hub to find a model. Hearth contacts the network only when you search or download.",
-            "muted",
-            wrap=True,
+            f"Pick a recommended model below, or search the Hub. {INTRO}", "muted", wrap=True
         )
         layout.addWidget(self.message)
 
+        self.pages = CompactStack()
+        self.recommended = RecommendedView()
+        self.recommended.download.connect(self._download_recommended)
+        self.pages.addWidget(self.recommended)
         split = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.results = SearchTableModel()
-        self.results_view = QTableView()
+        self.results_view = CompactTable()
         self.results_view.setModel(self.results)
         configure_table(self.results_view)
         self.results_view.selectionModel().selectionChanged.connect(lambda *_: self._open_selected())
@@ -95,14 +118,18 @@ class DiscoverTab(QWidget):
         self.more = button("Load more", "ghost")
         self.more.clicked.connect(self._next_page)
         self.more.hide()
-        left_layout.addWidget(self.more)
+        below = QHBoxLayout()
+        below.addWidget(self.back_button)
+        below.addStretch(1)
+        below.addWidget(self.more)
+        left_layout.addLayout(below)
         split.addWidget(left)
 
         self.repo_card = Card()
-        self.repo_title = label("", "heading", wrap=True)
+        self.repo_title = label("", "heading", elide=True)  # a repo id: one line, its middle elided
         self.repo_info = label("", "muted", wrap=True)
         self.options = OptionTableModel()
-        self.options_view = QTableView()
+        self.options_view = CompactTable()
         self.options_view.setModel(self.options)
         configure_table(self.options_view)
         options_header = self.options_view.horizontalHeader()
@@ -120,27 +147,117 @@ class DiscoverTab(QWidget):
         self.repo_card.hide()
         split.addWidget(self.repo_card)
         split.setSizes([520, 480])
+        # the repo card's title, a few lines of its description, a few quants and Download
+        split.setMinimumHeight(SPLIT_MIN_LINES * self.fontMetrics().lineSpacing())
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         self.results_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the model name's end
-        layout.addWidget(split, 1)
+        self.pages.addWidget(split)
+        layout.addWidget(self.pages, 1)
+        self._catalog_generation = 0
         self.set_offline(network.is_offline())
+        self.load_recommended()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """In a narrow window the tables keep the names and drop likes, dates and file names."""
+        super().resizeEvent(event)
+        narrow = event.size().width() < NARROW
+        for column in (2, 3):  # likes, updated
+            self.results_view.setColumnHidden(column, narrow)
+        self.options_view.setColumnHidden(1, narrow)  # the file name: the quant says it
 
     # -- state ---------------------------------------------------------------------------------------
 
     def set_offline(self, offline: bool) -> None:
         for widget in (self.query, self.sort, self.search_button, self.download_button):
             widget.setEnabled(not offline)
+        self.recommended.set_offline(offline)
         if offline:
             self.message.setText(
                 "Offline mode is on: search and downloads are disabled, and Hearth opens no network "
-                "connection. Turn it off in the sidebar."
+                "connection. The recommended list still shows; turn Offline mode off in the sidebar to "
+                "download."
             )
         elif not self.results.rowCount():
+            self.message.setText(f"Pick a recommended model below, or search the Hub. {INTRO}")
+
+    # -- recommended ---------------------------------------------------------------------------------
+
+    def load_recommended(self) -> None:
+        """Read the shipped list and work out each model's quant for this computer (off the GUI thread:
+        it reads files and the memory figures)."""
+        self._catalog_generation += 1
+        generation = self._catalog_generation
+
+        def work() -> tuple[list[recommended.Choice], int | None]:
+            catalog = recommended.load_catalog()
+            return recommended.choose_all(catalog), available_memory_bytes()
+
+        def ok(result: object) -> None:
+            if generation != self._catalog_generation:
+                return
+            assert isinstance(result, tuple)
+            choices, free = result
+            note = f"the {human_size(free)} of memory free now" if free else "this computer's memory"
+            self.recommended.set_choices(choices, note)
+            self.refresh_marks()
+
+        def failed(exc: BaseException) -> None:
+            if generation == self._catalog_generation:
+                _, message, hint = describe(exc)
+                self.recommended.show_problem(f"{message} {hint}")
+
+        run_in_background(work, parent=self, on_success=ok, on_failure=failed)
+
+    def show_recommended(self) -> None:
+        self.pages.setCurrentIndex(0)
+        self.back_button.hide()
+        self._generation += 1  # a search still running no longer updates the message
+        self.set_offline(network.is_offline())
+        self.refresh_marks()
+
+    def refresh_marks(self) -> None:
+        """Mark the recommended models that are in the library or in the download queue."""
+        owned: set[tuple[str, str]] = set()
+        if self.library is not None:
+            try:
+                owned = {
+                    (m.origin_repo, m.origin_file)
+                    for m in self.library.list()
+                    if m.origin_repo and m.origin_file
+                }
+            except HearthError:
+                owned = set()
+        try:
+            queue = self.downloads.list()
+        except HearthError:
+            queue = []
+        queued = {(d.repo, d.filename) for d in queue if d.state not in ("cancelled", "failed")}
+        owned |= {(d.repo, d.filename) for d in queue if d.state == "done"}
+        self.recommended.mark(owned, queued)
+
+    def _download_recommended(self, choice: object) -> None:
+        assert isinstance(choice, recommended.Choice)
+        quant = choice.quant
+        if quant is None:
+            return
+        if network.is_offline():
+            self.message.setText(recommended_offline_text(choice.model.name))
+            return
+        repo, files = choice.model.repo, quant.files
+
+        def enqueue() -> list[int]:
+            return [self.downloads.enqueue(repo, name) for name in files]
+
+        def ok(_ids: object) -> None:
             self.message.setText(
-                "Search the Hub to find a model. "
-                "Hearth contacts the network only when you search or download."
+                f"Downloading {choice.model.name} {quant.quant} ({human_size(quant.size)}). "
+                "See the Downloads tab."
             )
+            self.refresh_marks()
+            self.download_started.emit(files[0])
+
+        self._run(enqueue, ok, f"Checking {choice.model.name} on the Hub and the free disk space…")
 
     def _run(self, fn: Callable[[], Any], ok: Callable[[Any], None], busy: str) -> None:
         self._generation += 1
@@ -175,6 +292,8 @@ class DiscoverTab(QWidget):
     # -- search --------------------------------------------------------------------------------------
 
     def search(self) -> None:
+        self.pages.setCurrentIndex(1)
+        self.back_button.show()
         query = self.query.text().strip()
         self._query, self._page = query, 0
         sort = self.sort.currentData()
@@ -235,7 +354,10 @@ class DiscoverTab(QWidget):
         parts = [card.description] if card and card.description else []
         if card and card.license:
             parts.append(f"License: {card.license}")
-        self.repo_info.setText("\n".join(parts) or "No description.")
+        info = "\n".join(parts) or "No description."
+        shown = info if len(info) <= INFO_MAX_CHARS else info[: INFO_MAX_CHARS - 1].rstrip() + "…"
+        self.repo_info.setText(shown)  # the card's first paragraph can be long: the rest is a hover away
+        set_tooltip(self.repo_info, info if shown != info else "")
         self.message.setText(f"{len(options)} quantizations. Pick one that fits and press Download.")
         if options:
             self.options_view.selectRow(next((i for i, o in enumerate(options) if o.quant == "Q4_K_M"), 0))
@@ -285,3 +407,7 @@ class DiscoverTab(QWidget):
             self.download_started.emit(option.name)
 
         self._run(enqueue, ok, f"Checking {option.name} and the free disk space…")
+
+
+def recommended_offline_text(name: str) -> str:
+    return f"{name} needs the network to download, and Offline mode is on. Turn it off in the sidebar."

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -21,7 +20,7 @@ from desktop_app.core.downloads import DownloadManager
 from desktop_app.core.errors import HearthError
 from desktop_app.ui.my_models_tab import configure_table
 from desktop_app.ui.table_models import DownloadTableModel
-from desktop_app.ui.widgets import SPACING, button, label
+from desktop_app.ui.widgets import SPACING, CompactTable, button, label
 
 ACTIVE = {"queued", "downloading", "verifying"}
 
@@ -53,7 +52,7 @@ class DownloadsTab(QWidget):
         layout.setSpacing(SPACING)
         self.summary = label("No downloads yet. Find a model in Discover.", "muted", wrap=True)
         layout.addWidget(self.summary)
-        self.table = QTableView()
+        self.table = CompactTable()
         self.table.setModel(self.model)
         configure_table(self.table)
         self.table.setItemDelegateForColumn(2, ProgressDelegate(self.table))

@@ -67,7 +67,7 @@ class ModelSettingsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("ModelSettingsDialog")
         self.setWindowTitle(f"Settings: {model.display_name}")
-        self.setMinimumWidth(460)
+        self.setMinimumSize(460, 380)  # the sections scroll below that
         self.resize(540, 640)
         self._stored: dict[str, Any] = dict(model.settings)
         self._colors: Colors | None = None
@@ -119,6 +119,7 @@ class ModelSettingsDialog(QDialog):
         self.error = label(problem, "error", wrap=True)
         self.error.setVisible(bool(problem))
         footer.addWidget(self.error, 1)
+        footer.addStretch(1)
         self.cancel_button = button("Cancel", "ghost")
         self.cancel_button.clicked.connect(self.reject)
         self.save_button = button("Save", "primary", tooltip="Save these settings for this model")
@@ -154,7 +155,7 @@ class ModelSettingsDialog(QDialog):
         self.gpu_layers = GpuLayersControl()
         self.gpu_layers.setValue(load.n_gpu_layers)
         self._add(section, "n_gpu_layers", "GPU layers", self.gpu_layers, note=_gpu_note())
-        self.kv_type = FieldCombo()
+        self.kv_type = FieldCombo(fit_items=True)
         for key, text in KV_CHOICES:
             self.kv_type.addItem(text, key)
         self.kv_type.setCurrentIndex(max(0, self.kv_type.findData(load.kv_cache_type)))

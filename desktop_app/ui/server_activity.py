@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
@@ -19,12 +19,31 @@ from desktop_app.ui.theme import current_colors
 
 MAX_ACTIVITY_ROWS = 500
 COLUMNS = ("Time", "Request", "Tokens", "Speed", "Status")
+#: why a request was refused, by the API's error code
 REJECTIONS = {
     "invalid_api_key": "refused: missing or wrong key",
     "host_not_allowed": "refused: foreign Host header",
     "origin_not_allowed": "refused: web page not allowlisted",
     "request_too_large": "refused: body too large",
     "bad_content_length": "refused: bad request",
+    "too_many_requests": "refused: too many requests waiting",
+    "model_not_loaded": "refused: no model loaded",
+    "model_not_found": "refused: model not loaded",
+    "context_length_exceeded": "refused: conversation too long for the context",
+    "template_error": "failed: chat template",
+}
+#: when the code says nothing more, by the HTTP status
+STATUS_REASONS = {
+    400: "refused: invalid request",
+    401: "refused: missing or wrong key",
+    403: "refused: not allowed",
+    404: "refused: no such endpoint",
+    405: "refused: method not allowed",
+    413: "refused: body too large",
+    422: "refused: invalid request",
+    429: "refused: too many requests",
+    500: "failed: server error",
+    503: "refused: not available now",
 }
 STOP_REASONS = {
     "eos": "done",
@@ -55,6 +74,11 @@ class ActivityTable(QTableWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
 
+    def sizeHint(self) -> QSize:
+        """As tall as its minimum: in the page's scroll area it grows with the window (its stretch),
+        and never makes the page scroll just to show empty rows."""
+        return QSize(super().sizeHint().width(), self.minimumHeight() or super().sizeHint().height())
+
     def rows(self) -> list[tuple[str, ...]]:
         """The list as text, newest first (what a user reads; tests use it too)."""
         return [tuple(self._cell(r, c).text() for c in range(len(COLUMNS))) for r in range(self.rowCount())]
@@ -64,9 +88,14 @@ class ActivityTable(QTableWidget):
         self._add_row(description, "running…", current_colors().accent, request_id)
 
     def add_rejection(self, method: str, path: str, status: int, code: str) -> None:
-        """A request the server refused before it reached the model."""
+        """A request the server refused before it reached the model (any 4xx, or a 5xx it answered
+        without running the model): the status and why, so a client's failures are explained here."""
+        reason = (
+            REJECTIONS.get(code) or STATUS_REASONS.get(status) or ("failed" if status >= 500 else "refused")
+        )
+        colors = current_colors()
         self._add_row(
-            f"{method} {path}", f"{status} {REJECTIONS.get(code, 'refused')}", current_colors().warning
+            f"{method} {path}", f"{status} {reason}", colors.danger if status >= 500 else colors.warning
         )
 
     def finish_job(self, request_id: int, result: object) -> None:

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 from desktop_app.core.api_key import load_or_create_key, regenerate_key
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
+from desktop_app.core.library import shown_name
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.server_config import (
     DEFAULT_HOST,
@@ -29,9 +36,12 @@ from desktop_app.ui.plain_text import ask
 from desktop_app.ui.server_activity import ActivityTable
 from desktop_app.ui.theme import set_role
 from desktop_app.ui.toggle_switch import ToggleSwitch
-from desktop_app.ui.widgets import MARGIN, SPACING, Card, button, label
+from desktop_app.ui.widgets import SPACING, Card, ResponsiveRow, button, label, page_layout
 from desktop_app.workers.inference import InferenceController
 from desktop_app.workers.server_bridge import ServerController
+
+CARDS_SIDE_BY_SIDE_FROM = 860  # narrower, the CORS card goes under the status card
+ACTIVITY_MIN_HEIGHT = 160
 
 
 def _mono(widget: QWidget) -> None:
@@ -60,9 +70,7 @@ class ServerPage(QWidget):
         else:
             self._key_problem = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
-        layout.setSpacing(SPACING)
+        self.scroll_area, layout = page_layout(self)
         layout.addWidget(label("Local server", "title"))
         layout.addWidget(
             label(
@@ -72,20 +80,22 @@ class ServerPage(QWidget):
                 wrap=True,
             )
         )
-        top = QHBoxLayout()
-        top.setSpacing(SPACING)
-        top.addWidget(self._build_status_card(), 5)
+        self.cards = ResponsiveRow(CARDS_SIDE_BY_SIDE_FROM)
+        self.cards.add(self._build_status_card(), 5)
         self.cors = CorsCard(self.prefs.cors_origins)
-        top.addWidget(self.cors, 3)
-        layout.addLayout(top)
+        self.cards.add(self.cors, 3)
+        layout.addWidget(self.cards)
         layout.addLayout(self._build_activity_header())
         self.activity = ActivityTable()
+        self.activity.setMinimumHeight(ACTIVITY_MIN_HEIGHT)  # then the page scrolls; it grows with the window
         layout.addWidget(self.activity, 1)
         self.empty = label(
             "No requests yet. Point an OpenAI client at the base URL above, with the API key.",
             "muted",
+            wrap=True,
         )
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setMinimumHeight(ACTIVITY_MIN_HEIGHT // 2)
         layout.addWidget(self.empty, 1)
         self.activity.hide()
 
@@ -100,7 +110,6 @@ class ServerPage(QWidget):
         inference.loaded.connect(lambda _m: self._show_model())
         inference.unloaded.connect(self._show_model)
         self._show_state()
-        self._show_model()
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -113,8 +122,7 @@ class ServerPage(QWidget):
         self.switch.setToolTip("Turn the local API server on or off")
         head.addWidget(self.switch)
         self.state_title = label("Server is off", "heading")
-        head.addWidget(self.state_title)
-        head.addStretch(1)
+        head.addWidget(self.state_title, 1)
         self.state_badge = label("Off", "badge")
         head.addWidget(self.state_badge, 0, Qt.AlignmentFlag.AlignVCenter)
         card.body.addLayout(head)
@@ -153,8 +161,7 @@ class ServerPage(QWidget):
         self.port.setMinimumWidth(110)
         self.port.valueChanged.connect(self._on_port_changed)
         port_row.addWidget(self.port)
-        port_row.addWidget(label(f"Listens on {DEFAULT_HOST} only", "muted"))
-        port_row.addStretch(1)
+        port_row.addWidget(label(f"Listens on {DEFAULT_HOST} only", "muted", wrap=True), 1)
         grid.addLayout(port_row, 1, 1, 1, 3)
 
         grid.addWidget(label("API key", "muted"), 2, 0)
@@ -187,9 +194,10 @@ class ServerPage(QWidget):
         row = QHBoxLayout()
         row.setSpacing(SPACING)
         row.addWidget(label("Activity", "heading"))
-        self.activity_note = label("Requests wait their turn with your chats: one model, one queue.", "muted")
-        row.addWidget(self.activity_note)
-        row.addStretch(1)
+        self.activity_note = label(
+            "Requests wait their turn with your chats: one model, one queue.", "muted", wrap=True
+        )
+        row.addWidget(self.activity_note, 1)
         self.clear_activity = button("Clear", "ghost")
         self.clear_activity.clicked.connect(self._clear_activity)
         row.addWidget(self.clear_activity)
@@ -307,17 +315,25 @@ class ServerPage(QWidget):
         self.port.setEnabled(not running)
         self.url_field.setText(self.base_url())
         self.url_field.setCursorPosition(0)
+        self._show_model()
 
     def _show_model(self) -> None:
+        """Which model answers: said as a fact while the server runs, as what would answer while off
+        (a line reading "Serving…" under "Server is off" contradicted it)."""
         model = self.inference.loaded_model
+        running = self.server.is_running()
         if isinstance(model, LoadedModel):
+            name = shown_name(model.summary.path, model.summary.name)  # as My models names it
+            what = f"{name} ({model.summary.file_type}, {model.n_ctx:,}-token context)"
             self.model_line.setText(
-                f"Serving {model.summary.name} ({model.summary.file_type}, {model.n_ctx}-token context)."
+                f"Serving {what}, the model loaded in Chat."
+                if running
+                else f"When on, it answers with {what}, the model loaded in Chat."
             )
+        elif running:
+            self.model_line.setText("No model loaded: requests get a clear error until you load one in Chat.")
         else:
-            self.model_line.setText(
-                "No model loaded: load one in Chat. Until then requests get a clear error."
-            )
+            self.model_line.setText("No model loaded. Load one in Chat: the server answers with it.")
 
     @Slot(int)
     def _on_port_changed(self, port: int) -> None:

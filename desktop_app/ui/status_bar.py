@@ -1,17 +1,22 @@
-"""The status bar: messages on the left; speed, first-token latency, context and memory on the right.
+"""The status bar: messages on the left; speed, first-token latency, context, memory and where the model
+runs (CPU, or which GPU backend with how many layers) on the right.
 
 When the thread governor runs llama.cpp on fewer threads because other programs keep the CPU busy, a
-field says so ("1 thread: the CPU is busy"): a reply that is slower than usual then explains itself."""
+field says so ("1 thread: the CPU is busy"): a reply that is slower than usual then explains itself.
+In a narrow window (or at a large text size) the least important fields step aside rather than be cut:
+a field shows when it has something to say and there is room for all of it."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.engine.governor import ThreadState
-from desktop_app.core.system import resident_memory_bytes
+from desktop_app.core.system import gpu_support, offloaded_layers, resident_memory_bytes
 from desktop_app.core.units import human_size
+from desktop_app.ui.plain_text import set_tooltip
 from desktop_app.ui.widgets import label
 from desktop_app.workers.inference import InferenceController
 
@@ -29,11 +34,13 @@ class StatusBar(QStatusBar):
             "Threads: the model runs on fewer CPU threads while other programs keep the CPU busy, "
             "and goes back to all cores when they stop (Threads: Automatic in the model's settings)"
         )
-        self.threads.hide()
         self.speed = self._field("Generation speed of the last reply, in tokens per second")
         self.ttft = self._field("Time to first token: how long the model took before it started answering")
         self.context = self._field("Tokens of the context window in use, out of the model's context length")
         self.memory = self._field("Memory used by Hearth, including the loaded model")
+        self.gpu = self._field("Where the model runs: the CPU, or the GPU backend of this llama.cpp build")
+        # known once a model loads (finding out imports llama.cpp); kept longest first:
+        self._priority = (self.context, self.speed, self.threads, self.gpu, self.memory, self.ttft)
         self._n_ctx = 0
         controller.loaded.connect(self._on_loaded)
         controller.unloaded.connect(self._on_unloaded)
@@ -61,6 +68,7 @@ class StatusBar(QStatusBar):
         self.context.setText(f"Context {stats.context_used:,} / {stats.n_ctx:,}")
         if stats.n_threads:
             self._show_thread_note(stats.threads_note)
+        self._fit()
 
     @Slot(object)
     def show_threads(self, state: object) -> None:
@@ -70,20 +78,58 @@ class StatusBar(QStatusBar):
 
     def _show_thread_note(self, note: str) -> None:
         self.threads.setText(note)
-        self.threads.setVisible(bool(note))
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Show the fields that have text, most important first, while they fit beside the message."""
+        spacing = 8
+        room = self.width() - self.message.minimumSizeHint().width() - 2 * spacing
+        used = 0
+        for field in self._priority:
+            need = field.sizeHint().width() + spacing
+            show = bool(field.text()) and used + need <= room
+            if show:
+                used += need
+            field.setVisible(show)
 
     @Slot(object)
     def _on_loaded(self, model: object) -> None:
         if isinstance(model, LoadedModel):
             self._n_ctx = model.n_ctx
             self.context.setText(f"Context 0 / {model.n_ctx:,}")
+            self.show_gpu(model)
         self._poll_memory()
+
+    def show_gpu(self, model: LoadedModel) -> None:
+        """ "CPU only", or "CUDA · 29/29 layers": the backend this build has and what was offloaded."""
+        support = gpu_support()
+        offload = support.offload and model.gpu_offload
+        on_gpu, total = offloaded_layers(model.settings.n_gpu_layers, model.summary.block_count, offload)
+        if not support.offload:
+            text = "CPU only"
+        elif on_gpu == 0:
+            text = f"{support.name} · GPU off"
+        else:
+            text = f"{support.name} · {on_gpu}/{total} layers"
+        detail = support.describe()
+        if support.offload:
+            detail += (
+                f" {on_gpu} of {total} layers of this model run on the GPU (GPU layers in its settings)."
+            )
+        self.gpu.setText(text)
+        set_tooltip(self.gpu, detail)  # device names come from the native library: shown literally
+        self._fit()
 
     @Slot()
     def _on_unloaded(self) -> None:
         self.speed.setText("— tok/s")
         self.ttft.setText("TTFT —")
         self.context.setText("No model")
+        self.gpu.setText("")
         self._show_thread_note("")
         self._poll_memory()
 
@@ -91,3 +137,4 @@ class StatusBar(QStatusBar):
     def _poll_memory(self) -> None:
         rss = resident_memory_bytes()
         self.memory.setText(f"Memory {human_size(rss)}" if rss else "")
+        self._fit()

@@ -30,6 +30,7 @@ class Colors:
     success: str
     warning: str
     selection: str
+    disabled: str  # text of a control that cannot be used now: clearly fainter than muted text
 
 
 LIGHT = Colors(
@@ -47,6 +48,7 @@ LIGHT = Colors(
     success="#2b8a3e",
     warning="#e67700",
     selection="#ffe8cc",
+    disabled="#b0b0b8",
 )
 DARK = Colors(
     window="#1c1c1f",
@@ -63,6 +65,7 @@ DARK = Colors(
     success="#69db7c",
     warning="#ffa94d",
     selection="#5c3a1e",
+    disabled="#5e5e68",
 )
 
 
@@ -98,6 +101,9 @@ QLabel[role="badge-accent"] {{
     font-size: {font_pt - 1.5}pt; font-weight: 600;
 }}
 QLabel[role="error"] {{ color: {c.danger}; }}
+QLabel[role="fit-green"] {{ color: {c.success}; font-weight: 600; }}
+QLabel[role="fit-yellow"] {{ color: {c.warning}; font-weight: 600; }}
+QLabel[role="fit-red"] {{ color: {c.danger}; font-weight: 600; }}
 QFrame#Card {{ background: {c.surface}; border: 1px solid {c.border}; border-radius: 12px; }}
 QFrame#Card:hover {{ border-color: {c.accent}; }}
 QFrame#Notice {{ background: {c.selection}; border-radius: 10px; }}
@@ -106,13 +112,16 @@ QPushButton {{
     padding: 7px 14px;
 }}
 QPushButton:hover {{ background: {c.surface_alt}; }}
-QPushButton:disabled {{ color: {c.muted}; background: {c.surface_alt}; }}
 QPushButton[kind="primary"] {{ background: {c.accent}; color: {c.accent_text}; border: none; font-weight: 600; }}
 QPushButton[kind="primary"]:hover {{ background: {c.accent_hover}; }}
-QPushButton[kind="primary"]:disabled {{ background: {c.border}; color: {c.muted}; }}
 QPushButton[kind="danger"] {{ color: {c.danger}; }}
 QPushButton[kind="ghost"] {{ background: transparent; border: none; color: {c.muted}; padding: 6px 10px; }}
 QPushButton[kind="ghost"]:hover {{ color: {c.text}; background: {c.surface_alt}; }}
+QPushButton:disabled, QPushButton[kind="danger"]:disabled {{
+    color: {c.disabled}; background: {c.window}; border: 1px dashed {c.border};
+}}
+QPushButton[kind="primary"]:disabled {{ color: {c.disabled}; background: {c.surface_alt}; border: none; }}
+QPushButton[kind="ghost"]:disabled {{ color: {c.disabled}; background: transparent; border: none; }}
 QPushButton[kind="nav"] {{
     background: transparent; border: none; text-align: left; padding: 8px 12px; border-radius: 8px;
 }}
@@ -123,6 +132,12 @@ QPlainTextEdit, QTextEdit, QTextBrowser, QLineEdit, QSpinBox, QDoubleSpinBox, QC
     padding: 6px 8px; selection-background-color: {c.selection}; selection-color: {c.text};
 }}
 QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{ width: 0px; border: none; }}
+QComboBox {{ padding-right: 28px; }}
+QComboBox::drop-down {{ border: none; width: 24px; }}
+QComboBox::down-arrow {{ image: none; width: 0px; }}
+QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled, QComboBox:disabled,
+QPlainTextEdit:disabled {{ color: {c.disabled}; background: {c.surface_alt}; }}
+QCheckBox:disabled, QRadioButton:disabled, QLabel:disabled {{ color: {c.disabled}; }}
 QPlainTextEdit:focus, QTextEdit:focus, QLineEdit:focus, QComboBox:focus {{ border-color: {c.accent}; }}
 QComboBox QAbstractItemView {{ background: {c.surface}; color: {c.text}; selection-background-color: {c.selection}; }}
 QProgressBar {{ background: {c.surface_alt}; border: none; border-radius: 3px; max-height: 6px; }}
@@ -133,7 +148,10 @@ QScrollArea {{ background: transparent; border: none; }}
 QScrollArea > QWidget > QWidget {{ background: transparent; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
 QScrollBar::handle:vertical {{ background: {c.border}; border-radius: 4px; min-height: 30px; }}
-QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; }}
+QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 2px; }}
+QScrollBar::handle:horizontal {{ background: {c.border}; border-radius: 4px; min-width: 30px; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; width: 0; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
 QTableView {{
     background: {c.surface}; alternate-background-color: {c.surface_alt}; border: 1px solid {c.border};
     border-radius: 10px; selection-background-color: {c.selection}; selection-color: {c.text};
@@ -153,7 +171,8 @@ QTabBar::tab {{
 QTabBar::tab:selected {{ color: {c.accent}; border-bottom: 2px solid {c.accent}; }}
 QTabBar::tab:hover {{ color: {c.text}; }}
 QSplitter::handle {{ background: transparent; width: 12px; }}
-QCheckBox {{ color: {c.text}; spacing: 8px; }}
+QCheckBox, QRadioButton {{ color: {c.text}; spacing: 8px; }}
+QDialog {{ background: {c.window}; color: {c.text}; }}
 QMenu {{ background: {c.surface}; color: {c.text}; border: 1px solid {c.border}; padding: 4px; }}
 QMenu::item {{ padding: 6px 18px; border-radius: 6px; }}
 QMenu::item:selected {{ background: {c.selection}; }}
@@ -206,8 +225,6 @@ QFrame#Composer {{ background: {c.surface}; border: 1px solid {c.border}; border
 QFrame#Composer QPlainTextEdit {{ border: none; background: transparent; padding: 4px; }}
 QFrame#ChatHeader {{ background: {c.window}; border-bottom: 1px solid {c.border}; }}
 QListView#ChatView {{ background: {c.window}; border: none; }}
-QComboBox#ModelPicker {{ font-weight: 600; padding: 6px 10px; }}
-QComboBox#ModelPicker::drop-down {{ border: none; width: 24px; }}
-QComboBox#ModelPicker::down-arrow {{ image: none; width: 0px; }}
+QComboBox#ModelPicker {{ font-weight: 600; padding: 6px 28px 6px 10px; }}
 QPushButton:checked {{ background: {c.selection}; color: {c.accent}; border-color: {c.selection}; }}
 """
