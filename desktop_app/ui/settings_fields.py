@@ -332,7 +332,7 @@ class GpuLayersControl(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(6)
-        self.choice = FieldCombo(min_chars=8)
+        self.choice = FieldCombo(min_chars=8, fit_items=True)
         for text, value in self.CHOICES:
             self.choice.addItem(text, value)
         self.choice.setAccessibleName("GPU layers")
