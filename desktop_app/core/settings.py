@@ -24,6 +24,14 @@ class AppSettings:
     font_size: float | None = None
     #: disk kept for saved chat state (instant reopen), in GB; 0 saves nothing to disk
     saved_state_limit_gb: float = 2.0
+    #: load the library model used last when the window opens (the empty chat's check box)
+    load_last_model: bool = False
+    #: the starter model's note above the chat was closed for good
+    starter_note_closed: bool = False
+
+
+#: the yes/no settings
+_FLAGS = ("offline", "load_last_model", "starter_note_closed")
 
 
 def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
@@ -42,8 +50,8 @@ def load_settings(paths: AppPaths) -> tuple[AppSettings, SettingsError | None]:
     for key, value in raw.items():
         if key not in known:
             continue  # written by a newer version: ignore, keep going
-        if key == "offline" and not isinstance(value, bool):
-            return AppSettings(), _quarantine(file, f"'offline' must be true or false, not {value!r}")
+        if key in _FLAGS and not isinstance(value, bool):
+            return AppSettings(), _quarantine(file, f"'{key}' must be true or false, not {value!r}")
         if (
             key == "font_size"
             and value is not None
