@@ -194,6 +194,23 @@ def test_continue_extends_the_last_reply(store: ConversationStore, session: Chat
         session.continue_reply(first.reply.id, SamplingSettings())  # not the end of the branch
 
 
+def test_reply_answers_a_user_message_that_ends_the_branch(
+    store: ConversationStore, session: ChatSession
+) -> None:
+    conversation = store.create_conversation("Imported")
+    question = store.add_message(conversation.id, "user", "What is a hearth?")
+    turn = session.reply(question.id, SamplingSettings(seed=5), model="tiny")
+    assert turn.prompt is None and turn.reply.parent_id == question.id and not turn.continue_last
+    assert turn.messages == [{"role": "user", "content": "What is a hearth?"}]
+    assert turn.sampling.seed == 5
+    run(turn, "A fireplace floor.")
+    assert [m.content for m in store.path(conversation.id)] == ["What is a hearth?", "A fireplace floor."]
+    with pytest.raises(ValueError, match="user"):
+        session.reply(turn.reply.id, SamplingSettings())  # a reply is not a user message
+    with pytest.raises(ValueError, match="last message"):
+        session.reply(question.id, SamplingSettings())  # it has an answer now
+
+
 def test_a_crash_keeps_what_was_saved_of_the_reply(db: Database, tmp_path: Path) -> None:
     """The writer saves as the reply grows: a process that dies mid-reply leaves the text saved so
     far; the next start marks it interrupted, and it is part of the next turn's history."""

@@ -117,6 +117,19 @@ class ChatSession:
             raise ValueError("only an assistant message can be regenerated")
         return self._reply(old.conversation_id, None, sampling, model=model, sibling_of=message_id)
 
+    def reply(self, message_id: int, sampling: SamplingSettings, *, model: str | None = None) -> ChatTurn:
+        """A reply to the user message `message_id` that has none yet (an imported chat, a deleted
+        reply): the chat's "Reply" button. `begin` would add a second user message and `regenerate`
+        needs a reply to sit beside. The message must end the branch on screen (ValueError otherwise:
+        the chat moved on meanwhile)."""
+        prompt = self.store.get_message(message_id)
+        if prompt.role != "user":
+            raise ValueError("only a user's message can be replied to")
+        branch = self.store.path(prompt.conversation_id)
+        if not branch or branch[-1].id != message_id:
+            raise ValueError("only the last message of the branch shown can be replied to")
+        return self._reply(prompt.conversation_id, None, sampling, model=model, parent_id=message_id)
+
     def continue_reply(self, message_id: int, sampling: SamplingSettings) -> ChatTurn:
         """Extend the reply `message_id`, the last message of the branch on screen; its text is kept."""
         reply = self.store.get_message(message_id)

@@ -18,7 +18,6 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
-from desktop_app.core.chat_reply import reply_to
 from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
 from desktop_app.core.continued_reply import merge_continued
 from desktop_app.core.conversations import Conversation, ConversationStore, MessageState
@@ -387,7 +386,7 @@ class ChatPage(ModelGate, QWidget):
         if self._live is not None or not self._can_generate():
             return
         try:
-            turn = reply_to(self.session, message_id, self.sampling, model=self._model_name())
+            turn = self.session.reply(message_id, self.sampling, model=self._model_name())
         except ValueError:  # the chat moved on: the message no longer ends it
             self.status_changed.emit("Only the last message of the chat can be answered.")
             return
