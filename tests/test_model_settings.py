@@ -11,7 +11,7 @@ import pytest
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
-from desktop_app.core.model_settings import ModelSettings, stored_with
+from desktop_app.core.model_settings import ModelSettings, stored_with, stored_with_changes
 from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
 
 FULL = {
@@ -201,3 +201,16 @@ def test_gpu_layers_offer_all_off_and_a_number(qtbot: Any) -> None:
     assert dialog.chosen_settings().load.n_gpu_layers == 12
     control.setValue(-1)
     assert control.choice.currentIndex() == 0 and not control.count.isVisibleTo(dialog)
+
+
+def test_changes_are_written_field_by_field_and_damage_is_mended() -> None:
+    stored = {"load": {"n_ctx": 2048, "flash_attention": True}, "future": {"x": 1}}
+    changed = stored_with_changes(stored, sampling={"temperature": 0.3})
+    assert changed["load"] == stored["load"] and changed["future"] == {"x": 1}  # untouched, as they were
+    assert ModelSettings.from_stored(changed).sampling == SamplingSettings(temperature=0.3)
+    mended = stored_with_changes({"load": {"n_ctx": "x"}}, load={"n_gpu_layers": -1})
+    assert ModelSettings.from_stored(mended).load == LoadSettings(n_gpu_layers=-1)
+    assert stored_with_changes(stored, template_override=None)["template_override"] is None
+    assert "template_override" not in stored_with_changes(stored)  # KEEP: left as it was
+    with pytest.raises(SettingsError):
+        stored_with_changes(stored, sampling={"temperature": 99.0})

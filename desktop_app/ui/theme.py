@@ -94,10 +94,10 @@ QLabel[role="muted"], QLabel[role="section"] {{ color: {c.muted}; }}
 QLabel[role="section"] {{ font-size: {font_pt - 1}pt; font-weight: 600; letter-spacing: 0.5px; }}
 QLabel[role="badge"] {{
     background: {c.surface_alt}; color: {c.muted}; border: 1px solid {c.border};
-    border-radius: 9px; padding: 1px 8px; font-size: {font_pt - 1.5}pt;
+    border-radius: 8px; padding: 2px 8px; font-size: {font_pt - 1.5}pt;
 }}
 QLabel[role="badge-accent"] {{
-    background: {c.selection}; color: {c.accent}; border-radius: 9px; padding: 1px 8px;
+    background: {c.selection}; color: {c.accent}; border-radius: 8px; padding: 2px 8px;
     font-size: {font_pt - 1.5}pt; font-weight: 600;
 }}
 QLabel[role="error"] {{ color: {c.danger}; }}
