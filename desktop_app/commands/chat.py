@@ -8,6 +8,9 @@ between turns, so each new turn only evaluates the new tokens.
 With --save (and --resume), each turn goes through core's ChatSession, as in the app: the prompt is
 stored before generation, the history sent is read back from the store (the conversation's current
 branch), and the reply is saved as it streams.
+
+With --remote NAME, --model names a model of that provider (`hearth remote list`): the same turn, flags
+and JSON line, streamed from the provider instead of the local engine; the conversation stays here.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop_app.core.chat_session import ChatSession, NewConversation
 from desktop_app.core.conversation_records import Conversation, UnknownConversationError
@@ -31,7 +34,11 @@ from desktop_app.core.errors import HearthError, SettingsError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_choice import ChosenModel, choose_model, load_settings_with
+from desktop_app.core.providers.backend import ChatBackend
 from desktop_app.core.reply_writer import ReplyWriter
+
+if TYPE_CHECKING:
+    from desktop_app.core.providers.remote_chat import RemoteChat
 
 #: a one-shot --prompt without --max-tokens stops here: an answer, not pages of a base model rambling
 ONE_SHOT_MAX_TOKENS = 512
@@ -50,7 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--model",
         required=True,
         metavar="PATH|ID",
-        help="a .gguf file, or a model id from `hearth models list`",
+        help="a .gguf file, or a model id from `hearth models list` (with --remote: the provider's model)",
+    )
+    chat.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="chat with a model of the provider NAME (`hearth remote list`); your messages go to it",
     )
     chat.add_argument(
         "--prompt", metavar="TEXT", help="answer this one message and exit (default: interactive)"
@@ -125,7 +137,7 @@ def _state_cache() -> StateCache | None:
         services.close()
 
 
-def stream_in_thread(engine: Engine, events: Iterator[Event]) -> Iterator[Event]:
+def stream_in_thread(engine: ChatBackend, events: Iterator[Event]) -> Iterator[Event]:
     """Iterate `events` on a helper thread; Ctrl+C here cancels the generation instead of killing us."""
     box: queue.Queue[Event | BaseException | None] = queue.Queue()
 
@@ -162,7 +174,7 @@ def stream_in_thread(engine: Engine, events: Iterator[Event]) -> Iterator[Event]
 
 
 def answer(
-    engine: Engine,
+    engine: ChatBackend,
     messages: list[Message],
     sampling: SamplingSettings,
     out: TextIO,
@@ -214,6 +226,8 @@ def _chat(args: argparse.Namespace) -> int:
             "--system cannot change a resumed conversation: it keeps the system prompt it was started with.",
             hint="Leave out --system, or start a new conversation without --resume.",
         )
+    if args.remote is not None:
+        return _remote_chat(args)
     chosen = choose_model(args.model)
     sampling, one_shot_default = _sampling(args, chosen.sampling)
     saved: SavedChat | None = None
@@ -245,7 +259,8 @@ def _chat(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 0
-        return _interactive(engine, history, sampling, args.json, saved)
+        banner = f"Chatting with {engine.model.summary.name} ({engine.model.chat_format.family} template)."
+        return _interactive(engine, banner, history, sampling, as_json=args.json, saved=saved)
     finally:
         engine.unload()
         if engine.state_cache is not None:
@@ -339,6 +354,46 @@ class SavedChat:
         )
         return turn.messages, turn.sampling, turn.writer
 
+    @classmethod
+    def new_remote(cls, chat: RemoteChat, system_prompt: str | None, sampling: SamplingSettings) -> SavedChat:
+        """--save with --remote: the conversation records the provider's model (no local path or id)
+        and where it ran, so the app can say so and continue it there."""
+        from desktop_app.core.services import AppServices
+
+        services = AppServices.open()
+        saved = cls(services.chat_session, chat.label, sampling)
+        saved.to_create = NewConversation(
+            model_name=chat.label,
+            system_prompt=system_prompt or "",
+            settings={"sampling": sampling.to_dict(), "remote": remote_record(chat)},
+        )
+        return saved
+
+    @classmethod
+    def resume_remote(cls, conversation_id: int, chat: RemoteChat, sampling: SamplingSettings) -> SavedChat:
+        """--resume with --remote: as `resume`, warning when the conversation was held with another model."""
+        from desktop_app.core.services import AppServices
+
+        services = AppServices.open()
+        try:
+            conversation = services.conversations.get_conversation(conversation_id)
+        except UnknownConversationError as exc:
+            raise UnknownConversationError(
+                f"There is no conversation {conversation_id}.",
+                hint="`hearth chats list` shows the ids of your conversations.",
+            ) from exc
+        if conversation.model_name and conversation.model_name != chat.label:
+            print(
+                f"hearth: warning: conversation {conversation_id} was held with {conversation.model_name}; "
+                f"continuing it with {chat.label}.",
+                file=sys.stderr,
+            )
+        saved = cls(services.chat_session, chat.label, sampling)
+        saved.conversation_id = conversation.id
+        saved.resumed = True
+        print(f'Continuing conversation {conversation.id}, "{conversation.display_title}".', file=sys.stderr)
+        return saved
+
     def turn_failed(self) -> None:
         self._failed_prompt_id = self._prompt_id
 
@@ -381,19 +436,15 @@ def _begin(
 
 
 def _interactive(
-    engine: Engine,
+    engine: ChatBackend,
+    banner: str,
     history: list[Message],
     sampling: SamplingSettings,
+    *,
     as_json: bool,
     saved: SavedChat | None = None,
 ) -> int:
-    model = engine.model
-    assert model is not None
-    print(
-        f"Chatting with {model.summary.name} ({model.chat_format.family} template). "
-        'Ctrl+C stops a reply; Ctrl+D or "exit" quits.',
-        file=sys.stderr,
-    )
+    print(f'{banner} Ctrl+C stops a reply; Ctrl+D or "exit" quits.', file=sys.stderr)
     while True:
         try:
             line = _read_line("> ")
@@ -463,3 +514,54 @@ def _result(
     if saved is not None and saved.conversation_id is not None:
         result["conversation_id"] = saved.conversation_id
     return result
+
+
+def remote_record(chat: RemoteChat) -> dict[str, str]:
+    """What a conversation keeps of the provider it ran on (never the key)."""
+    return {"provider": chat.provider.name, "url": chat.provider.url, "model": chat.model}
+
+
+def _remote_chat(args: argparse.Namespace) -> int:
+    """`hearth chat --remote NAME --model MODEL …`: the same turns, streamed from the provider."""
+    from desktop_app.commands.remote import apply_saved_offline, warn_plain_http
+    from desktop_app.core.providers import ProviderStore
+    from desktop_app.core.providers.remote_chat import RemoteChat
+
+    for flag, value in (("--ctx", args.ctx), ("--threads", args.threads)):
+        if value is not None:
+            raise SettingsError(
+                f"{flag} sets how this computer loads a model; a remote model is loaded by its server.",
+                hint=f"Leave out {flag} with --remote (the server's own settings decide).",
+            )
+    apply_saved_offline()
+    provider = ProviderStore().get(args.remote)
+    chat = RemoteChat(provider, args.model)
+    sampling, one_shot_default = _sampling(args, None)
+    warn_plain_http(provider)
+    saved: SavedChat | None = None
+    if args.resume is not None:
+        saved = SavedChat.resume_remote(args.resume, chat, sampling)
+    elif args.save:
+        saved = SavedChat.new_remote(chat, args.system, sampling)
+    history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
+    try:
+        if args.prompt is not None:
+            if sys.stderr.isatty():
+                print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
+            messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
+            text, reasoning, stats = answer(chat, messages, turn_sampling, sys.stdout, writer)
+            print()
+            if args.json:
+                print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
+            if one_shot_default and stats.stop_reason == "max_tokens":
+                print(
+                    f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
+                    "pass --max-tokens N for a longer one.",
+                    file=sys.stderr,
+                )
+            return 0
+        banner = f"Chatting with {chat.model} on {provider.name} ({provider.netloc}); your messages go there."
+        return _interactive(chat, banner, history, sampling, as_json=args.json, saved=saved)
+    finally:
+        if saved is not None:
+            saved.report()
