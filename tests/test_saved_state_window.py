@@ -77,3 +77,25 @@ def test_a_malformed_disk_limit_falls_back_to_defaults(value: object) -> None:
     (paths.config / "settings.json").write_text(json.dumps({"saved_state_limit_gb": value}))
     settings, problem = load_settings(paths)
     assert settings == AppSettings() and problem is not None
+
+
+def test_the_sidebar_shows_saved_state_and_clears_it(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(starter, "is_available", lambda: False)
+    window = build_window(app_paths().ensure(), engine=ScriptedEngine())
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        cache = window.services.state_cache
+        cache.remember(Snapshot("k" * 64, (1, 2, 3), bytearray(b"kv" * 50_000), "7"))
+        cache.flush()
+        menu = window.saved_state_menu
+        menu.refresh()
+        assert menu.usage.text().startswith("Saved on disk: ") and " of 2" in menu.usage.text()
+        assert menu.clear_action.isEnabled()
+        menu.clear_action.trigger()
+        assert cache.disk_usage() == 0 and not cache.has_memory()
+        assert "Cleared saved chat state" in window.status_message.text()
+        menu.refresh()
+        assert not menu.clear_action.isEnabled()
+    finally:
+        window.close()

@@ -42,6 +42,7 @@ from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
 from desktop_app.core.services import AppServices
 from desktop_app.resources import icon_path
+from desktop_app.ui import saved_state_menu
 from desktop_app.ui.chat_page import STARTER_NOTE_KEY, ChatPage
 from desktop_app.ui.conversation_panel import ConversationPanel
 from desktop_app.ui.error_dialog import show_error
@@ -170,6 +171,9 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self.inference)
         self.setStatusBar(self.status)
         self.status_message = self.status.message
+        self.saved_state_menu = saved_state_menu.attach(
+            self.sidebar.saved_state, services.state_cache, self.status_message.setText
+        )
         self.chat.status_changed.connect(self.status_message.setText)
         self.chat_list.status.connect(self.status_message.setText)
         self.chat.stats_changed.connect(self.status.show_stats)

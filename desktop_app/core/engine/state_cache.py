@@ -47,6 +47,7 @@ MAX_TOKENS: Final = 1 << 22  # far above any context llama.cpp runs
 DEFAULT_CAP_BYTES: Final = 2 * 1024**3
 MEMORY_CAP_BYTES: Final = 768 * 1024**2  # host copies of recent snapshots
 STALE_TMP_S: Final = 3600.0  # a temporary file this old was left by a killed process
+MAX_CHECKPOINTS: Final = 4  # untagged host copies (prefill checkpoints), newest kept
 
 
 def _tag_ok(tag: str) -> bool:
@@ -143,6 +144,9 @@ class StateCache:
                 for ident in [k for k, s in self._memory.items() if s.tag == snapshot.tag]:
                     del self._memory[ident]
             self._keep_in_memory(snapshot)
+            untagged = [k for k, s in self._memory.items() if s.tag is None]
+            for ident in untagged[: max(0, len(untagged) - MAX_CHECKPOINTS)]:
+                del self._memory[ident]
         if self.folder is not None and snapshot.tag is not None and snapshot.nbytes <= self.cap_bytes:
             self._enqueue(snapshot)
 
@@ -258,6 +262,10 @@ class StateCache:
             for path in self.folder.glob(f"*{SUFFIX}"):
                 if path.name.split("-", 1)[0] not in live:
                     self._discard(path)
+
+    def has_memory(self) -> bool:
+        with self._lock:
+            return bool(self._memory)
 
     def disk_usage(self) -> int:
         if self.folder is None or not self.folder.is_dir():
