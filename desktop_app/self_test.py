@@ -88,6 +88,7 @@ def main(model: Path | None = None) -> int:
     _checked(report, "llama.cpp", check_llama)
     _checked(report, "server", check_server)
     _checked(report, "templates", check_template_worker)
+    _checked(report, "resources", check_resources)
     if model is not None:
         _checked(report, "model", lambda: check_model(model))
     if report.failures:
@@ -331,6 +332,19 @@ def check_server() -> str:
     if response.status != 200 or body.get("object") != "list":
         raise RuntimeError(f"GET /v1/models answered {response.status}: {body}")
     return f"api server on {host}"
+
+
+def check_resources() -> str:
+    """The data files the bundle must carry: the icon and Discover's recommended models."""
+    from desktop_app.core.hub.recommended import load_catalog
+    from desktop_app.resources import icon_path
+
+    if not icon_path().is_file():
+        raise RuntimeError(f"the app icon is missing ({icon_path()})")
+    catalog = load_catalog()
+    if not catalog.models or catalog.problems:
+        raise RuntimeError(f"the recommended models list is unusable: {catalog.problems or 'empty'}")
+    return f"{len(catalog.models)} recommended models"
 
 
 def check_template_worker() -> str:
