@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
             page.my_models.load_requested.connect(self.load_model)
             page.my_models.refreshed.connect(self._refresh_model_picker)
             page.my_models.status.connect(self.status_message.setText)
+            page.my_models.settings_saved.connect(self._stored_settings_changed)
             self._install_page(self.models_index, page)
         return self._models
 
@@ -338,6 +339,23 @@ class MainWindow(QMainWindow):
             self.library_store.update_settings(current.id, stored_with(current.settings, sampling=sampling))
         except HearthError:
             log.warning("could not remember the sampling settings", exc_info=True)
+
+    def _stored_settings_changed(self, model_id: str) -> None:
+        """Another editor (My models → Settings…) saved a model's settings: when it is the chat's
+        model, the chat samples with them from the next turn and the drawer shows them (it offers
+        Reload when the stored load settings differ from the loaded ones), without reloading."""
+        if self.chat.model_id != model_id:
+            return
+        try:
+            model = self.library_store.get(model_id)
+            saved = ModelSettings.from_stored(model.settings)
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        self._model = model
+        self.chat.sampling = saved.sampling
+        if self.chat.settings_panel.model_key == model_id:  # the drawer shows this model (it is loaded)
+            self.chat.settings_panel.show_stored(saved.sampling, saved.load)
 
     def _refresh_model_picker(self) -> None:
         try:
