@@ -92,7 +92,6 @@ class RemoteChat:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
-        self._response: httpx2.Response | None = None
 
     @property
     def label(self) -> str:
@@ -100,15 +99,13 @@ class RemoteChat:
         return f"{self.model} on {self.provider.name}"
 
     def cancel(self) -> None:
-        """Thread-safe: stop the reply now; the connection is closed, not left to drain."""
+        """Thread-safe: stop the reply now, also while the server is still silent (a long prefill):
+        the connection's socket is shut down, so a blocked read ends at once."""
         self._cancel.set()
         with self._lock:
-            sock, response = self._socket, self._response
+            sock = self._socket
         if sock is not None:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown, not SSLSocket's: EOF at once
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        elif response is not None:
-            response.close()
+            _shutdown(sock)
 
     def stream_chat(
         self,
@@ -133,8 +130,8 @@ class RemoteChat:
                     f"{self.provider.api_base}/chat/completions",
                     json=body,
                     headers={"Accept": "text/event-stream"},
+                    extensions={"trace": self._trace},  # the socket, as soon as it is connected
                 ) as response:
-                    self._attach(response)
                     if self._cancel.is_set():
                         stream.cancelled = True
                     else:
@@ -152,7 +149,7 @@ class RemoteChat:
             stream.cancelled = True
         if not stream.cancelled and not stream.done and stream.finish is None:
             raise ProviderDroppedError(
-                f"The connection to '{self.provider.name}' ({self.provider.netloc}) ended before the "
+                f"The connection to '{self.provider.name}' ({self.provider.netloc}) dropped before the "
                 "reply was complete.",
                 hint="What arrived is kept; try again (regenerate, or send the message again).",
             )
@@ -192,16 +189,25 @@ class RemoteChat:
                 hint="Check that the URL points at an OpenAI-compatible API (such as http://HOST:8000/v1).",
             )
 
-    def _attach(self, response: httpx2.Response) -> None:
-        network = response.extensions.get("network_stream")
-        sock = network.get_extra_info("socket") if network is not None else None
+    def _trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: keep the connection's socket (after TLS, the TLS socket: wrapping
+        detaches the plain one) so `cancel` can shut it down before any response has arrived."""
+        if not name.endswith(("connect_tcp.complete", "start_tls.complete")):
+            return
+        stream = info.get("return_value")
+        extra = getattr(stream, "get_extra_info", None)
+        sock = extra("socket") if callable(extra) else None
+        if isinstance(sock, socket.socket):
+            self._attach(sock)
+
+    def _attach(self, sock: socket.socket) -> None:
         with self._lock:
-            self._response = response
-            self._socket = sock if isinstance(sock, socket.socket) else None
+            self._socket = sock
+        if self._cancel.is_set():  # cancelled while connecting
+            _shutdown(sock)
 
     def _detach(self) -> None:
         with self._lock:
-            self._response = None
             self._socket = None
 
 
@@ -281,6 +287,12 @@ class _Stream:
             stop_reason=reason,
             total_s=end - started,
         )
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # socket.socket's shutdown, not SSLSocket's (which also drops its TLS state under a reading thread)
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _count(value: object) -> int:
