@@ -196,3 +196,16 @@ def test_a_badge_row_keeps_the_most_important_badges_that_fit(qtbot) -> None:
     qtbot.wait(10)
     assert row.shown_texts() == ["second"] or row.shown_texts() == []  # never a cut badge
     assert row.texts() == ["first shown", "most important", "second"]
+
+
+def test_the_chat_and_its_open_drawer_both_fit_the_minimum_window(qtbot, window: MainWindow) -> None:
+    window.resize(*MINIMUM)
+    window.show_page(window.chat_index)
+    window.chat.toggle_settings()
+    problems = _check(qtbot, window, window.chat, "chat page with the drawer open")
+    assert problems == [], "\n".join(problems)
+    drawer = window.chat.settings_panel
+    assert drawer.geometry().right() <= window.chat.width()  # the drawer does not run past the edge
+    window.resize(*LARGE)
+    _check(qtbot, window, window.chat, "large")
+    assert drawer.width() == 350  # full width when there is room

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 
 STARTER_NOTE_KEY = "starter"
+DRAWER_MAX = 350  # the settings drawer's width when the window has room
+DRAWER_MIN = 280
+CHAT_MIN = 296  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
 
 
 class ChatPage(ModelGate, QWidget):
@@ -107,7 +111,7 @@ class ChatPage(ModelGate, QWidget):
         row.addLayout(self.drawer_host)
         self.settings_panel = SettingsPanel(presets)
         self.settings_panel.setObjectName("SettingsDrawer")
-        self.settings_panel.setFixedWidth(350)
+        self.settings_panel.setFixedWidth(DRAWER_MAX)  # narrower in a small window (resizeEvent)
         self.settings_panel.hide()
         self.settings_panel.sampling_changed.connect(self._on_sampling_changed)
         self.settings_panel.system_prompt_changed.connect(self._on_prompt_edited)
@@ -202,7 +206,7 @@ class ChatPage(ModelGate, QWidget):
             self.banner.show_text("\n\n".join(notes), key=key)
         else:
             self.banner.hide()
-        self.status_changed.emit(f"Loaded {summary.name} in {model.load_s:.1f} s")
+        self.status_changed.emit(f"Loaded {self._model_name()} in {model.load_s:.1f} s")  # one name
 
     @Slot(object)
     def _on_load_failed(self, exc: object) -> None:
@@ -576,6 +580,14 @@ class ChatPage(ModelGate, QWidget):
         self._reload_messages()
 
     # -- the settings drawer ------------------------------------------------------------------------
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """At the minimum window size the open drawer and the chat must both fit: the drawer gives way
+        first, down to DRAWER_MIN."""
+        super().resizeEvent(event)
+        width = max(DRAWER_MIN, min(DRAWER_MAX, event.size().width() - CHAT_MIN))
+        if self.settings_panel.width() != width:
+            self.settings_panel.setFixedWidth(width)
 
     def toggle_settings(self) -> None:
         visible = self.settings_panel.isHidden()

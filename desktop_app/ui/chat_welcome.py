@@ -39,6 +39,7 @@ STARTER_HINT = (
 DISCOVER = "See recommended models"
 NAME_CHARS = 40  # a model's name on a button: the file's metadata can make it any length
 LOAD_LAST_AT_START = "Load the last used model when Hearth starts"
+LOAD_LAST_AT_START_SHORT = "Load it when Hearth starts"  # beside the "Load <model>" button; fits narrow
 
 
 class EmptyState(QWidget):
@@ -54,8 +55,8 @@ class EmptyState(QWidget):
         column.addStretch(1)
         card = Card()
         card.setMaximumWidth(520)  # a wrapped label inside a centred card otherwise gets squeezed
-        card.setMinimumWidth(320)
-        card.body.setContentsMargins(32, 28, 32, 28)
+        card.setMinimumWidth(240)  # beside the open settings drawer at the minimum window size
+        card.body.setContentsMargins(24, 24, 24, 24)
         card.body.setSpacing(10)
         self.title = label(NO_MODEL_TITLE, "title", wrap=True)
         self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
@@ -86,8 +87,9 @@ class EmptyState(QWidget):
         buttons.addWidget(self.choose_button)
         buttons.addStretch(1)
         card.body.addLayout(buttons)
-        self.auto_load = QCheckBox(LOAD_LAST_AT_START)
+        self.auto_load = QCheckBox(LOAD_LAST_AT_START_SHORT)
         self.auto_load.setAccessibleName(LOAD_LAST_AT_START)
+        self.auto_load.setToolTip(LOAD_LAST_AT_START)
         self.auto_load.toggled.connect(self.load_last_at_start)
         self.auto_load.hide()
         card.body.addWidget(self.auto_load, alignment=Qt.AlignmentFlag.AlignHCenter)
