@@ -199,7 +199,7 @@ def test_reload_button_is_enabled_only_when_a_load_setting_differs(panel: Settin
     assert not reload.isEnabled()
 
     panel.n_gpu_layers.setValue(-1)
-    assert panel.n_gpu_layers.text() == "All"
+    assert panel.n_gpu_layers.text() == "All layers"
     click(qtbot, reload)
     assert got.reloads == [panel.load_settings()]
     assert got.reloads[0].n_gpu_layers == -1 and got.reloads[0].n_ctx == 4096
@@ -391,15 +391,15 @@ def test_sections_collapse_and_the_stylesheet_follows_the_theme(panel: SettingsP
 
 
 def test_threads_offer_automatic_and_a_fixed_count(panel: SettingsPanel) -> None:
-    """0 in the spin box is "Automatic (recommended)": the thread governor; a number fixes the count."""
+    """0 in the spin box is "Automatic": the thread governor; a number fixes the count."""
     reload = panel.reload_button
     assert panel.n_threads.value() == 1 and not reload.isEnabled()  # LOADED fixes 1 thread
     panel.n_threads.setValue(0)
-    assert panel.n_threads.text() == "Automatic (recommended)"
+    assert panel.n_threads.text() == "Automatic"
     assert panel.load_settings().n_threads is None and panel.load_settings().automatic_threads
     assert reload.isEnabled()
     panel.n_threads.setValue(1)
     assert panel.load_settings().n_threads == 1 and not reload.isEnabled()
     panel.set_model("gemma", trained_context=TRAINED, loaded=LoadSettings(), sampling=SamplingSettings(),
                     system_prompt="")  # fmt: skip
-    assert panel.n_threads.text() == "Automatic (recommended)"
+    assert panel.n_threads.text() == "Automatic"

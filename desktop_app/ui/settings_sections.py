@@ -11,11 +11,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
+    QSizePolicy,
     QSlider,
     QWidget,
 )
@@ -30,6 +32,7 @@ from desktop_app.ui.settings_fields import (
     TIPS,
     Field,
     FieldCombo,
+    GpuLayersControl,
     Section,
     double_spin,
     format_stop_strings,
@@ -55,7 +58,7 @@ def add_field(fields: dict[str, Field], name: str, title: str, control: QWidget,
     return field
 
 
-AUTOMATIC_THREADS = "Automatic (recommended)"
+AUTOMATIC_THREADS = "Automatic"  # the note under it says it is recommended: short enough for 14 pt text
 
 JSON_OUTPUT_TIP = (
     "Every reply is one JSON object: llama.cpp's grammar sampler lets the model write nothing else. "
@@ -63,11 +66,24 @@ JSON_OUTPUT_TIP = (
 )
 
 
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's QWIDGETSIZE_MAX (PySide6 does not export it)
+
+
+def fit_to_text(spin: QAbstractSpinBox) -> None:
+    """Size `spin` to its widest text at the current text size (int_spin fixes a width for numbers)."""
+    spin.setMinimumWidth(0)
+    spin.setMaximumWidth(QWIDGETSIZE_MAX)
+    spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+
 def _cores_note() -> str:
     physical = physical_cores()
     logical = f"{cpu_count()} logical CPUs"
     cores = f"{physical} physical cores, {logical}" if physical else logical
-    return f"This computer has {cores}. Automatic uses fewer while other programs keep the CPU busy."
+    return (
+        f"This computer has {cores}. Automatic (recommended) uses fewer while other programs keep the "
+        "CPU busy."
+    )
 
 
 class SamplingSection(Section):
@@ -153,19 +169,20 @@ class LoadSection(Section):
         # 0 is "Automatic": LoadSettings reads it as None, so the drawer's edit rules need no special case.
         self.n_threads = int_spin(limits.THREADS_AUTOMATIC, cpu_count(), width=76)
         self.n_threads.setSpecialValueText(AUTOMATIC_THREADS)
-        self.n_threads.setFixedWidth(190)  # room for "Automatic (recommended)"
+        fit_to_text(self.n_threads)
         self.body.addWidget(
             add_field(fields, "n_threads", "CPU threads", self.n_threads, note=_cores_note(), stacked=True)
         )
-        self.n_gpu_layers = int_spin(limits.N_GPU_LAYERS.lo, limits.GPU_LAYERS_WIDGET_MAX, width=76)
-        self.n_gpu_layers.setSpecialValueText("All")
-        self.body.addWidget(add_field(fields, "n_gpu_layers", "GPU layers", self.n_gpu_layers))
+        self.n_gpu_layers = GpuLayersControl()  # All, Off or a number, as My models → Settings… offers
+        for part in (self.n_gpu_layers.choice, self.n_gpu_layers.count):
+            part.setToolTip(TIPS["n_gpu_layers"])  # the field tips the whole control; its parts say it too
+        self.body.addWidget(add_field(fields, "n_gpu_layers", "GPU layers", self.n_gpu_layers, stacked=True))
         self.kv_type = FieldCombo()
         for key, text in KV_CHOICES:
             self.kv_type.addItem(text, key)
         self.body.addWidget(add_field(fields, "kv_cache_type", "KV cache", self.kv_type, stacked=True))
         self.flash = QCheckBox("Flash attention")
-        self.mmap = QCheckBox("Memory-map the file (mmap)")
+        self.mmap = QCheckBox("Memory-map (mmap)")
         self.mlock = QCheckBox("Keep in RAM (mlock)")
         for name, box in (
             ("flash_attention", self.flash),
