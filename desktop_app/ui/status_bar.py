@@ -21,6 +21,8 @@ from desktop_app.ui.widgets import label
 from desktop_app.workers.inference import InferenceController
 
 MEMORY_POLL_MS = 2000
+SPEED_TIP = "Generation speed of the last reply, in tokens per second"
+LIVE_SPEED_TIP = "Generation speed of the reply being written, in tokens per second so far"
 
 
 class StatusBar(QStatusBar):
@@ -34,7 +36,7 @@ class StatusBar(QStatusBar):
             "Threads: the model runs on fewer CPU threads while other programs keep the CPU busy, "
             "and goes back to all cores when they stop (Threads: Automatic in the model's settings)"
         )
-        self.speed = self._field("Generation speed of the last reply, in tokens per second")
+        self.speed = self._field(SPEED_TIP)
         self.ttft = self._field("Time to first token: how long the model took before it started answering")
         self.context = self._field("Tokens of the context window in use, out of the model's context length")
         self.memory = self._field("Memory used by Hearth, including the loaded model")
@@ -45,6 +47,9 @@ class StatusBar(QStatusBar):
         controller.loaded.connect(self._on_loaded)
         controller.unloaded.connect(self._on_unloaded)
         controller.threads_changed.connect(self.show_threads)
+        controller.live_speed.connect(self.show_live_speed)
+        controller.failed.connect(self._on_failed)
+        self._final_speed = ""  # the last finished reply's figure, shown again if a reply fails
         self._timer = QTimer(self)
         self._timer.setInterval(MEMORY_POLL_MS)
         self._timer.timeout.connect(self._poll_memory)
@@ -63,11 +68,27 @@ class StatusBar(QStatusBar):
     def show_stats(self, stats: object) -> None:
         if not isinstance(stats, GenerationStats):
             return
-        self.speed.setText(f"{stats.generation_tps:.1f} tok/s")
+        self._final_speed = f"{stats.generation_tps:.1f} tok/s"
+        self._show_speed(self._final_speed, SPEED_TIP)
         self.ttft.setText(f"TTFT {stats.ttft_s:.2f} s")
         self.context.setText(f"Context {stats.context_used:,} / {stats.n_ctx:,}")
         if stats.n_threads:
             self._show_thread_note(stats.threads_note)
+        self._fit()
+
+    @Slot(int, float)
+    def show_live_speed(self, _request_id: int, tps: float) -> None:
+        """The speed so far, while a reply streams; the final figure replaces it (show_stats)."""
+        self._show_speed(f"{tps:.1f} tok/s", LIVE_SPEED_TIP)
+
+    @Slot(int, object)
+    def _on_failed(self, _request_id: int, _error: object) -> None:
+        """A reply that failed has no final figure: the last finished reply's comes back."""
+        self._show_speed(self._final_speed or "— tok/s", SPEED_TIP)
+
+    def _show_speed(self, text: str, tip: str) -> None:
+        self.speed.setText(text)
+        self.speed.setToolTip(tip)
         self._fit()
 
     @Slot(object)
@@ -126,6 +147,7 @@ class StatusBar(QStatusBar):
 
     @Slot()
     def _on_unloaded(self) -> None:
+        self._final_speed = ""
         self.speed.setText("— tok/s")
         self.ttft.setText("TTFT —")
         self.context.setText("No model")
