@@ -1,0 +1,228 @@
+"""Remote providers against real OpenAI-compatible servers started here: `hearth serve` (a separate
+process, over the real Gemma model and a tiny one) and llama-cpp-python's own server where its extras
+are installed. Driven through the CLI as a user would: `hearth remote add|list|rm` and
+`hearth chat --remote NAME --model MODEL`, whose greedy text must equal a local chat's."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.services import AppServices
+from tests.test_cli_engine import ROOT, assert_one_line_error, hearth, json_lines
+from tests.test_serve_cli import Serve
+
+PROMPT = "The three primary colours are"
+
+
+@pytest.fixture
+def serve(hearth_home: Path) -> Iterator[Callable[..., Serve]]:
+    started: list[Serve] = []
+
+    def run(*args: str | Path) -> Serve:
+        server = Serve([str(a) for a in args], hearth_home)
+        started.append(server)
+        return server
+
+    yield run
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.communicate()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def with_env(home: Path, args: list[str | Path], **env: str) -> subprocess.CompletedProcess[str]:
+    old = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return hearth(args, home, timeout=240)
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.mark.slow
+def test_remote_add_list_rm_against_hearth_serve_and_the_key_is_never_shown(
+    serve: Callable[..., Serve], tiny_gguf: Callable[..., Path], hearth_home: Path
+) -> None:
+    server = serve("--model", tiny_gguf("tiny-remote.gguf"), "--port", "0", "--threads", "1")
+    added = hearth(["remote", "add", "box", "--url", server.url, "--api-key", server.key], hearth_home)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith(f"Added box ({server.url}): 1 model: tiny-remote.")
+    assert "warning" not in added.stderr  # plain http, but to this computer
+    listing = hearth(["remote", "list", "--json"], hearth_home)
+    assert listing.returncode == 0, listing.stderr
+    assert json.loads(listing.stdout) == [{"name": "box", "url": server.url, "models": ["tiny-remote"]}]
+    human = hearth(["remote", "list"], hearth_home)
+    for output in (added, listing, human):
+        assert server.key not in output.stdout + output.stderr
+    file = hearth_home / "config" / "providers.json"
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600 and server.key in file.read_text()
+
+    again = hearth(["remote", "add", "box", "--url", server.url], hearth_home)
+    assert_one_line_error(again, 2)
+    wrong = hearth(["remote", "add", "bad", "--url", server.url, "--api-key", "wrong-key-1234"], hearth_home)
+    assert_one_line_error(wrong, 8)
+    assert "refused the API key (HTTP 401)" in wrong.stderr
+    assert "wrong-key-1234" not in wrong.stderr
+
+    chat = hearth(
+        [
+            "chat",
+            "--remote",
+            "box",
+            "--model",
+            "tiny-remote",
+            "--prompt",
+            "hi",
+            "--max-tokens",
+            "4",
+            "--json",
+        ],
+        hearth_home,
+    )
+    assert chat.returncode == 0, chat.stderr
+    (result,) = json_lines(chat.stdout)
+    assert result["completion_tokens"] >= 1 and result["prompt_tokens"] > 0
+
+    assert hearth(["remote", "rm", "box"], hearth_home).returncode == 0
+    assert json.loads(hearth(["remote", "list", "--json"], hearth_home).stdout) == []
+    assert_one_line_error(hearth(["remote", "rm", "box"], hearth_home), 2)
+    code, _out, err = server.stop()
+    assert code == 0, err
+
+
+def test_offline_mode_refuses_remote_commands(hearth_home: Path) -> None:
+    (hearth_home / "config").mkdir(parents=True)
+    (hearth_home / "config" / "settings.json").write_text('{"offline": true}')
+    with socket.socket() as listener:  # a server that must never see a connection
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        result = hearth(["remote", "add", "box", "--url", url], hearth_home)
+        assert_one_line_error(result, 8)
+        assert "Offline mode is on" in result.stderr
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_plain_http_to_another_computer_warns(hearth_home: Path) -> None:
+    # 192.0.2.0/24 is TEST-NET-1: never routed, so the check fails (quickly, as a timeout or refusal)
+    result = hearth(["remote", "add", "far", "--url", "http://192.0.2.1:9/v1"], hearth_home, timeout=60)
+    assert "warning: http://192.0.2.1:9/v1 is plain http to another computer" in result.stderr
+    assert result.returncode == 8
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_greedy_remote_chat_through_hearth_serve_equals_a_local_chat_and_is_saved(
+    serve: Callable[..., Serve], gemma_path: Path, hearth_home: Path
+) -> None:
+    server = serve("--model", gemma_path, "--port", "0", "--threads", "1")
+    added = with_env(
+        hearth_home,
+        ["remote", "add", "box", "--url", server.url, "--api-key-env", "BOX_KEY"],
+        BOX_KEY=server.key,
+    )
+    assert added.returncode == 0, added.stderr
+    assert server.key not in (hearth_home / "config" / "providers.json").read_text()  # only the name
+    flags = ["--prompt", PROMPT, "--temperature", "0", "--max-tokens", "24", "--json"]
+    remote = with_env(
+        hearth_home,
+        ["chat", "--remote", "box", "--model", "gemma-3-270m-q4_k_m", *flags, "--save"],
+        BOX_KEY=server.key,
+    )
+    assert remote.returncode == 0, remote.stderr
+    server.stop()
+    local = hearth(["chat", "--model", gemma_path, *flags], hearth_home, timeout=240)
+    assert local.returncode == 0, local.stderr
+    (remote_json,) = json_lines(remote.stdout)
+    (local_json,) = json_lines(local.stdout)
+    assert remote_json["text"].strip() and remote_json["text"] == local_json["text"]
+    assert set(remote_json) == set(local_json) | {"conversation_id"}
+    assert remote_json["completion_tokens"] == local_json["completion_tokens"]
+    assert remote_json["prompt_tokens"] == local_json["prompt_tokens"]
+    assert remote_json["stop_reason"] == local_json["stop_reason"]
+    assert remote_json["ttft_s"] > 0 and remote_json["generation_tps"] > 0
+
+    services = AppServices.open()
+    try:
+        conversation = services.conversations.get_conversation(remote_json["conversation_id"])
+        assert conversation.model_name == "gemma-3-270m-q4_k_m on box"
+        assert conversation.model_path is None
+        assert conversation.settings["remote"] == {
+            "provider": "box",
+            "url": server.url,
+            "model": "gemma-3-270m-q4_k_m",
+        }
+        prompt, reply = services.conversations.path(conversation.id)
+        assert (prompt.content, reply.content) == (PROMPT, remote_json["text"])
+        assert reply.state == "complete"
+    finally:
+        services.close()
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_llama_cpp_python_server_as_a_provider(gemma_path: Path, hearth_home: Path) -> None:
+    """A second, independent implementation of the API (FastAPI + sse-starlette)."""
+    pytest.importorskip("fastapi", reason="llama-cpp-python's server extras are not installed")
+    pytest.importorskip("llama_cpp.server.app")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "llama-server-key-123"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path), "--host", "127.0.0.1",
+            "--port", str(port), "--api_key", key, "--chat_format", "gemma", "--n_ctx", "1024",
+            "--n_threads", "1", "--model_alias", "gemma",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 120
+        added = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            added = hearth(["remote", "add", "llama", "--url", url, "--api-key", key], hearth_home)
+            if added.returncode == 0:
+                break
+            time.sleep(1)
+        assert added is not None and added.returncode == 0, added.stderr if added else proc.stderr
+        chat = hearth(
+            ["chat", "--remote", "llama", "--model", "gemma", "--prompt", PROMPT, "--temperature", "0",
+             "--max-tokens", "16", "--json", "--save"],
+            hearth_home,
+            timeout=240,
+        )  # fmt: skip
+        assert chat.returncode == 0, chat.stderr
+        (result,) = json_lines(chat.stdout)
+        assert result["text"].strip() and result["completion_tokens"] > 0 and result["ttft_s"] > 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
