@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.set_defaults(handler=_list)
 
     rm = actions.add_parser("rm", help="remove a provider (and its stored key)")
-    rm.add_argument("name", metavar="NAME")
+    rm.add_argument("name", metavar="NAME", help="the provider to remove (from `hearth remote list`)")
     rm.set_defaults(handler=_rm)
 
 

@@ -1,0 +1,169 @@
+"""Streamed throughput through the remote-provider client compared with the server's own streamed speed,
+measured directly in the same run, on the same server, prompt, seed and request body (so both paths
+generate the same tokens; the script checks that they do).
+
+The server is `hearth serve` (a separate process, as users run it). Per run it reports, for
+  - direct: a raw HTTP client here reading the SSE bytes (the server's own streamed speed);
+  - provider: `RemoteChat.stream_chat`, Hearth's provider client, yielding TextDelta events;
+observed tok/s = (tokens - 1) / (end of the stream - first text), and the ratio provider / direct.
+Runs alternate between the two paths to spread machine noise evenly. Goal: ratio >= 0.95.
+
+    python -m tests.benchmarks.remote_throughput [--model PATH] [--tokens 256] [--runs 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_app.core.engine.events import GenerationStats, TextDelta
+from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.providers import Provider
+from desktop_app.core.providers.remote_chat import RemoteChat, request_body
+
+PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+MESSAGES = [{"role": "user", "content": PROMPT}]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    text: str
+    tokens: int
+    observed_tps: float
+
+
+class Server:
+    def __init__(self, model: str, threads: int, home: str) -> None:
+        env = {**os.environ, "HEARTH_HOME": home, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", "serve", "--model", model, "--port", "0",
+             "--threads", str(threads)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip().removeprefix("Listening on ")
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.key = self.proc.stdout.readline().strip().removeprefix("API key: ")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.communicate(timeout=60)
+
+
+def direct_run(server: Server, sampling: SamplingSettings) -> Run:
+    """The server's own streamed speed: raw bytes off the socket, split into events, nothing else."""
+    body = request_body("any", MESSAGES, sampling)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    conn.request(
+        "POST", "/v1/chat/completions", json.dumps(body),
+        {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    text: list[str] = []
+    first = last = 0.0
+    n = 0
+    buffer = b""
+    while chunk := resp.read1(65536):
+        now = time.perf_counter()
+        buffer += chunk
+        *events, buffer = buffer.split(b"\n\n")
+        for event in events:
+            payload = event.removeprefix(b"data: ")
+            if payload == b"[DONE]":
+                last = now
+                continue
+            data = json.loads(payload)
+            if data.get("usage"):
+                n = int(data["usage"]["completion_tokens"])
+            for choice in data["choices"]:
+                piece = choice["delta"].get("content")
+                if piece:
+                    text.append(piece)
+                    first = first or now
+    conn.close()
+    return Run("".join(text), n, (n - 1) / (last - first) if last > first else 0.0)
+
+
+def provider_run(server: Server, sampling: SamplingSettings) -> Run:
+    """The same request through Hearth's provider client, as a chat front end consumes it."""
+    chat = RemoteChat(Provider("bench", server.url, api_key=server.key), "any")
+    text: list[str] = []
+    first = last = 0.0
+    n = 0
+    for event in chat.stream_chat(MESSAGES, sampling):
+        now = time.perf_counter()
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+            first = first or now
+        elif isinstance(event, GenerationStats):
+            n = event.completion_tokens
+            last = now  # symmetric with [DONE] on the direct path
+    return Run("".join(text), n, (n - 1) / (last - first) if last > first else 0.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=None, help="a .gguf file (default: the Gemma test model)")
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="1 is steadier on a shared 2-core machine")
+    args = parser.parse_args()
+    if args.model is None:
+        from tests.gemma_model import ensure_gemma
+
+        args.model = str(ensure_gemma())
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    sampling = SamplingSettings(max_tokens=args.tokens, seed=args.seed)
+
+    home = tempfile.mkdtemp(prefix="hearth-bench-")
+    server = Server(args.model, args.threads, home)
+    try:
+        direct_run(server, SamplingSettings(max_tokens=16, seed=args.seed))  # warm-up
+        direct: list[Run] = []
+        provider: list[Run] = []
+        for i in range(args.runs):
+            for path in ("direct", "provider") if i % 2 == 0 else ("provider", "direct"):
+                if path == "direct":
+                    direct.append(direct_run(server, sampling))
+                else:
+                    provider.append(provider_run(server, sampling))
+    finally:
+        server.stop()
+
+    same = all(r.text == direct[0].text for r in direct + provider)
+    med = statistics.median
+    direct_tps, provider_tps = med(r.observed_tps for r in direct), med(r.observed_tps for r in provider)
+    ratio = provider_tps / direct_tps
+    print(
+        f"model {Path(args.model).name}, {direct[0].tokens} tokens per reply, seed {args.seed}, "
+        f"{args.threads} thread(s), median of {args.runs} runs each; same text on both paths: {same}"
+    )
+    print(f"direct (server's own stream) {direct_tps:8.1f} tok/s")
+    print(f"provider client              {provider_tps:8.1f} tok/s   ratio {ratio:.3f} (goal >= 0.95)")
+    print(
+        "per run:", [round(r.observed_tps, 1) for r in direct], [round(r.observed_tps, 1) for r in provider]
+    )
+    print(json.dumps({
+        "model": Path(args.model).name, "tokens": direct[0].tokens, "threads": args.threads,
+        "runs": args.runs,
+        "identical_text": same, "direct_tps": direct_tps, "provider_tps": provider_tps, "ratio": ratio,
+    }))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
