@@ -56,6 +56,17 @@ from desktop_app.server.security import RejectListener, SecurityMiddleware, Secu
 
 log = logging.getLogger(__name__)
 
+#: the code told to the reject listener for an error whose body has none (the status says the rest)
+_GENERIC_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    500: "server_error",
+    503: "unavailable",
+}
+#: a queued job cancelled before it ran (the server is stopping, or the request was cancelled)
+CANCELLED_BEFORE_START = "cancelled_before_start"
+
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -121,9 +132,10 @@ class GenerationJob:
                     stats = event
                 if not self._push(event) or cancelled():
                     engine.cancel()  # the client is gone, or a cancel raced with this job's start
-        except HearthError as exc:
-            self._push(exc)
-            return exc
+        except HearthError as exc:  # the job's result is the error the client gets (its status and code)
+            error = _error_for(exc, "messages" if req.kind == "chat" else "prompt")
+            self._push(error)
+            return error
         except Exception as exc:
             log.error("server generation failed", exc_info=True)
             self._push(exc)
@@ -171,6 +183,7 @@ class ServerApp:
     ) -> None:
         self.backend = backend
         self.policy = policy
+        self.on_rejected = on_rejected
         self.default_sampling = default_sampling or SamplingSettings()
         self.max_pending = max_pending
         self._lock = threading.Lock()
@@ -235,12 +248,13 @@ class ServerApp:
         parse = parse_chat if kind == "chat" else parse_completion
         parsed = parse(body, model, self.default_sampling)
         description = f"POST {request.url.path}" + (" (stream)" if parsed.stream else "")
-        return _GenerationResponse(self, parsed, description)
+        return _GenerationResponse(self, parsed, description, (request.method, request.url.path))
 
     # -- error handlers -----------------------------------------------------------------------------
 
-    async def _api_error(self, _request: Request, exc: Exception) -> Response:
+    async def _api_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        self.report_refusal(request.method, request.url.path, exc.status, exc.code)
         return JSONResponse(exc.body(), status_code=exc.status)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
@@ -254,13 +268,26 @@ class ServerApp:
             message = f"{request.method} is not allowed on {request.url.path}."
         else:
             message = str(exc.detail)
+        self.report_refusal(request.method, request.url.path, exc.status_code, None)
         return JSONResponse(
             error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers
         )
 
-    async def _server_error(self, _request: Request, exc: Exception) -> Response:
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
         log.error("server error", exc_info=exc)
+        self.report_refusal(request.method, request.url.path, 500, None)
         return JSONResponse(error_body(500, f"Internal error: {exc}"), status_code=500)
+
+    def report_refusal(self, method: str, path: str, status: int, code: str | None) -> None:
+        """Tell the activity list (or `hearth serve`'s log) about a request answered with an error
+        before any job of it ran: such a request has no job to report it, as a refusal by the security
+        gate has none. Errors of a job that ran reach the list with the job's result instead."""
+        if self.on_rejected is None:
+            return
+        try:
+            self.on_rejected(method, path, status, code or _GENERIC_CODES.get(status, "error"))
+        except Exception:  # a listener must never break serving
+            log.warning("reject listener failed", exc_info=True)
 
     # -- bookkeeping for _GenerationResponse ---------------------------------------------------------
 
@@ -316,11 +343,14 @@ def _error_for(exc: BaseException, param: str | None = None) -> ApiError:
 class _GenerationResponse(Response):
     """Submits the job when Starlette sends the response, then streams (SSE) or answers once."""
 
-    def __init__(self, app: ServerApp, request: GenerationRequest, description: str) -> None:
+    def __init__(
+        self, app: ServerApp, request: GenerationRequest, description: str, where: tuple[str, str]
+    ) -> None:
         super().__init__()
         self.app = app
         self.request = request
         self.description = description
+        self.method, self.path = where  # for the activity list, when it is refused without a job
         self.done = False  # the job delivered its last item
         self.ids: ResponseIds | None = None
         self._param = "messages" if request.kind == "chat" else "prompt"  # what a 400 points at
@@ -337,6 +367,7 @@ class _GenerationResponse(Response):
                 "Try again when some have finished.",
                 code="too_many_requests",
             )
+            app.report_refusal(self.method, self.path, error.status, error.code)  # no job was queued
             await send_json(send, error.status, error.body())
             return
         watcher = asyncio.create_task(self._watch(receive, request_id, queue))
@@ -409,9 +440,12 @@ class _GenerationResponse(Response):
     async def _fail(self, send: Send, item: Item) -> None:
         if isinstance(item, _Skipped):
             error = ApiError(503, "The request was cancelled before it started (the server is stopping).")
-        else:
-            assert isinstance(item, BaseException)
-            error = _error_for(item, self._param)
+            # the job never ran, so nothing else reports it
+            self.app.report_refusal(self.method, self.path, error.status, CANCELLED_BEFORE_START)
+            await send_json(send, error.status, error.body())
+            return
+        assert isinstance(item, BaseException)
+        error = _error_for(item, self._param)
         await send_json(send, error.status, error.body())
 
     async def _stream(self, queue: asyncio.Queue[Item], send: Send, request_id: int) -> None:

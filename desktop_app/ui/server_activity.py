@@ -2,6 +2,8 @@
 
 A request's row appears when the inference thread starts its job (or when the server refuses it) and
 is filled in when the job ends, found again by its request id. The list keeps MAX_ACTIVITY_ROWS rows.
+A job the API answered with an error status (a conversation too long for the context) ends as
+"400 refused: …", as a request refused without a job shows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ REJECTIONS = {
     "model_not_found": "refused: model not loaded",
     "context_length_exceeded": "refused: conversation too long for the context",
     "template_error": "failed: chat template",
+    "cancelled_before_start": "cancelled before it started",
 }
 #: when the code says nothing more, by the HTTP status
 STATUS_REASONS = {
@@ -90,9 +93,7 @@ class ActivityTable(QTableWidget):
     def add_rejection(self, method: str, path: str, status: int, code: str) -> None:
         """A request the server refused before it reached the model (any 4xx, or a 5xx it answered
         without running the model): the status and why, so a client's failures are explained here."""
-        reason = (
-            REJECTIONS.get(code) or STATUS_REASONS.get(status) or ("failed" if status >= 500 else "refused")
-        )
+        reason = _reason(status, code)
         colors = current_colors()
         self._add_row(
             f"{method} {path}", f"{status} {reason}", colors.danger if status >= 500 else colors.warning
@@ -115,9 +116,15 @@ class ActivityTable(QTableWidget):
             )
         elif isinstance(result, BaseException):
             message = result.message if isinstance(result, HearthError) else str(result)
-            status.setText(f"error: {message}")
+            http_status = getattr(result, "status", None)  # the API's errors carry their answer's status
+            if isinstance(http_status, int) and 400 <= http_status < 600:
+                code = getattr(result, "code", None)
+                status.setText(f"{http_status} {_reason(http_status, code if isinstance(code, str) else '')}")
+            else:
+                status.setText(f"error: {message}")
             status.setToolTip(tooltip(message))  # it may quote the request: shown literally
-            status.setForeground(QColor(colors.danger))
+            refused = isinstance(http_status, int) and 400 <= http_status < 500  # the request's fault
+            status.setForeground(QColor(colors.warning if refused else colors.danger))
         else:
             status.setText("cancelled")
             status.setForeground(QColor(colors.muted))
@@ -144,3 +151,8 @@ class ActivityTable(QTableWidget):
             if self._cell(row, 0).data(Qt.ItemDataRole.UserRole) == request_id:
                 return row
         return None
+
+
+def _reason(status: int, code: str) -> str:
+    """Why a request got `status`: its error code's reason, else the status's."""
+    return REJECTIONS.get(code) or STATUS_REASONS.get(status) or ("failed" if status >= 500 else "refused")
