@@ -48,6 +48,7 @@ def _shoot(out: Path, theme: str, sizes: list[tuple[int, int]], text_size: float
 
     from desktop_app.app import build_window, create_application
     from desktop_app.core import starter
+    from desktop_app.core.chat_transfer import read_chat_file
     from desktop_app.core.hub import ModelOption, RepoFile, RepoSummary
     from desktop_app.core.paths import app_paths
     from desktop_app.ui.model_settings_dialog import ModelSettingsDialog
@@ -73,6 +74,11 @@ def _shoot(out: Path, theme: str, sizes: list[tuple[int, int]], text_size: float
         pump(50)
         if window.inference.loaded_model is not None:
             break
+    example_file = Path(__file__).resolve().parents[1] / "docs" / "example-chat.json"
+    example = (
+        window.conversations.import_json(read_chat_file(example_file)) if example_file.is_file() else None
+    )
+    window.chat_list.refresh()
     for width, height in sizes:
         window.resize(width, height)
         tag = f"{width}x{height}-{theme}-{f'{text_size:g}pt' if text_size else 'default'}"
@@ -83,6 +89,10 @@ def _shoot(out: Path, theme: str, sizes: list[tuple[int, int]], text_size: float
 
         window.show_page(window.chat_index)
         save("chat")
+        if example is not None:  # the README's chat: Markdown, code, a table, a Thought section
+            window.open_conversation(example)
+            save("chat-example")
+            window.new_chat()
         window.chat.toggle_settings()
         save("chat-settings")
         window.chat.toggle_settings()

@@ -87,7 +87,11 @@ class ModelOffer(Card):
             else:
                 self.text.setText(f"This chat was with {chat_model}. Replies now come from {loaded}.")
         else:
-            where = "Choose another model in the bar above to continue."
+            where = (
+                f"Replies now come from {loaded}."
+                if loaded is not None
+                else "Choose another model in the bar above to continue."
+            )
             self.text.setText(f"This chat was with {chat_model}, which is no longer in your library. {where}")
         self.button.setVisible(loadable)
         self.show()
