@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,14 @@ class Run:
     text: str
     tokens: int
     observed_tps: float
+    cpu_s: float = 0.0  # this process's CPU time for the run: the client's own cost, whatever the load
+
+
+def timed(run: Callable[[Server, SamplingSettings], Run], server: Server, sampling: SamplingSettings) -> Run:
+    cpu = time.process_time()
+    result = run(server, sampling)
+    result.cpu_s = time.process_time() - cpu
+    return result
 
 
 class Server:
@@ -138,9 +147,9 @@ def main() -> int:
         for i in range(args.runs):
             for path in ("direct", "provider") if i % 2 == 0 else ("provider", "direct"):
                 if path == "direct":
-                    direct.append(direct_run(server, sampling))
+                    direct.append(timed(direct_run, server, sampling))
                 else:
-                    provider.append(provider_run(server, sampling))
+                    provider.append(timed(provider_run, server, sampling))
     finally:
         server.stop()
 
@@ -148,12 +157,15 @@ def main() -> int:
     med = statistics.median
     direct_tps, provider_tps = med(r.observed_tps for r in direct), med(r.observed_tps for r in provider)
     ratio = provider_tps / direct_tps
+    direct_cpu = med(r.cpu_s / max(r.tokens, 1) for r in direct) * 1e6
+    provider_cpu = med(r.cpu_s / max(r.tokens, 1) for r in provider) * 1e6
     print(
         f"model {Path(args.model).name}, {direct[0].tokens} tokens per reply, seed {args.seed}, "
         f"{args.threads} thread(s), median of {args.runs} runs each; same text on both paths: {same}"
     )
     print(f"direct (server's own stream) {direct_tps:8.1f} tok/s")
     print(f"provider client              {provider_tps:8.1f} tok/s   ratio {ratio:.3f} (goal >= 0.95)")
+    print(f"client CPU per token: direct {direct_cpu:.0f} us, provider {provider_cpu:.0f} us")
     print(
         "per run:", [round(r.observed_tps, 1) for r in direct], [round(r.observed_tps, 1) for r in provider]
     )
@@ -161,6 +173,7 @@ def main() -> int:
         "model": Path(args.model).name, "tokens": direct[0].tokens, "threads": args.threads,
         "runs": args.runs,
         "identical_text": same, "direct_tps": direct_tps, "provider_tps": provider_tps, "ratio": ratio,
+        "direct_cpu_us_per_token": direct_cpu, "provider_cpu_us_per_token": provider_cpu,
     }))  # fmt: skip
     return 0
 

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -85,16 +87,35 @@ def open_client(
         yield client
 
 
-def _tls_context(provider: Provider) -> ssl.SSLContext | bool:
-    if provider.ca_bundle is None:
-        return True  # the system's trust store (and SSL_CERT_FILE when set)
+#: built TLS contexts, by (CA bundle and its mtime, SSL_CERT_FILE, SSL_CERT_DIR): building one loads the
+#: trust store (about 50 ms of CPU), which would otherwise be paid again by every reply
+_contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _tls_context(provider: Provider) -> ssl.SSLContext:
+    bundle = provider.ca_bundle
     try:
-        return ssl.create_default_context(cafile=provider.ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        raise SettingsError(
-            f"The CA bundle {provider.ca_bundle} of provider '{provider.name}' cannot be used: {exc}.",
-            hint="Give a PEM file of certificates with --ca-bundle when you add the provider.",
-        ) from exc
+        mtime = os.stat(bundle).st_mtime_ns if bundle is not None else None
+    except OSError:
+        mtime = None
+    key = (bundle, mtime, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _contexts_lock:
+        context = _contexts.get(key)
+    if context is not None:
+        return context
+    if bundle is None:
+        context = httpx2.create_ssl_context(trust_env=True)  # the system's store, or SSL_CERT_FILE
+    else:
+        try:
+            context = ssl.create_default_context(cafile=bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise SettingsError(
+                f"The CA bundle {bundle} of provider '{provider.name}' cannot be used: {exc}.",
+                hint="Give a PEM file of certificates with --ca-bundle when you add the provider.",
+            ) from exc
+    with _contexts_lock:
+        return _contexts.setdefault(key, context)
 
 
 def read_capped(response: httpx2.Response, limit: int) -> bytes | None:
