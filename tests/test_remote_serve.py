@@ -84,24 +84,23 @@ def test_remote_add_list_rm_against_hearth_serve_and_the_key_is_never_shown(
     assert "refused the API key (HTTP 401)" in wrong.stderr
     assert "wrong-key-1234" not in wrong.stderr
 
-    chat = hearth(
-        [
-            "chat",
-            "--remote",
-            "box",
-            "--model",
-            "tiny-remote",
-            "--prompt",
-            "hi",
-            "--max-tokens",
-            "4",
-            "--json",
-        ],
-        hearth_home,
-    )
+    tiny_chat = ["chat", "--remote", "box", "--model", "tiny-remote", "--max-tokens", "4", "--json"]
+    chat = hearth([*tiny_chat, "--prompt", "hi", "--save"], hearth_home)
     assert chat.returncode == 0, chat.stderr
     (result,) = json_lines(chat.stdout)
     assert result["completion_tokens"] >= 1 and result["prompt_tokens"] > 0
+    resumed = hearth(
+        [*tiny_chat, "--prompt", "again", "--resume", str(result["conversation_id"])], hearth_home
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json_lines(resumed.stdout)[0]["conversation_id"] == result["conversation_id"]
+    assert "warning" not in resumed.stderr  # the same remote model it was held with
+    services = AppServices.open()
+    try:
+        branch = services.conversations.path(result["conversation_id"])
+        assert [m.content for m in branch if m.role == "user"] == ["hi", "again"]
+    finally:
+        services.close()
 
     assert hearth(["remote", "rm", "box"], hearth_home).returncode == 0
     assert json.loads(hearth(["remote", "list", "--json"], hearth_home).stdout) == []

@@ -1,6 +1,6 @@
 """Remote OpenAI-compatible providers (vLLM, llama-server, Ollama, LM Studio, another Hearth).
 
-The chat stays on this computer: the conversation store, retrieval and settings are local; only the
+The chat stays on this computer: the conversation store and settings are local; only the
 messages of a turn go to the provider. `records` and `store` are cheap to import (no HTTP client); the
 HTTP side (`catalog`, `remote_chat`, `transport`) loads httpx2 when used.
 """
