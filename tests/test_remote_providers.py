@@ -4,6 +4,7 @@ from the environment. Every failure must be one clear line; a stop must close th
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import stat
@@ -346,3 +347,15 @@ def test_cancel_before_the_first_byte(stub: StubServer) -> None:
         timer.join()
     assert stats.stop_reason == "cancelled" and text == ""
     assert not stub.headers_sent.is_set()  # the stop did not wait for the server's first byte
+
+
+def test_the_key_never_reaches_a_log_even_at_debug_level(
+    stub: StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx2 and httpcore2 log every request and header event
+    list_models(provider(stub))
+    run(RemoteChat(provider(stub), MODELS[0]))
+    with pytest.raises(ProviderAuthError):
+        list_models(provider(stub, api_key="wrong-key-987"))
+    assert "127.0.0.1" in caplog.text  # the libraries did log the requests
+    assert KEY not in caplog.text and "wrong-key-987" not in caplog.text
