@@ -41,6 +41,7 @@ class StubServer:
         self.request_lines: list[str] = []
         self.stream_closed = threading.Event()  # a stalled stream saw the client go away
         self.headers_sent = threading.Event()  # a chat stream's 200 went out
+        self.stalled = threading.Event()  # a "stall" stream sent its tokens and now says nothing
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,6 +146,7 @@ class StubServer:
 
             def _wait_for_hangup(self) -> None:
                 """Send nothing more; return when the client closes the connection (or after 30 s)."""
+                stub.stalled.set()
                 self.connection.settimeout(0.1)
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:

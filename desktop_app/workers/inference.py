@@ -5,6 +5,10 @@ carrying small batches of text (one per ~40 ms, never one per token), which the 
 through queued connections. Cancel is the exception: it is a plain thread-safe method, because a
 queued cancel would wait behind the very generation it is meant to stop.
 
+A chat request may name another backend for that one reply: a remote provider's model
+(core/providers, a RemoteChat). It streams the same events, so it takes exactly this path (batches,
+live speed, the writer, Stop); the local model, if one is loaded, stays loaded meanwhile.
+
 A chat request may carry the ReplyWriter of its turn (core/chat_session.py). The worker feeds it every
 engine event right here, on the inference thread, before the matching signal leaves: the writer saves at
 most once a second, so the GUI thread never waits on SQLite, a crash loses at most about a second of the
@@ -18,7 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -33,6 +37,7 @@ from desktop_app.core.reply_writer import ReplyWriter
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
     from desktop_app.core.engine.state_cache import StateCache
+    from desktop_app.core.providers.backend import ChatBackend
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,7 @@ class InferenceWorker(QObject):
         self._next_id = 0
         self._cancel_up_to = 0  # every request id <= this is cancelled
         self._active = 0  # the chat generation running, if any
+        self._active_backend: ChatBackend | None = None  # what runs it, when not the engine
         self.jobs = JobTracker(lambda: self.engine)  # server jobs queued or running; cancel() leaves them be
         self._loads_requested = 0
         self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
@@ -118,7 +124,10 @@ class InferenceWorker(QObject):
         with self._lock:
             self._cancel_up_to = self._next_id
             active = self._active  # Stop is for the chat; server jobs are tracked apart
-        if active:
+            backend = self._active_backend
+        if backend is not None:
+            backend.cancel()  # a remote reply: closes its connection
+        elif active:
             self.engine.cancel()
 
     def new_external_id(self) -> int:
@@ -181,17 +190,20 @@ class InferenceWorker(QObject):
         if ran:
             self.external_finished.emit(request_id, result)
 
-    @Slot(int, object, object, bool, object)
-    def generate(
+    @Slot(int, object, object, bool, object, object)
+    def generate(  # noqa: PLR0917 - a queued slot takes the signal's arguments in order
         self,
         request_id: int,
         messages: object,
         sampling: object,
         continue_last: bool = False,
         writer: object = None,
+        backend: object = None,
     ) -> None:
-        """Run a chat request; `writer` (a ReplyWriter, optional) is fed and finished here."""
+        """Run a chat request; `writer` (a ReplyWriter, optional) is fed and finished here; `backend`
+        (a ChatBackend such as a RemoteChat, optional) generates it instead of the engine."""
         saver = writer if isinstance(writer, ReplyWriter) else None
+        source = cast("ChatBackend | None", backend)  # queued as an object: a RemoteChat, or None
         if self._is_cancelled(request_id):
             stats = cancelled_stats()
             _save(saver, stats)
@@ -199,8 +211,9 @@ class InferenceWorker(QObject):
             return
         with self._lock:
             self._active = request_id
+            self._active_backend = source
         try:
-            self._generate(request_id, messages, sampling, continue_last, saver)  # type: ignore[arg-type]
+            self._generate(request_id, messages, sampling, continue_last, writer=saver, backend=source)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("generation %d failed: %s", request_id, exc, exc_info=True)
             _save_failure(saver, exc)
@@ -208,6 +221,7 @@ class InferenceWorker(QObject):
         finally:
             with self._lock:
                 self._active = 0
+                self._active_backend = None
 
     def _generate(
         self,
@@ -215,18 +229,21 @@ class InferenceWorker(QObject):
         messages: Sequence[Message],
         sampling: SamplingSettings | None,
         continue_last: bool = False,
+        *,
         writer: ReplyWriter | None = None,
+        backend: ChatBackend | None = None,
     ) -> None:
         self.generation_started.emit(request_id)
+        source: ChatBackend = backend if backend is not None else self.engine
         pending: list[str] = []
         pending_kind = "answer"
         last_emit = time.monotonic()
         deltas = 0  # about one per token: the live speed is an estimate until the stats arrive
         first_at = 0.0
         tag = str(writer.conversation_id) if writer is not None else None  # saved state belongs to the chat
-        for event in self.engine.stream_chat(messages, sampling, continue_last=continue_last, state_tag=tag):
+        for event in source.stream_chat(messages, sampling, continue_last=continue_last, state_tag=tag):
             if self._is_cancelled(request_id):
-                self.engine.cancel()  # a cancel that raced with the start of this request
+                source.cancel()  # a cancel that raced with the start of this request
             _save(writer, event)  # before the signals: when `finished` arrives, the reply is on disk
             if isinstance(event, TextDelta):
                 if event.kind != pending_kind and pending:
@@ -245,12 +262,14 @@ class InferenceWorker(QObject):
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
                     last_emit = now
-                    self._check_threads()
+                    if backend is None:  # llama.cpp's threads: only the local engine has them
+                        self._check_threads()
             elif isinstance(event, GenerationStats):
                 if pending:
                     self.text.emit(request_id, pending_kind, "".join(pending))
                     pending.clear()
-                self._check_threads()
+                if backend is None:
+                    self._check_threads()
                 self.finished.emit(request_id, event)
 
     def _check_threads(self) -> None:
@@ -304,7 +323,7 @@ class InferenceController(QObject):
 
     _load = Signal(str, object, object, int)
     _run_job = Signal(int, object, str)
-    _generate = Signal(int, object, object, bool, object)
+    _generate = Signal(int, object, object, bool, object, object)
     _unload = Signal()
 
     def __init__(
@@ -360,19 +379,26 @@ class InferenceController(QObject):
         continue_last: bool = False,
         request_id: int | None = None,
         writer: ReplyWriter | None = None,
+        backend: ChatBackend | None = None,
     ) -> int:
         """Queue a chat generation; `continue_last` extends the last (assistant) message. Pass a
         `request_id` from new_request_id() to set up receivers of its output before it can start.
-        `writer` is then fed and finished on the inference thread: do not touch it afterwards."""
+        `writer` is then fed and finished on the inference thread: do not touch it afterwards.
+        `backend` (a remote provider's RemoteChat) generates this reply instead of the loaded model."""
         if request_id is None:
             request_id = self.worker.new_request_id()
-        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last, writer)
+        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last, writer, backend)
         return request_id
 
-    def generate_turn(self, turn: ChatTurn) -> int:
-        """Queue a ChatSession turn: its messages and sampling, its reply saved as it streams."""
+    def generate_turn(self, turn: ChatTurn, backend: ChatBackend | None = None) -> int:
+        """Queue a ChatSession turn: its messages and sampling, its reply saved as it streams;
+        `backend` as for `generate`."""
         return self.generate(
-            turn.messages, turn.sampling, continue_last=turn.continue_last, writer=turn.writer
+            turn.messages,
+            turn.sampling,
+            continue_last=turn.continue_last,
+            writer=turn.writer,
+            backend=backend,
         )
 
     def new_request_id(self) -> int:
