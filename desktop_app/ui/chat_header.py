@@ -1,5 +1,8 @@
 """The chat's top bar: the model picker, load progress, and the model's badges.
 
+The picker lists the library's models, then each remote provider's (set_remote_models): a remote one
+says where it runs, and once chosen its badge says that your messages leave this computer.
+
 It must fit the window's minimum width: the picker elides its text, the badges that do not fit are
 hidden (least important first) rather than cut, and the load progress shrinks before the buttons do."""
 
@@ -8,13 +11,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, QTimer, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QProgressBar, QSizePolicy, QWidget
 
 from desktop_app.core import starter
 from desktop_app.core.library import LibraryModel
+from desktop_app.core.providers.records import LEAVES, RemoteModel
 from desktop_app.core.units import human_size
-from desktop_app.ui.plain_text import set_tooltip
+from desktop_app.ui.plain_text import set_tooltip, tooltip
 from desktop_app.ui.widgets import MARGIN, BadgeRow, ChevronCombo, button, label
 
 if TYPE_CHECKING:  # annotations only: the engine package is not the header's to import at start-up
@@ -29,6 +33,7 @@ PICKER_MAX_WIDTH = 420
 
 class ChatHeader(QFrame):
     model_chosen = Signal(object)  # LibraryModel
+    remote_chosen = Signal(object)  # RemoteModel: a provider's model, which runs on another computer
     open_file = Signal()
     unload = Signal()
     toggle_settings = Signal()
@@ -85,6 +90,8 @@ class ChatHeader(QFrame):
         self.settings_button.clicked.connect(self.toggle_settings)
         row.addWidget(self.settings_button)
         self._models: list[LibraryModel] = []
+        self._remote: list[RemoteModel] = []
+        self._remote_selected: RemoteModel | None = None
         self._empty_text = NO_MODELS
         self._loaded_path: str | None = None
         self._loading_since = 0.0
@@ -99,11 +106,30 @@ class ChatHeader(QFrame):
         self._models = [m for m in models if not m.missing]
         with QSignalBlocker(self.picker):
             self.picker.clear()
-            self.picker.addItem(PLACEHOLDER if self._models else self._empty_text)
+            self.picker.addItem(PLACEHOLDER if self._models or self._remote else self._empty_text)
             for model in self._models:
                 text = f"{model.display_name}  ·  {model.quant}  ·  {human_size(model.size_bytes)}"
                 self.picker.addItem(text, model.id)
+            if self._remote:
+                self.picker.insertSeparator(self.picker.count())
+            for remote in self._remote:
+                self.picker.addItem(f"{remote.model}  ·  on {remote.host}", f"remote:{remote.label}")
+                tip = tooltip(remote.badge)  # the host is the user's text, the model id the server's: literal
+                self.picker.setItemData(self.picker.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
             self._select_loaded()
+
+    def set_remote_models(self, models: list[RemoteModel]) -> None:
+        """The remote providers' models, listed after the library's (the chat page fetches them off the
+        GUI thread: listing them is a network call)."""
+        self._remote = list(models)
+        self.set_models(self._models)
+
+    def _remote_index(self, remote: RemoteModel) -> int:
+        """The picker row of `remote` (after the local models and the separator), or 0."""
+        for i, known in enumerate(self._remote):
+            if known == remote:
+                return len(self._models) + 2 + i
+        return 0
 
     def set_empty_text(self, text: str | None) -> None:
         """What the picker says while the library is empty (None: the usual "No models yet"), e.g. that
@@ -116,17 +142,25 @@ class ChatHeader(QFrame):
         for i, model in enumerate(self._models, start=1):
             if str(model.path) == self._loaded_path:
                 index = i
+        if self._remote_selected is not None:
+            index = self._remote_index(self._remote_selected)
         with QSignalBlocker(self.picker):
             self.picker.setCurrentIndex(index)
         set_tooltip(self.picker, self.picker.currentText() if index else PICKER_TIP)  # a model's name
 
     @Slot(int)
     def _picked(self, index: int) -> None:
+        remote_at = index - len(self._models) - 2  # past the local models and the separator
+        if self._remote and 0 <= remote_at < len(self._remote):
+            remote = self._remote[remote_at]
+            if remote != self._remote_selected:
+                self.remote_chosen.emit(remote)
+            return
         if index <= 0 or index > len(self._models):
             self._select_loaded()
             return
         model = self._models[index - 1]
-        if str(model.path) != self._loaded_path:
+        if str(model.path) != self._loaded_path or self._remote_selected is not None:
             self.model_chosen.emit(model)
 
     # -- load state -------------------------------------------------------------------------------
@@ -161,8 +195,29 @@ class ChatHeader(QFrame):
         self.progress_label.setText("")
         self.progress_label.hide()
 
+    def show_remote(self, remote: RemoteModel) -> None:
+        """A provider's model is the chat's model: its badge says where it runs and what that means."""
+        self._loading_done()
+        self._remote_selected = remote
+        self._select_loaded()
+        # Read together: "runs on HOST" "your messages leave this computer". The second is kept longest
+        # when the bar is narrow (the picker's item already says where the model runs).
+        self.badges.set_badges([(f"runs on {remote.host}", "badge-accent", 1), (LEAVES, "badge-accent", 0)])
+        self._give_badges_room(True)
+        set_tooltip(self.picker, f"{remote.model} on {remote.provider}: {remote.badge}")
+        self.unload_button.hide()
+
+    def _give_badges_room(self, remote: bool) -> None:
+        """A remote model's badges are a privacy notice: they get the larger share of the bar."""
+        row = self.layout()
+        assert isinstance(row, QHBoxLayout)
+        row.setStretchFactor(self.picker, 1 if remote else 3)
+        row.setStretchFactor(self.badges, 4 if remote else 2)
+
     def show_loaded(self, model: LoadedModel) -> None:
         self._loading_done()
+        self._remote_selected = None
+        self._give_badges_room(False)
         self._loaded_path = str(model.summary.path)
         summary = model.summary
         if starter.is_starter(summary.path) and not any(
@@ -185,6 +240,8 @@ class ChatHeader(QFrame):
     def show_unloaded(self) -> None:
         self._loading_done()
         self._loaded_path = None
+        self._remote_selected = None
+        self._give_badges_room(False)
         self.clear_badges()
         self.unload_button.hide()
         self.set_models(self._models)

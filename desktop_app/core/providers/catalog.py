@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import httpx2
 
+from desktop_app.core.errors import HearthError
 from desktop_app.core.providers.errors import ProviderProtocolError
-from desktop_app.core.providers.records import Provider
+from desktop_app.core.providers.records import Provider, RemoteModel
+from desktop_app.core.providers.store import ProviderStore
 from desktop_app.core.providers.transport import (
     error_for_status,
     error_for_transport,
@@ -15,7 +18,10 @@ from desktop_app.core.providers.transport import (
     read_capped,
 )
 
-__all__ = ["MAX_MODELS", "list_models"]
+if TYPE_CHECKING:
+    from desktop_app.core.providers.remote_chat import RemoteChat
+
+__all__ = ["MAX_MODELS", "all_remote_models", "list_models", "remote_chat_for"]
 
 MAX_BODY = 4 << 20
 MAX_MODELS = 5000
@@ -53,3 +59,25 @@ def list_models(provider: Provider, *, timeout_s: float = LIST_TIMEOUT_S) -> lis
         if isinstance(model_id, str) and 0 < len(model_id) <= MAX_ID_CHARS and model_id.isprintable():
             ids.add(model_id)
     return sorted(ids)
+
+
+def all_remote_models(store: ProviderStore | None = None) -> tuple[list[RemoteModel], list[str]]:
+    """Every provider's models for the model picker, and one line per provider that failed (offline
+    mode, unreachable, a refused key). Blocking network calls: run it off the GUI thread."""
+    found: list[RemoteModel] = []
+    problems: list[str] = []
+    for provider in (store or ProviderStore()).providers():
+        try:
+            models = list_models(provider, timeout_s=10.0)
+        except HearthError as exc:
+            problems.append(str(exc))
+            continue
+        found.extend(RemoteModel(provider.name, provider.host, model) for model in models)
+    return found, problems
+
+
+def remote_chat_for(remote: RemoteModel, store: ProviderStore | None = None) -> RemoteChat:
+    """The backend that streams `remote`'s replies (the provider read afresh: its key may have changed)."""
+    from desktop_app.core.providers.remote_chat import RemoteChat
+
+    return RemoteChat((store or ProviderStore()).get(remote.provider), remote.model)

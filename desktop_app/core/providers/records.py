@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from desktop_app.core.errors import SettingsError
 
-__all__ = ["Provider", "is_loopback_host", "plain_http_warning"]
+__all__ = ["LEAVES", "Provider", "RemoteModel", "is_loopback_host", "plain_http_warning"]
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -169,3 +169,25 @@ def plain_http_warning(provider: Provider) -> str | None:
         + (" and the API key" if provider.api_key or provider.api_key_env else "")
         + " cross the network unencrypted. Use https:// (or an SSH tunnel to 127.0.0.1) where you can."
     )
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """One model a provider serves, as the model picker lists it."""
+
+    provider: str
+    host: str  # where it runs, as the badge names it
+    model: str
+
+    @property
+    def label(self) -> str:
+        """How a conversation and its replies name it (as `hearth chat --remote` does)."""
+        return f"{self.model} on {self.provider}"
+
+    @property
+    def badge(self) -> str:
+        return f"runs on {self.host} — {LEAVES}"
+
+
+#: what a remote model means for privacy, in the words of its badge
+LEAVES = "your messages leave this computer"
