@@ -33,7 +33,7 @@ from desktop_app.core.providers import (
     ProviderUnreachableError,
     plain_http_warning,
 )
-from desktop_app.core.providers.catalog import list_models
+from desktop_app.core.providers.catalog import all_remote_models, list_models, remote_chat_for
 from desktop_app.core.providers.remote_chat import RemoteChat, request_body
 from desktop_app.core.providers.sse import sse_json
 from tests.openai_stub import KEY, MODELS, TOKENS, StubServer, self_signed_cert
@@ -359,3 +359,22 @@ def test_the_key_never_reaches_a_log_even_at_debug_level(
         list_models(provider(stub, api_key="wrong-key-987"))
     assert "127.0.0.1" in caplog.text  # the libraries did log the requests
     assert KEY not in caplog.text and "wrong-key-987" not in caplog.text
+
+
+def test_the_pickers_catalog_lists_every_providers_models_and_one_line_per_failure(
+    stub: StubServer, hearth_home: Path
+) -> None:
+    store = ProviderStore()
+    store.add(provider(stub))
+    store.add(Provider("locked", stub.url, api_key="wrong-key-5"))
+    models, problems = all_remote_models(store)
+    assert [(m.provider, m.host, m.model) for m in models] == [
+        ("stub", "127.0.0.1", m) for m in sorted(MODELS)
+    ]
+    assert models[0].label == "alpha-7b on stub"
+    assert len(problems) == 1 and "'locked'" in problems[0] and "wrong-key-5" not in problems[0]
+    text, _stats = run(remote_chat_for(models[0], store))
+    assert text == "".join(TOKENS)
+    apply_offline(True)
+    models, problems = all_remote_models(store)
+    assert models == [] and len(problems) == 2 and all("Offline mode" in p for p in problems)
