@@ -63,7 +63,8 @@ def with_env(home: Path, args: list[str | Path], **env: str) -> subprocess.Compl
 def test_remote_add_list_rm_against_hearth_serve_and_the_key_is_never_shown(
     serve: Callable[..., Serve], tiny_gguf: Callable[..., Path], hearth_home: Path
 ) -> None:
-    server = serve("--model", tiny_gguf("tiny-remote.gguf"), "--port", "0", "--threads", "1")
+    tiny = tiny_gguf("tiny-remote.gguf")
+    server = serve("--model", tiny, "--port", "0", "--threads", "1")
     added = hearth(["remote", "add", "box", "--url", server.url, "--api-key", server.key], hearth_home)
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith(f"Added box ({server.url}): 1 model: tiny-remote.")
@@ -95,10 +96,16 @@ def test_remote_add_list_rm_against_hearth_serve_and_the_key_is_never_shown(
     assert resumed.returncode == 0, resumed.stderr
     assert json_lines(resumed.stdout)[0]["conversation_id"] == result["conversation_id"]
     assert "warning" not in resumed.stderr  # the same remote model it was held with
+    conversation = str(result["conversation_id"])
+    here = hearth(
+        ["chat", "--model", tiny, "--resume", conversation, "--prompt", "x", "--max-tokens", "2"], hearth_home
+    )
+    assert here.returncode == 0, here.stderr
+    assert f"conversation {conversation} was held with tiny-remote on box" in here.stderr
     services = AppServices.open()
     try:
         branch = services.conversations.path(result["conversation_id"])
-        assert [m.content for m in branch if m.role == "user"] == ["hi", "again"]
+        assert [m.content for m in branch if m.role == "user"] == ["hi", "again", "x"]
     finally:
         services.close()
 

@@ -409,6 +409,9 @@ class SavedChat:
 
 def _other_model(conversation: Conversation, chosen: ChosenModel, known: LibraryModel | None) -> str | None:
     """How to name the model `conversation` was held with, when it is not `chosen`; else None."""
+    remote = conversation.settings.get("remote")
+    if isinstance(remote, dict):  # held with a provider's model (`--remote`): never this local one
+        return conversation.model_name or "a remote model"
     if conversation.model_id is None and conversation.model_path is None:
         return None  # imported, or made before models were recorded: nothing to compare
     if conversation.model_id is not None and known is not None:
