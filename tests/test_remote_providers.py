@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -198,6 +199,7 @@ def test_a_proxy_from_the_environment_is_used(stub: StubServer, monkeypatch: pyt
 # -- TLS -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificate with openssl")
 def test_tls_is_verified_and_a_ca_bundle_makes_it_trusted(tmp_path: Path) -> None:
     cert, key = self_signed_cert(tmp_path)
     with StubServer(tls=(cert, key)) as server:
