@@ -15,6 +15,7 @@ from pathlib import Path
 
 from desktop_app.core.conversations import Conversation, ConversationStore
 from desktop_app.core.errors import HearthError
+from desktop_app.core.providers.records import RemoteModel
 from desktop_app.ui.chat_notices import ContextNotice, ModelOffer
 from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
@@ -40,6 +41,8 @@ class ModelGate:
     _loading: bool
     _live: tuple[int, int] | None
     _loaded_id: str | None
+    remote: RemoteModel | None  # a provider's model chosen: it answers, no local model needed
+    _remote_where: dict[str, str] | None  # the provider and model of the turn being started
 
     def _model_name(self) -> str:
         raise NotImplementedError
@@ -55,7 +58,7 @@ class ModelGate:
     def _can_generate(self) -> bool:
         """True when a model can answer; else the status bar says what is needed (a painted button
         that is disabled says the same when clicked)."""
-        if self.controller.loaded_model is not None and not self._loading:
+        if self._has_model() and not self._loading:
             return True
         self._say(self._blocked_reason() or "Load a model first.")
         return False
@@ -64,12 +67,16 @@ class ModelGate:
         """Why Send, Regenerate, Continue and Reply cannot run now; None when they can."""
         if self._loading:
             return "Wait for the model to finish loading."
-        if self.controller.loaded_model is not None:
+        if self._has_model():
             return None
         chat = self._chat_model()
         if chat is not None:
             return f"Load {chat[0]} (or another model) to continue this chat."
         return "Load a model to write replies."
+
+    def _has_model(self) -> bool:
+        """A model can answer: the one loaded here, or a provider's."""
+        return self.remote is not None or self.controller.loaded_model is not None
 
     def _refresh_readiness(self) -> None:
         """Enable or disable everything that needs a model, saying why, and offer a reopened chat's
@@ -100,17 +107,20 @@ class ModelGate:
 
     def _show_offer(self) -> None:
         chat = self._chat_model()
-        model = self.controller.loaded_model
+        has_model = self._has_model()
         if chat is None or self._loading or self._live is not None or self._uses_loaded(chat):
             self.model_offer.hide()
             return
         name, target = chat
         self.model_offer.offer(
-            name, loadable=target is not None, loaded=self._model_name() if model else None
+            name, loadable=target is not None, loaded=self._model_name() if has_model else None
         )
 
     def _uses_loaded(self, chat: ChatModelRef) -> bool:
-        """Whether the loaded model is the one the chat used (by file, or by name when not known)."""
+        """Whether the model answering is the one the chat used (by file, or by name when not known,
+        as for a remote model)."""
+        if self.remote is not None:
+            return chat[0] == self.remote.label
         model = self.controller.loaded_model
         if model is None:
             return False
@@ -129,28 +139,37 @@ class ModelGate:
             self._request_load(chat[1])
 
     def _record_model(self) -> None:
-        """The chat remembers the model that answers it now, so a reopened chat can offer it."""
+        """The chat remembers the model that answers it now, so a reopened chat can offer it: a local
+        one by file, a remote one by name and, in settings["remote"], where it ran (as `hearth chat
+        --remote --save` records it; a local model answering later drops that record)."""
         model, conversation = self.controller.loaded_model, self.conversation
-        if model is None or conversation is None:
+        if (model is None and self.remote is None) or conversation is None:
             return
-        name, path = self._model_name(), str(model.summary.path)
-        if (conversation.model_name, conversation.model_path, conversation.model_id) == (
-            name,
-            path,
-            self._loaded_id,
-        ):
+        name = self._model_name()
+        path = str(model.summary.path) if model is not None and self.remote is None else None
+        model_id = self._loaded_id if path is not None else None
+        where = self._remote_where if self.remote is not None else None
+        settings = dict(conversation.settings)
+        if where is None:
+            settings.pop("remote", None)
+        else:
+            settings["remote"] = where
+        fields = (conversation.model_name, conversation.model_path, conversation.model_id)
+        if fields == (name, path, model_id) and settings == conversation.settings:
             return
         try:
             self.conversation = self.store.record_model(
-                conversation.id, model_name=name, model_path=path, model_id=self._loaded_id
+                conversation.id, model_name=name, model_path=path, model_id=model_id
             )
+            if settings != conversation.settings:
+                self.conversation = self.store.update_conversation(conversation.id, settings=settings)
         except HearthError:
             log.warning("could not record the model of chat %d", conversation.id, exc_info=True)
 
     def _show_context(self, stats: dict[str, object] | None) -> None:
         """Warn when the last reply's request nearly filled the context (or had to drop messages);
         stats from another context size than the loaded model's say nothing about the next turn."""
-        model = self.controller.loaded_model
+        model = self.controller.loaded_model if self.remote is None else None
         if stats and model is not None and stats.get("n_ctx") not in (None, 0, model.n_ctx):
             stats = None
         self.context_notice.show_stats(stats)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QResizeEvent
@@ -26,6 +27,8 @@ from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.presets import PresetStore
+from desktop_app.core.providers.records import LEAVES, RemoteModel
+from desktop_app.core.providers.store import ProviderStore
 from desktop_app.ui.chat_header import ChatHeader
 from desktop_app.ui.chat_model_gate import ChatModelRef, ModelGate
 from desktop_app.ui.chat_notices import Banner, ContextNotice, EmptyState, ModelOffer, inset
@@ -36,6 +39,9 @@ from desktop_app.ui.plain_text import ask, escape
 from desktop_app.ui.settings_panel import SettingsPanel
 from desktop_app.ui.widgets import MARGIN, SPACING
 from desktop_app.workers.inference import InferenceController
+
+if TYPE_CHECKING:  # the HTTP side (httpx2) loads when a remote model first answers, not at start-up
+    from desktop_app.core.providers.remote_chat import RemoteChat
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +90,9 @@ class ChatPage(ModelGate, QWidget):
         self.model_id: str | None = None  # the library id of the model chosen (None: a file outside)
         self._loaded_id: str | None = None  # … of the model loaded
         self._loading = False
+        self.remote: RemoteModel | None = None  # a provider's model chosen in the top bar: it answers
+        self.providers: ProviderStore | None = None  # where providers are kept (None: the default home)
+        self._remote_where: dict[str, str] | None = None  # what the chat records of it (no key)
         #: the model a stored chat used, and what to load for it; the window looks it up in the library
         self.find_chat_model: Callable[[Conversation], ChatModelRef | None] = _remembered_name
         self.closed_notes: set[str] = set()  # notes the user closed for good (the window fills it)
@@ -93,6 +102,7 @@ class ChatPage(ModelGate, QWidget):
         outer.setSpacing(0)
         self.header = ChatHeader()
         self.header.model_chosen.connect(self.model_chosen)
+        self.header.remote_chosen.connect(self.choose_remote)
         self.header.open_file.connect(self._open_file)
         self.header.unload.connect(self.controller.unload)
         self.header.cancel_load.connect(self.controller.cancel_load)
@@ -168,6 +178,7 @@ class ChatPage(ModelGate, QWidget):
     ) -> None:
         self.stop()
         self.banner.hide()
+        self.remote = None  # a local model answers from now on
         self._loading = True
         self.header.show_loading(path.name)  # at once: the worker may still be busy with a reply
         self._refresh_readiness()
@@ -183,6 +194,7 @@ class ChatPage(ModelGate, QWidget):
         summary = model.summary
         is_starter = starter.is_starter(summary.path)
         self._loading = False
+        self.remote = None
         self._loaded_id = self.model_id
         self.header.show_loaded(model)
         self.settings_panel.set_model(
@@ -210,7 +222,7 @@ class ChatPage(ModelGate, QWidget):
 
     @Slot(object)
     def _on_load_failed(self, exc: object) -> None:
-        self.header.show_unloaded()
+        self._show_unloaded()
         self._loading = False
         assert isinstance(exc, BaseException)
         self._refresh_readiness()
@@ -225,12 +237,61 @@ class ChatPage(ModelGate, QWidget):
 
     @Slot()
     def _on_unloaded(self) -> None:
-        self.header.show_unloaded()
+        self._show_unloaded()
         self.banner.hide()
         self._loading = False
         self._refresh_readiness()
         self.empty.show_unloaded()
         self.status_changed.emit("Model unloaded")
+
+    def _show_unloaded(self) -> None:
+        """No local model: the header says so, unless a remote model is the chat's (it still answers)."""
+        self.header.show_unloaded()
+        if self.remote is not None:
+            self.header.show_remote(self.remote)
+
+    # -- a provider's model --------------------------------------------------------------------------
+
+    @Slot(object)
+    def choose_remote(self, remote: object) -> None:
+        """A provider's model answers from now on (the local model, if any, stays loaded but idle)."""
+        assert isinstance(remote, RemoteModel)
+        self.stop()
+        if self._loading:  # the remote model was chosen instead: the load is not waited for
+            self.controller.cancel_load()
+            self._loading = False
+        self.remote = remote
+        self.header.show_remote(remote)
+        self.banner.hide()
+        self.view.delegate.default_model_name = self._model_name()
+        self._refresh_readiness()
+        self.composer.input.setFocus()
+        self.status_changed.emit(f"Chatting with {remote.label}: {LEAVES}")
+
+    def set_remote_models(self, models: list[RemoteModel]) -> None:
+        """The providers' models the picker offers. A chosen one that is no longer offered (offline
+        mode, the provider removed) stops being the chat's model."""
+        self.header.set_remote_models(models)
+        if self.remote is not None and self.remote not in models:
+            self.remote = None
+            self._show_unloaded()
+            if self.controller.loaded_model is not None:  # the local model answers again
+                self.header.show_loaded(self.controller.loaded_model)
+            self.view.delegate.default_model_name = self._model_name()
+            self._refresh_readiness()
+
+    def _backend(self) -> RemoteChat | None:
+        """What answers the next turn: the remote model's client (the provider read afresh: its key or
+        URL may have changed), or None for the local model. A HearthError when the provider is gone."""
+        self._remote_where = None
+        if self.remote is None:
+            return None
+        from desktop_app.commands.chat import remote_record
+        from desktop_app.core.providers.catalog import remote_chat_for
+
+        chat = remote_chat_for(self.remote, self.providers)
+        self._remote_where = remote_record(chat)
+        return chat
 
     def _open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf)")
@@ -238,6 +299,8 @@ class ChatPage(ModelGate, QWidget):
             self.load(Path(path))
 
     def _model_name(self) -> str:
+        if self.remote is not None:
+            return self.remote.label  # "MODEL on PROVIDER", as `hearth chat --remote` names it
         model = self.controller.loaded_model
         if model is None:
             return "Assistant"
@@ -295,10 +358,17 @@ class ChatPage(ModelGate, QWidget):
         self._show_context(last.stats if last is not None else None)
         self._refresh_readiness()
 
-    def _target(self) -> int | NewConversation:
-        """The conversation on screen, or what a new one records when this turn creates it."""
+    def _target(self, backend: RemoteChat | None = None) -> int | NewConversation:
+        """The conversation on screen, or what a new one records when this turn creates it (with a
+        remote model: its name and where it ran, as `hearth chat --remote --save` records them)."""
         if self.conversation is not None:
             return self.conversation.id
+        if backend is not None and self._remote_where is not None:
+            return NewConversation(
+                model_name=backend.label,
+                system_prompt=self.system_prompt,
+                settings={"remote": self._remote_where},
+            )
         model = self.controller.loaded_model
         return NewConversation(
             model_name=self._model_name() if model else None,
@@ -343,16 +413,19 @@ class ChatPage(ModelGate, QWidget):
 
     @Slot(str)
     def send(self, text: str) -> None:
-        if self._live is not None or self.controller.loaded_model is None:
+        if self._live is not None or (self.controller.loaded_model is None and self.remote is None):
             return
         editing, self._editing = self._editing, None
         self.composer.set_editing(False)
         self._save_prompt()  # a system prompt still being typed is part of this turn
         try:
+            backend = self._backend()  # first: a provider removed meanwhile is refused, nothing saved
             if editing is not None:  # a branch: the edited message becomes a sibling of the old one
                 turn = self.session.edit(editing, text, self.sampling, model=self._model_name())
             else:
-                turn = self.session.begin(self._target(), text, self.sampling, model=self._model_name())
+                turn = self.session.begin(
+                    self._target(backend), text, self.sampling, model=self._model_name()
+                )
         except HearthError as exc:  # not saved, or saved without a reply: show what is stored
             self._reload_messages()
             items = self.view.chat_model.items()
@@ -368,7 +441,7 @@ class ChatPage(ModelGate, QWidget):
         assert turn.prompt is not None
         self.stack.setCurrentWidget(self.view)
         model.append(turn.prompt, position=self._position(turn.prompt.id))
-        self._start(turn)
+        self._start(turn, backend)
         self.conversations_changed.emit()
 
     def regenerate(self, message_id: int) -> None:
@@ -377,19 +450,21 @@ class ChatPage(ModelGate, QWidget):
         if self._live is not None or row is None or not self._can_generate():
             return
         try:
+            backend = self._backend()
             turn = self.session.regenerate(message_id, self.sampling, model=self._model_name())
         except HearthError as exc:
             show_error(self, exc)
             return
         self.view.chat_model.truncate(row)
         self._adopt(turn.conversation)
-        self._start(turn)
+        self._start(turn, backend)
 
     def reply(self, message_id: int) -> None:
         """A reply to the user's message that ends the chat (an imported chat, a reply deleted)."""
         if self._live is not None or not self._can_generate():
             return
         try:
+            backend = self._backend()
             turn = self.session.reply(message_id, self.sampling, model=self._model_name())
         except ValueError:  # the chat moved on: the message no longer ends it
             self.status_changed.emit("Only the last message of the chat can be answered.")
@@ -398,7 +473,7 @@ class ChatPage(ModelGate, QWidget):
             show_error(self, exc)
             return
         self._adopt(turn.conversation)
-        self._start(turn)
+        self._start(turn, backend)
         self.conversations_changed.emit()
 
     def continue_reply(self, message_id: int) -> None:
@@ -406,6 +481,7 @@ class ChatPage(ModelGate, QWidget):
         if self._live is not None or not self._can_generate():
             return
         try:
+            backend = self._backend()
             turn = self.session.continue_reply(message_id, self.sampling)
         except ValueError:  # not the end of the branch shown
             self.status_changed.emit("Only the last reply can be continued.")
@@ -414,15 +490,16 @@ class ChatPage(ModelGate, QWidget):
             show_error(self, exc)
             return
         self._adopt(turn.conversation)
-        self._start(turn)
+        self._start(turn, backend)
 
-    def _start(self, turn: ChatTurn) -> None:
+    def _start(self, turn: ChatTurn, backend: RemoteChat | None = None) -> None:
         """Show the turn's reply as the live row and queue it; the inference thread saves it."""
         if turn.continue_last:
             self.view.chat_model.restart_live(turn.reply)
         else:
             self.view.chat_model.append(turn.reply, position=self._position(turn.reply.id), live=True)
-        request_id = self.controller.generate_turn(turn)  # its output is queued to us: none is missed
+        # its output is queued to us: none is missed; `backend` None: the local model answers
+        request_id = self.controller.generate_turn(turn, backend)
         self._live = (request_id, turn.reply.id)
         self._earlier_stats = dict(turn.reply.stats or {}) if turn.continue_last else None
         self.model_offer.hide()  # the chat goes on with the model loaded
