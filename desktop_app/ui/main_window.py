@@ -40,6 +40,8 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
+from desktop_app.core.providers.records import RemoteModel
+from desktop_app.core.providers.store import ProviderStore
 from desktop_app.core.services import AppServices
 from desktop_app.resources import icon_path
 from desktop_app.ui import saved_state_menu
@@ -52,6 +54,7 @@ from desktop_app.ui.starter_watch import StarterWatch
 from desktop_app.ui.status_bar import StatusBar
 from desktop_app.ui.theme import apply_theme, current_colors
 from desktop_app.workers.inference import InferenceController
+from desktop_app.workers.tasks import run_in_background
 
 if TYPE_CHECKING:
     from desktop_app.core.downloads import DownloadManager
@@ -118,6 +121,9 @@ class MainWindow(QMainWindow):
         self.inference = InferenceController(self, engine=services.engine, state_cache=services.state_cache)
         self.presets = services.presets
         self.chat = ChatPage(self.inference, self.conversations, self.presets, session=services.chat_session)
+        self.providers = ProviderStore(self.paths)
+        self.chat.providers = self.providers
+        self._remote_fetch = 0  # the latest fetch of the providers' models; older answers are dropped
         self.chat.reload_requested.connect(self.reload_model)
         self.chat.sampling_changed.connect(self._remember_sampling)
         self.chat.find_chat_model = self._find_chat_model
@@ -367,6 +373,47 @@ class MainWindow(QMainWindow):
         last = self.last_used_model(models)
         usable = [m for m in models if not m.missing and m.error is None]
         self.chat.set_library(bool(usable), _display_name(last) if last is not None else None)
+        self.refresh_remote_models()
+
+    def refresh_remote_models(self) -> None:
+        """Offer the providers' models in the picker: listed on a pool thread (network I/O, up to 10 s a
+        provider), none in offline mode. An answer that a newer fetch (or the offline switch) made stale
+        is dropped."""
+        self._remote_fetch += 1
+        ticket = self._remote_fetch
+        if self.settings.offline:
+            self.chat.set_remote_models([])
+            return
+        store = self.providers
+
+        def fetch() -> tuple[list[RemoteModel], list[str]]:
+            if not store.providers():  # none: the HTTP client is not even imported
+                return [], []
+            from desktop_app.core.providers.catalog import all_remote_models
+
+            return all_remote_models(store)
+
+        run_in_background(
+            fetch,
+            parent=self,
+            on_success=lambda result: self._remote_models_fetched(ticket, result),
+            on_failure=lambda exc: self._remote_models_fetched(ticket, exc),
+        )
+
+    def _remote_models_fetched(self, ticket: int, result: object) -> None:
+        if ticket != self._remote_fetch or self._shut_down:
+            return
+        if isinstance(result, BaseException):  # the providers file is unreadable: say what to fix
+            models: list[RemoteModel] = []
+            problems = [str(result)]
+            log.warning("could not list the remote providers' models: %s", result)
+        else:
+            assert isinstance(result, tuple)
+            models, problems = result
+        self.chat.set_remote_models(models if not self.settings.offline else [])
+        if problems:  # one line per provider that failed; the status bar shows plain text
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.status_message.setText(f"Remote models: {problems[0]}{more}")
 
     # -- a chat's model, the last used one, first-run preparation ------------------------------------
 
@@ -489,6 +536,7 @@ class MainWindow(QMainWindow):
         self.status_message.setText(
             "Offline mode: Hearth makes no network requests." if offline else "Online"
         )
+        self.refresh_remote_models()  # offline: none offered; online again: fetched afresh
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Models (.gguf) are imported into the library; chats (.json exports) into the chat list."""
