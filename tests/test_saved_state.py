@@ -205,3 +205,46 @@ def test_a_kill_during_a_save_leaves_nothing_that_is_used(tmp_path: Path) -> Non
         assert loaded is not None and cache.load(loaded[1]) is not None, path
     leftovers = list(folder.glob(f"*{TMP_SUFFIX}"))
     assert leftovers  # the half-written file is there, and was never offered above
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # 600 generated tokens: ~25 s on a quiet 2-core machine, minutes on a busy one
+def test_regenerating_after_a_reply_longer_than_the_window_starts_from_the_prefill_checkpoint(
+    gemma_path: Path,
+) -> None:
+    """Gemma 3's sliding-window layers keep their window (plus one batch) of keys: after a reply longer
+    than that, the prompt's own keys are gone, and a regenerate would read the whole history again."""
+    engine = Engine()  # no folder: checkpoints are host copies
+    # A small batch makes the window's cache small (window + one batch), so a short reply outruns it.
+    engine.load(gemma_path, LoadSettings(n_ctx=2048, n_batch=64, n_threads=2))
+    eos = [engine.tokenize(t, add_bos=False, special=True)[0] for t in ("<eos>", "<end_of_turn>")]
+    long_reply = SamplingSettings(
+        temperature=0.0, max_tokens=300, seed=1, logit_bias=tuple((t, -100.0) for t in eos)
+    )
+    messages = _history(14)  # ~640 tokens
+    try:
+        first = _turn_with(engine, messages, long_reply)
+        again = _turn_with(engine, messages, long_reply)  # Regenerate: the same prompt
+    finally:
+        engine.unload()
+    assert first[1].prompt_tokens > 512, first[1]
+    assert first[1].completion_tokens == 300, first[1]  # past the window's cache (512 + 64, padded)
+    assert again[1].restored_tokens > 0
+    assert again[1].evaluated_tokens <= 1  # only the last prompt token, for its logits
+    assert again[1].completion_tokens == 300
+    # Not the first reply's text token for token: the first computed the last prompt token inside a
+    # batch, the regenerate alone, and the kernels differ with the batch size (as in any regenerate).
+
+
+def _turn_with(
+    engine: Engine, messages: list[Message], sampling: SamplingSettings
+) -> tuple[str, GenerationStats]:
+    text: list[str] = []
+    stats = None
+    for event in engine.stream_chat(messages, sampling):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        else:
+            stats = event
+    assert stats is not None
+    return "".join(text), stats

@@ -12,12 +12,13 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from desktop_app.core.engine import native
 from desktop_app.core.engine.events import Event, GenerationStats, TextDelta, measure
 from desktop_app.core.engine.governor import ThreadGovernor
+from desktop_app.core.engine.state_cache import common_prefix
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import SamplingSettings, StopReason
 from desktop_app.core.limits import random_seed
@@ -44,27 +45,42 @@ class Decoder:
         self.prefill_governor: ThreadGovernor | None = None  # prefill chunks have their own
         self.fixed_threads = 0  # the thread count when there is no governor
         self.n_swa = 0  # the model's sliding-window size (0: none)
+        # Called with the prompt once it is in the KV cache, before the first token is sampled: the
+        # engine keeps a copy there, because a sliding-window cache cannot go back to it later.
+        self.checkpoint: Callable[[list[int]], None] | None = None
 
     def reset(self) -> None:
         """Empty the KV cache."""
         native.lib().llama_memory_clear(native.lib().llama_get_memory(self._ctx), True)
         self.cached = []
 
+    def usable_prefix(self, tokens: Sequence[int]) -> int:
+        """How many of `tokens` the KV cache can serve now: the common prefix, unless a sliding-window
+        cache has already forgotten keys that the rest would need (then 0; see _reuse_prefix)."""
+        llama_cpp = native.lib()
+        # the last prompt token must be evaluated for its logits
+        keep = max(0, min(common_prefix(self.cached, tokens), len(tokens) - 1))
+        if keep and self.n_swa:
+            memory = llama_cpp.llama_get_memory(self._ctx)
+            if llama_cpp.llama_memory_seq_pos_min(memory, 0) > _oldest_needed(keep, self.n_swa):
+                return 0
+        return keep
+
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Keep the KV cache for the longest common prefix; drop the rest. Returns tokens kept."""
         llama_cpp = native.lib()
-        keep = 0
-        for a, b in zip(self.cached, tokens, strict=False):
-            if a != b:
-                break
-            keep += 1
-        keep = max(0, min(keep, len(tokens) - 1))  # the last prompt token must be evaluated for its logits
+        # the last prompt token must be evaluated for its logits
+        keep = max(0, min(common_prefix(self.cached, tokens), len(tokens) - 1))
         memory = llama_cpp.llama_get_memory(self._ctx)
         if keep < len(self.cached) and not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
             # Some caches (recurrent, sliding-window) cannot drop a suffix: start over.
             llama_cpp.llama_memory_clear(memory, True)
             keep = 0
-        if keep and self.n_swa and llama_cpp.llama_memory_seq_pos_min(memory, 0) > max(0, keep - self.n_swa):
+        if (
+            keep
+            and self.n_swa
+            and llama_cpp.llama_memory_seq_pos_min(memory, 0) > _oldest_needed(keep, self.n_swa)
+        ):
             # A sliding-window cache keeps only the last window of what it computed: after dropping a
             # long suffix, the keys the next token must see are gone (llama-server checks the same).
             llama_cpp.llama_memory_clear(memory, True)
@@ -143,6 +159,8 @@ class Decoder:
                     hint="Try again; if it keeps failing, reload the model with a smaller context.",
                 )
             self.cached.extend(chunk)
+        if reason is None and self.checkpoint is not None and len(self.cached) > self.n_swa:
+            self.checkpoint(list(self.cached))
         prefill_end = time.perf_counter()
         evaluated = len(pending)
         if reason == "cancelled":
@@ -271,6 +289,12 @@ class Decoder:
             dropped=dropped, n_ctx=self.n_ctx, context_used=len(self.cached), first_token_at=first_token_at,
             n_threads=n_threads, threads_note=note,
         )  # fmt: skip
+
+
+def _oldest_needed(position: int, n_swa: int) -> int:
+    """The oldest position a token at `position` attends to in a sliding window of `n_swa`
+    (llama.cpp's standard SWA masks p0 when position - p0 >= n_swa)."""
+    return max(0, position - n_swa + 1)
 
 
 def _deltas(text: str, splitter: ReasoningSplitter | None) -> Iterator[TextDelta]:

@@ -33,6 +33,7 @@ def state_key(path: Path, settings: LoadSettings, n_ctx: int, chat_format: ChatF
         ("n_gpu_layers", settings.n_gpu_layers),
         ("flash_attention", settings.flash_attention),
         ("kv_cache_type", settings.kv_cache_type),
+        ("swa_full", False),  # loading.py: sliding-window layers keep their window only
     )
     template = hashlib.sha256(chat_format.template.encode("utf-8", errors="replace")).hexdigest()
     return StateKey(

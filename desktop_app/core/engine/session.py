@@ -26,7 +26,6 @@ from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
 from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llama
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
 from desktop_app.core.engine.state_cache import Snapshot, StateCache
-from desktop_app.core.engine.state_cache import common_prefix as kv_state_prefix
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.templates import resolve_chat_format
@@ -42,7 +41,9 @@ class Engine:
         `state_cache` keeps each conversation's KV state after a reply (`stream_chat(state_tag=...)`)
         and restores it when a prompt continues it: reopening a long chat skips re-reading it."""
         self._clock = clock
-        self.state_cache = state_cache
+        # Without a folder the cache still keeps host copies: switching between API conversations and
+        # regenerating after a long reply (a sliding-window model's prefill checkpoint) use them.
+        self.state_cache = state_cache if state_cache is not None else StateCache(None)
         self._state_key: str | None = None  # this load's StateKey digest; None: saved state is off
         self._governor: ThreadGovernor | None = None  # generation steps (n_threads)
         self._prefill_governor: ThreadGovernor | None = None  # prefill chunks (n_threads_batch)
@@ -104,6 +105,8 @@ class Engine:
         n_threads, _ = settings.thread_counts()
         self._decoder.fixed_threads = n_threads
         self._decoder.n_swa = int(native.lib().llama_model_n_swa(llm._model.model))
+        if self._decoder.n_swa:
+            self._decoder.checkpoint = self._checkpoint
         try:
             self._state_key = kv_state.state_key(Path(path), settings, llm.n_ctx(), chat_format).digest
         except OSError:
@@ -278,10 +281,10 @@ class Engine:
         """Swap in the saved state sharing the longest prefix with `tokens`, when it beats what the KV
         cache holds now. Returns (tokens restored, seconds)."""
         cache, key, decoder = self.state_cache, self._state_key, self._decoder
-        if cache is None or key is None or decoder is None:
+        if key is None or decoder is None:
             return 0, 0.0
         began = time.perf_counter()
-        in_memory = kv_state_prefix(decoder.cached, tokens)
+        in_memory = decoder.usable_prefix(tokens)
         found = cache.best(key, tokens, beat=in_memory)
         if found is None:
             return 0, 0.0
@@ -297,9 +300,21 @@ class Engine:
         decoder.cached = list(snapshot.tokens)
         return found[0], time.perf_counter() - began
 
+    def _checkpoint(self, tokens: list[int]) -> None:
+        """The prompt's state, kept in memory: a sliding-window cache forgets the keys a regenerate or
+        an edit of the last message needs once the reply runs past the window (llama-server keeps
+        "context checkpoints" for the same reason). A copy, not a computation: ~36 MB at 7k tokens of
+        Gemma 3 270M."""
+        key = self._state_key
+        if key is None:
+            return
+        payload = kv_state.snapshot(self._require()._ctx.ctx)
+        if payload:
+            self.state_cache.remember(Snapshot(key, tuple(tokens), payload, None))
+
     def _save_state(self, tag: str) -> None:
         cache, key, decoder = self.state_cache, self._state_key, self._decoder
-        if cache is None or key is None or decoder is None or not decoder.cached:
+        if key is None or decoder is None or not decoder.cached:
             return
         payload = kv_state.snapshot(self._require()._ctx.ctx)
         if payload:
