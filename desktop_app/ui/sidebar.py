@@ -77,7 +77,7 @@ class Sidebar(QWidget):
         sizes.addWidget(self.smaller)
         sizes.addWidget(self.larger)
         layout.addLayout(sizes)
-        self.saved_state = button("Saved chat state…", "ghost")  # its menu: main_window, saved_state_menu
+        self.saved_state = button("Saved state…", "ghost")  # its menu: main_window, saved_state_menu
         layout.addWidget(self.saved_state, alignment=Qt.AlignmentFlag.AlignLeft)  # as "Import a chat…"
         self.privacy = label("", "muted", wrap=True)  # wraps at large text sizes instead of being cut
         layout.addWidget(self.privacy)
