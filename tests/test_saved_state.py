@@ -133,6 +133,15 @@ def test_a_state_saved_under_other_conditions_is_never_used(
     assert _restored(tmp_path, model, LoadSettings(n_ctx=512, n_threads=2), follow_up) > 0  # threads: same KV
 
 
+def test_a_state_saved_with_another_kv_type_is_never_used(tmp_path: Path, gemma_path: Path) -> None:
+    """On Gemma: the tiny model's heads are too small for llama.cpp's quantized V cache."""
+    f16 = LoadSettings(n_ctx=512, n_threads=2, flash_attention=True)  # a quantized V cache needs it
+    follow_up = _saved(tmp_path, gemma_path, f16)
+    q8 = LoadSettings(n_ctx=512, n_threads=2, flash_attention=True, kv_cache_type="q8_0")
+    assert _restored(tmp_path, gemma_path, q8, follow_up) == 0
+    assert _restored(tmp_path, gemma_path, f16, follow_up) > 0  # the same settings: used
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "append"])
 def test_a_damaged_state_file_is_discarded(
     tmp_path: Path, tiny_gguf: Callable[..., Path], damage: str
