@@ -245,20 +245,7 @@ def _chat(args: argparse.Namespace) -> int:
         elif saved is not None and chosen.entry is None:
             saved.model_name = engine.model.summary.name  # as --save names it
         if args.prompt is not None:
-            if sys.stderr.isatty():
-                print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
-            messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
-            text, reasoning, stats = answer(engine, messages, turn_sampling, sys.stdout, writer)
-            print()
-            if args.json:
-                print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
-            if one_shot_default and stats.stop_reason == "max_tokens":
-                print(
-                    f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
-                    "pass --max-tokens N for a longer one.",
-                    file=sys.stderr,
-                )
-            return 0
+            return _one_shot(engine, args, history, sampling, saved, one_shot_default=one_shot_default)
         banner = f"Chatting with {engine.model.summary.name} ({engine.model.chat_format.family} template)."
         return _interactive(engine, banner, history, sampling, as_json=args.json, saved=saved)
     finally:
@@ -438,6 +425,32 @@ def _begin(
     return saved.begin(prompt)
 
 
+def _one_shot(
+    backend: ChatBackend,
+    args: argparse.Namespace,
+    history: list[Message],
+    sampling: SamplingSettings,
+    saved: SavedChat | None,
+    *,
+    one_shot_default: bool,
+) -> int:
+    """`--prompt`: one reply, its JSON line with --json, and a hint when the default length cut it."""
+    if sys.stderr.isatty():
+        print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
+    messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
+    text, reasoning, stats = answer(backend, messages, turn_sampling, sys.stdout, writer)
+    print()
+    if args.json:
+        print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
+    if one_shot_default and stats.stop_reason == "max_tokens":
+        print(
+            f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
+            "pass --max-tokens N for a longer one.",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _interactive(
     engine: ChatBackend,
     banner: str,
@@ -549,20 +562,7 @@ def _remote_chat(args: argparse.Namespace) -> int:
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
     try:
         if args.prompt is not None:
-            if sys.stderr.isatty():
-                print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
-            messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
-            text, reasoning, stats = answer(chat, messages, turn_sampling, sys.stdout, writer)
-            print()
-            if args.json:
-                print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
-            if one_shot_default and stats.stop_reason == "max_tokens":
-                print(
-                    f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
-                    "pass --max-tokens N for a longer one.",
-                    file=sys.stderr,
-                )
-            return 0
+            return _one_shot(chat, args, history, sampling, saved, one_shot_default=one_shot_default)
         banner = f"Chatting with {chat.model} on {provider.name} ({provider.netloc}); your messages go there."
         return _interactive(chat, banner, history, sampling, as_json=args.json, saved=saved)
     finally:

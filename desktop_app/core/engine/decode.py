@@ -56,7 +56,9 @@ class Decoder:
 
     def usable_prefix(self, tokens: Sequence[int]) -> int:
         """How many of `tokens` the KV cache can serve now: the common prefix, unless a sliding-window
-        cache has already forgotten keys that the rest would need (then 0; see _reuse_prefix)."""
+        cache has already forgotten keys that the rest would need (then 0). A window cache keeps only
+        the last window of what it computed: after dropping a long suffix, the keys the next token must
+        see are gone (llama-server checks the same)."""
         llama_cpp = native.lib()
         # the last prompt token must be evaluated for its logits
         keep = max(0, min(common_prefix(self.cached, tokens), len(tokens) - 1))
@@ -67,22 +69,12 @@ class Decoder:
         return keep
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
-        """Keep the KV cache for the longest common prefix; drop the rest. Returns tokens kept."""
+        """Keep the KV cache for the usable common prefix; drop the rest. Returns tokens kept."""
         llama_cpp = native.lib()
-        # the last prompt token must be evaluated for its logits
-        keep = max(0, min(common_prefix(self.cached, tokens), len(tokens) - 1))
+        keep = self.usable_prefix(tokens)
         memory = llama_cpp.llama_get_memory(self._ctx)
         if keep < len(self.cached) and not llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1):
             # Some caches (recurrent, sliding-window) cannot drop a suffix: start over.
-            llama_cpp.llama_memory_clear(memory, True)
-            keep = 0
-        if (
-            keep
-            and self.n_swa
-            and llama_cpp.llama_memory_seq_pos_min(memory, 0) > _oldest_needed(keep, self.n_swa)
-        ):
-            # A sliding-window cache keeps only the last window of what it computed: after dropping a
-            # long suffix, the keys the next token must see are gone (llama-server checks the same).
             llama_cpp.llama_memory_clear(memory, True)
             keep = 0
         del self.cached[keep:]
