@@ -48,10 +48,10 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     if not commands:
         return parser
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from desktop_app.commands import bench, chat, chats, models, pull, remote, search
+    from desktop_app.commands import batch, bench, chat, chats, docs, models, pull, remote, search
     from desktop_app.server import command as serve
 
-    for module in (models, search, pull, chat, chats, remote, bench, serve):
+    for module in (models, search, pull, chat, chats, remote, docs, batch, bench, serve):
         module.register(sub)
     return parser
 
