@@ -19,11 +19,21 @@ from typing import Any
 
 from desktop_app.core.conversation_records import Conversation, Message
 from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.documents.context import (
+    Attachment,
+    DocumentContext,
+    DocumentSource,
+    TokenCounter,
+    build_context,
+    context_budget,
+    estimate_tokens,
+    message_with,
+)
 from desktop_app.core.engine import Message as EngineMessage
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.reply_writer import FLUSH_INTERVAL_S, ReplyWriter, with_fixed_seed
 
-__all__ = ["ChatSession", "ChatTurn", "NewConversation", "engine_messages"]
+__all__ = ["ChatSession", "ChatTurn", "NewConversation", "engine_messages", "with_documents"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +196,38 @@ class ChatSession:
             continue_last=continuing,
             writer=writer,
         )
+
+
+def with_documents(
+    store: ConversationStore,
+    turn: ChatTurn,
+    source: DocumentSource,
+    *,
+    n_ctx: int,
+    count_tokens: TokenCounter | None = None,
+) -> tuple[list[EngineMessage], DocumentContext]:
+    """A turn of a chat with documents attached: retrieve for the turn's question, store what was
+    retrieved with the reply, and return the messages to send, the question's user message replaced
+    by the one carrying the sources. Run it off the GUI thread (it reads the index).
+
+    Earlier turns are sent as the user wrote them: each turn brings its own sources, so the context
+    holds one turn's documents at a time. A continued reply is sent the sources it was first shown."""
+    messages = list(turn.messages)
+    at = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None)
+    attachment = Attachment.from_settings(turn.conversation.settings)
+    if at is None or not attachment:
+        return messages, DocumentContext("", (), "none", "")
+    question = str(messages[at]["content"])
+    if turn.continue_last:
+        sources = store.sources(turn.reply.id)
+        if not sources:
+            return messages, DocumentContext(question, (), "none", question)
+        context = DocumentContext(question, tuple(sources), "passages", message_with(question, sources))
+    else:
+        count = count_tokens or estimate_tokens
+        used = sum(count(str(m["content"])) for i, m in enumerate(messages) if i != at) + count(question)
+        budget = context_budget(n_ctx, used, turn.sampling.max_tokens)
+        context = build_context(question, attachment, source, budget, count_tokens=count_tokens)
+        store.save_sources(turn.reply.id, context.sources)
+    messages[at] = {**messages[at], "content": context.message}
+    return messages, context

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +53,7 @@ from desktop_app.core.conversation_records import (
     dump,
     dump_optional,
     lastrowid,
+    load_json,
     message_from,
     require_conversation,
     require_message,
@@ -62,6 +63,7 @@ from desktop_app.core.conversation_records import (
 )
 from desktop_app.core.conversation_search import MAX_QUERY_CHARS, MAX_QUERY_WORDS, SEARCH_LIMIT, plain_terms
 from desktop_app.core.db import Database
+from desktop_app.core.documents.passages import Passage
 from desktop_app.core.engine import GenerationStats
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.reply_writer import FLUSH_INTERVAL_S, ReplyWriter, save_reply, with_fixed_seed
@@ -374,6 +376,55 @@ class ConversationStore:
             final=final,
         )  # fmt: skip
 
+    # -- documents (issue #15): what a chat has attached, and what each reply was shown -------------
+
+    def set_documents(self, conversation_id: int, documents: Mapping[str, Any] | None) -> Conversation:
+        """Attach documents to the chat (`{"collections": [...], "files": [...]}`, kept in its settings
+        under "documents"); None or an empty mapping detaches them. Other settings stay as they are."""
+        with self.db.transaction() as conn:
+            row = require_conversation(conn, conversation_id)
+            settings = load_json(row["settings"]) or {}
+            if documents and any(documents.values()):
+                settings["documents"] = dict(documents)
+            else:
+                settings.pop("documents", None)
+            conn.execute(
+                "UPDATE conversations SET settings = ? WHERE id = ?", (dump(settings), conversation_id)
+            )
+        return self.get_conversation(conversation_id)
+
+    def save_sources(self, message_id: int, passages: Sequence[Passage]) -> None:
+        """Store the sources a reply was shown, numbered from 1 as the model saw them (replacing any)."""
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                raise unknown_message(message_id)
+            conn.execute("DELETE FROM message_sources WHERE message_id = ?", (message_id,))
+            conn.executemany(
+                "INSERT INTO message_sources (message_id, n, file, page, text, score, char_start, char_end, "
+                "chunk_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(message_id, n, p.file, p.page, p.text, float(p.score), p.start, p.end, p.chunk_id)
+                 for n, p in enumerate(passages, 1)],
+            )  # fmt: skip
+
+    def sources(self, message_id: int) -> list[Passage]:
+        """The sources reply `message_id` was shown, source 1 first; [] when it had none."""
+        rows = self.db.read(
+            "SELECT * FROM message_sources WHERE message_id = ? ORDER BY n", (message_id,)
+        ).fetchall()
+        return [_passage(row) for row in rows]
+
+    def sources_of(self, conversation_id: int) -> dict[int, list[Passage]]:
+        """Every reply of the conversation that had sources: message id -> its sources, in order."""
+        rows = self.db.read(
+            "SELECT s.* FROM message_sources s JOIN messages m ON m.id = s.message_id "
+            "WHERE m.conversation_id = ? ORDER BY s.message_id, s.n",
+            (conversation_id,),
+        ).fetchall()
+        found: dict[int, list[Passage]] = {}
+        for row in rows:
+            found.setdefault(int(row["message_id"]), []).append(_passage(row))
+        return found
+
     # -- search ------------------------------------------------------------------------------------
 
     def search(
@@ -431,3 +482,10 @@ class ConversationStore:
                 "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (parent, conversation_id)
             )
         return conversation_id
+
+
+def _passage(row: Any) -> Passage:
+    return Passage(
+        file=row["file"], page=row["page"], text=row["text"], score=row["score"],
+        start=row["char_start"], end=row["char_end"], chunk_id=row["chunk_id"],
+    )  # fmt: skip

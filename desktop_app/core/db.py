@@ -128,6 +128,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE conversations ADD COLUMN pinned_at REAL;
     """,
+    # 5: what a reply was shown from the chat's documents (issue #15): source n of the reply, as the
+    # model saw it, so its [n] citations and the Sources panel still work when the files change or go.
+    # Deleting a reply (or its conversation) deletes its sources.
+    """
+    CREATE TABLE message_sources (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        page INTEGER,
+        text TEXT NOT NULL,
+        score REAL NOT NULL DEFAULT 0,
+        char_start INTEGER NOT NULL DEFAULT 0,
+        char_end INTEGER NOT NULL DEFAULT 0,
+        chunk_id INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (message_id, n)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
