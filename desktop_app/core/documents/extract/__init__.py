@@ -82,7 +82,7 @@ def open_document(
         return _single(path, kind, normalize_text(raw), capped, cap_note(max_chars))
     limit = min(max_bytes, MAX_HTML_BYTES) if kind == "html" else max_bytes
     raw, bytes_capped = read_text_file(path, limit)
-    byte_note = f"only the first {limit:,} bytes were indexed"
+    byte_note = f"only the first {limit / 2**20:,.0f} MB were indexed"
     if kind == "html":
         raw, chars_capped = html_to_text(raw, max_chars)
         text = normalize_text(raw)

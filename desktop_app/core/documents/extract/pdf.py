@@ -49,11 +49,15 @@ class PdfReader(DocumentReader):
         found_text = False
         for index in range(len(pdf)):
             if budget <= 0:
-                self._mark_capped(f"{cap_note(self._max_chars)} (up to page {index})")
+                if not self.info.capped:
+                    self._mark_capped(f"{cap_note(self._max_chars)} (up to page {index})")
                 return
-            raw = self._page_text(pdf, index, budget)
+            raw, cut = self._page_text(pdf, index, budget)
             text = normalize_text(raw, dehyphenate=True)
             budget -= len(raw)
+            if cut:
+                self._mark_capped(f"{cap_note(self._max_chars)} (up to page {index + 1})")
+                budget = 0
             if text:
                 found_text = True
             yield PageText(index + 1, text)
@@ -64,7 +68,8 @@ class PdfReader(DocumentReader):
             )
 
     @staticmethod
-    def _page_text(pdf: pdfium.PdfDocument, index: int, budget: int) -> str:
+    def _page_text(pdf: pdfium.PdfDocument, index: int, budget: int) -> tuple[str, bool]:
+        """The page's raw text, at most `budget` characters, and whether some was left out."""
         try:
             page = pdf[index]
         except pdfium.PdfiumError as exc:
@@ -73,7 +78,9 @@ class PdfReader(DocumentReader):
             textpage = page.get_textpage()
             try:
                 count = textpage.count_chars()
-                return textpage.get_text_range(0, min(count, budget)) if count > 0 else ""
+                if count <= 0:
+                    return "", False
+                return textpage.get_text_range(0, min(count, budget)), count > budget
             finally:
                 textpage.close()
         except pdfium.PdfiumError as exc:
