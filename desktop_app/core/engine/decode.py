@@ -9,21 +9,19 @@ tracked, so the next request evaluates only what differs from the last one.
 
 from __future__ import annotations
 
-import codecs
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from desktop_app.core.engine import native
-from desktop_app.core.engine.events import Event, GenerationStats, TextDelta, measure
+from desktop_app.core.engine.events import Event, GenerationStats, measure
 from desktop_app.core.engine.governor import ThreadGovernor
+from desktop_app.core.engine.reply_text import ReplyText
 from desktop_app.core.engine.state_cache import common_prefix
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import SamplingSettings, StopReason
 from desktop_app.core.limits import random_seed
-from desktop_app.core.reasoning import ReasoningSplitter
-from desktop_app.core.stop_strings import StopBuffer
 
 
 class Decoder:
@@ -64,7 +62,7 @@ class Decoder:
         keep = max(0, min(common_prefix(self.cached, tokens), len(tokens) - 1))
         if keep and self.n_swa:
             memory = llama_cpp.llama_get_memory(self._ctx)
-            if llama_cpp.llama_memory_seq_pos_min(memory, 0) > _oldest_needed(keep, self.n_swa):
+            if llama_cpp.llama_memory_seq_pos_min(memory, 0) > oldest_needed(keep, self.n_swa):
                 return 0
         return keep
 
@@ -165,16 +163,10 @@ class Decoder:
 
         seed = sampling.seed if sampling.seed is not None else random_seed()
         sampler = native.build_sampler(vocab, sampling, seed)
-        pieces = native.PieceDecoder(vocab)
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stop_buffer = StopBuffer(tuple(stops))
-        splitter = ReasoningSplitter() if reasoning else None
+        reply = ReplyText(vocab, stops, reasoning=reasoning, ignore_eos=ignore_eos)
+        push = reply.push
         sample = llama_cpp.llama_sampler_sample
         decode = llama_cpp.llama_decode
-        is_eog = llama_cpp.llama_vocab_is_eog
-        get_attr = llama_cpp.llama_vocab_get_attr
-        control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
-        completion = 0
         sampled = 0
         first_token_at = 0.0
         try:
@@ -188,30 +180,13 @@ class Decoder:
                     first_token_at = time.perf_counter()
                 if token_times is not None:
                     token_times.append(time.perf_counter())
-                if not ignore_eos and is_eog(vocab, token):
-                    reason = "eos"
+                deltas, ended = push(token)
+                if deltas:
+                    yield from deltas
+                if ended is not None:
+                    reason = ended
                     break
-                completion += 1
-                if get_attr(vocab, token) & control:
-                    # A control token the model emitted is markup, never text to show (a box, or a
-                    # stray "<start_of_turn>"); one that is a stop string still ends the reply.
-                    marker = pieces.piece(token).decode("utf-8", errors="replace")
-                    hit = next((stop for stop in stops if stop and stop in marker), None)
-                    if hit is not None:
-                        stop_buffer.hit = hit
-                        reason = "stop_string"
-                        break
-                    text = ""
-                else:
-                    text = utf8.decode(pieces.piece(token))
-                if text:
-                    shown = stop_buffer.push(text)
-                    if shown:
-                        yield from _deltas(shown, splitter)
-                    if stop_buffer.hit is not None:
-                        reason = "stop_string"
-                        break
-                if completion >= sampling.max_tokens:
+                if reply.completion >= sampling.max_tokens:
                     reason = "max_tokens"
                     break
                 if len(self.cached) + 1 >= n_ctx:
@@ -238,12 +213,8 @@ class Decoder:
                 self.cached.append(token)
         finally:
             llama_cpp.llama_sampler_free(sampler)
-        tail = utf8.decode(b"", final=True)
-        tail = stop_buffer.push(tail) + stop_buffer.flush() if tail else stop_buffer.flush()
-        if tail:
-            yield from _deltas(tail, splitter)
-        if splitter is not None:
-            yield from (TextDelta(text, kind) for kind, text in splitter.flush() if text)
+        yield from reply.finish()
+        completion = reply.completion
         self._sync_cache_with_memory()
         end = time.perf_counter()
         stats = self._stats(
@@ -251,8 +222,8 @@ class Decoder:
             started=started, prefill_end=prefill_end, end=end, reason=reason, dropped=dropped,
             first_token_at=first_token_at,
         )  # fmt: skip
-        if stop_buffer.hit is not None:
-            stats = GenerationStats(**{**stats.to_dict(), "stop_string": stop_buffer.hit})
+        if reply.stop_hit is not None:
+            stats = GenerationStats(**{**stats.to_dict(), "stop_string": reply.stop_hit})
         yield stats
 
     def _stats(
@@ -283,16 +254,7 @@ class Decoder:
         )  # fmt: skip
 
 
-def _oldest_needed(position: int, n_swa: int) -> int:
+def oldest_needed(position: int, n_swa: int) -> int:
     """The oldest position a token at `position` attends to in a sliding window of `n_swa`
     (llama.cpp's standard SWA masks p0 when position - p0 >= n_swa)."""
     return max(0, position - n_swa + 1)
-
-
-def _deltas(text: str, splitter: ReasoningSplitter | None) -> Iterator[TextDelta]:
-    if splitter is None:
-        yield TextDelta(text)
-        return
-    for kind, part in splitter.feed(text):
-        if part:
-            yield TextDelta(part, kind)

@@ -25,6 +25,12 @@ from desktop_app.core.engine.events import Event, GenerationStats, Message
 from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
 from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llama
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
+from desktop_app.core.engine.sequences import (
+    ParallelContext,
+    Scheduler,
+    SequenceRequest,
+    parallel_capacity,
+)
 from desktop_app.core.engine.state_cache import Snapshot, StateCache
 from desktop_app.core.errors import GenerationError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
@@ -54,6 +60,7 @@ class Engine:
         self._cancel = threading.Event()
         self._decoder: Decoder | None = None
         self._prompt: PromptTokenizer | None = None
+        self._parallel: Scheduler | None = None  # API and batch sequences (a second context), on demand
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -128,6 +135,7 @@ class Engine:
         return self._model
 
     def unload(self) -> None:
+        self.release_parallel()
         if self._llm is not None:
             self._llm.close()
         self._llm = None
@@ -341,6 +349,82 @@ class Engine:
             ignore_eos=ignore_eos,
             token_times=token_times,
         )
+
+    # -- parallel sequences ------------------------------------------------------------------------
+
+    def run_parallel(
+        self,
+        next_request: Callable[[], SequenceRequest | None],
+        *,
+        n_parallel: int,
+        pause: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Decode up to `n_parallel` requests together (continuous batching, sequences.py) until
+        `next_request()` returns None and every admitted one has ended (True), or until `pause()` turns
+        true between steps (False: the running sequences stay parked in their own context, and the next
+        call resumes them). `cancel()` ends them all. The chat's context and KV cache are not touched."""
+        llm = self._require()
+        model = self._require_model()
+        self._cancel.clear()
+        if self._abort is not None:
+            self._abort.clear()
+        scheduler = self._parallel
+        if scheduler is not None and scheduler.context.n_parallel != n_parallel and not scheduler.active:
+            self.release_parallel()
+            scheduler = None
+        if scheduler is None:
+            n_ctx_seq = model.n_ctx
+            n = parallel_capacity(model.summary, model.settings.kv_cache_type, n_ctx_seq, n_parallel)
+            if n < n_parallel:
+                log.info("memory allows %d parallel sequences of %d tokens, not %d", n, n_ctx_seq, n_parallel)
+            context = ParallelContext(llm, n, n_ctx_seq, self._abort)
+            decoder = self._decoder
+            scheduler = Scheduler(
+                context,
+                llm._model.vocab,
+                self._prepare_sequence,
+                n_swa=decoder.n_swa if decoder is not None else 0,
+                threads=self._parallel_threads,
+            )
+            self._parallel = scheduler
+        return scheduler.run(next_request, pause, self._cancel.is_set)
+
+    @property
+    def parallel_slots(self) -> int:
+        """How many sequences the parallel context holds (0 before the first parallel request)."""
+        return self._parallel.context.n_parallel if self._parallel is not None else 0
+
+    def release_parallel(self) -> None:
+        """Free the parallel context (its KV cache); parked sequences end as cancelled."""
+        scheduler, self._parallel = self._parallel, None
+        if scheduler is not None:
+            scheduler.cancel_all()
+            scheduler.context.close()
+
+    def _prepare_sequence(
+        self, request: SequenceRequest, n_ctx_seq: int
+    ) -> tuple[list[int], int, tuple[str, ...], bool]:
+        model = self._require_model()
+        sampling = request.sampling
+        if request.messages is not None:
+            reserve = min(sampling.max_tokens, n_ctx_seq // 4)
+            tokens, dropped = fit_history(request.messages, n_ctx_seq, reserve, self._render_tokens)
+            return tokens, dropped, (*sampling.stop, *model.chat_format.stop_strings), True
+        prompt = request.prompt if request.prompt is not None else ""
+        tokens = self.tokenize(prompt, add_bos=True) if isinstance(prompt, str) else list(prompt)
+        return tokens, 0, tuple(sampling.stop), False
+
+    def _parallel_threads(self) -> tuple[int, int]:
+        """The counts the chat's governors chose (or the fixed ones): a busy CPU slows batches too."""
+        model = self._require_model()
+        n_threads, n_threads_batch = model.settings.thread_counts()
+        if self._fixed is not None:
+            return self._fixed, self._fixed
+        if self._governor is not None:
+            n_threads = self._governor.state.n_threads
+        if self._prefill_governor is not None:
+            n_threads_batch = self._prefill_governor.state.n_threads
+        return n_threads, n_threads_batch
 
     def _begin_request(self) -> Decoder:
         self._require()
