@@ -1,0 +1,106 @@
+"""The documents index's own SQLite file (`documents.sqlite3`, beside the chats database but separate:
+an index can be thrown away and rebuilt, chats cannot). WAL, a schema version in PRAGMA user_version.
+
+A file added to two collections has a row (and chunks, and vectors) in each: collections are indexed
+with their own embedding model and removed independently, and no chunk is shared between them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from desktop_app.core.db import Database, _rollback, _statements, _storage_error
+from desktop_app.core.errors import StorageError
+
+# Each entry upgrades the schema by one version. Never edit a released entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: collections, the paths added to them (refresh walks these), files, chunks, FTS5, vectors.
+    # chunks_fts is an external-content table over chunks.text (rowid = chunk id), kept by triggers;
+    # deleting a file cascades to its chunks (and so the FTS rows) and their vectors.
+    """
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        embedding_model TEXT,
+        revision INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE roots (
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (collection_id, path)
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
+        error TEXT,
+        kind TEXT,
+        pages INTEGER,
+        chunk_count INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL DEFAULT '',
+        indexed_at REAL NOT NULL,
+        UNIQUE (collection_id, path)
+    );
+    CREATE INDEX files_path ON files(path);
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        page INTEGER,
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX chunks_file ON chunks(file_id, id);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, content='chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TABLE vectors (
+        chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (chunk_id, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX vectors_model ON vectors(model, chunk_id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class DocumentsDatabase(Database):
+    """`core.db.Database` (a connection per thread, BEGIN IMMEDIATE transactions, typed errors) with
+    the documents index's own migrations."""
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"The documents index {self.path} was written by a newer version of Hearth "
+                    f"(schema {version}, this version knows {SCHEMA_VERSION}).",
+                    hint="Update Hearth, or delete that file: Hearth rebuilds the index from your files.",
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[target - 1]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.path, exc) from exc

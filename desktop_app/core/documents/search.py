@@ -1,0 +1,141 @@
+"""Retrieval pieces the store puts together: a user's words as a safe FTS5 query, reciprocal-rank
+fusion of the keyword and vector rankings, and the vector matrix kept in memory for exact cosine
+search (numpy is imported on first use: the window must not wait for it)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float32]
+else:
+    FloatArray = Any
+
+#: RRF's constant, as in Cormack et al. and GPT4All's LocalDocs: damps the weight of the top ranks
+RRF_K = 60
+#: how many candidates each ranking contributes to a fused one
+CANDIDATES = 50
+MAX_QUERY_CHARS = 2000
+MAX_QUERY_TOKENS = 24
+_TOKEN = re.compile(r"\w+")
+#: question words and glue dropped from a query that has other words: they match most chunks, so
+#: they cost time at 100k chunks, and in a small collection a rare "how" can outrank the topic words
+_STOPWORD_TEXT = (
+    "a an and are as at be by can could did do does for from had has have how i if in into is it its "
+    "me my of on or our so than that the their them then there these they this those to was we were "
+    "what when where which who whom why will with would you your"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+class QueryEmbedder(Protocol):
+    """What search needs from an embedding model: a key naming the vectors it writes, and a query's
+    unit vector (with the model's query prefix applied)."""
+
+    @property
+    def key(self) -> str: ...
+
+    def embed_query(self, text: str) -> FloatArray: ...
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 query that cannot be a syntax error: each word quoted (words are
+    runs of letters and digits, so they hold no quote), OR-ed, so any one of them matches and BM25
+    ranks the passages holding the rarer ones first. Common English words are dropped unless the query
+    has nothing else. None when there is no word at all."""
+    words: list[str] = []
+    for match in _TOKEN.finditer(text[:MAX_QUERY_CHARS]):
+        word = match.group(0).lower()
+        if word not in words:
+            words.append(word)
+    words = [w for w in words if w not in STOPWORDS] or words
+    words = words[:MAX_QUERY_TOKENS]
+    return " OR ".join(f'"{word}"' for word in words) if words else None
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> list[tuple[int, float]]:
+    """Ids by the sum of 1/(k + rank) over the rankings they appear in (rank from 1), best first."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+@dataclass(frozen=True)
+class VectorMatrix:
+    """Unit vectors of a scope's chunks, one row per chunk id."""
+
+    ids: Any  # np.ndarray of int64
+    matrix: FloatArray
+
+    def nearest(self, query: FloatArray, n: int) -> list[tuple[int, float]]:
+        """The `n` chunk ids with the highest cosine similarity to `query` (a unit vector)."""
+        import numpy as np
+
+        if len(self.ids) == 0 or query.shape[0] != self.matrix.shape[1]:
+            return []
+        scores = self.matrix @ query
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self.ids[i]), float(scores[i])) for i in top]
+
+
+def unit_rows(matrix: FloatArray) -> FloatArray:
+    """Rows scaled to length 1 (a zero row stays zero), so a dot product is the cosine."""
+    import numpy as np
+
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: FloatArray = (matrix / norms).astype(np.float32, copy=False)
+    return out
+
+
+def matrix_from_blobs(ids: Sequence[int], blobs: Sequence[bytes], dims: int) -> VectorMatrix:
+    """Stored float32 BLOBs (already unit length) as one matrix; a BLOB of the wrong size is dropped."""
+    import numpy as np
+
+    width = dims * 4
+    keep = [i for i, blob in enumerate(blobs) if len(blob) == width]
+    if len(keep) != len(blobs):
+        ids = [ids[i] for i in keep]
+        blobs = [blobs[i] for i in keep]
+    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dims)
+    return VectorMatrix(np.asarray(ids, dtype=np.int64), matrix)
+
+
+class VectorCache:
+    """Matrices loaded from SQLite, one per scope and model, each with the revision of the data it was
+    read at (the store bumps a collection's revision on every write): a stale entry is never returned,
+    and it is replaced, not kept beside the new one. The oldest entries go beyond `limit`."""
+
+    def __init__(self, limit: int = 2) -> None:
+        self._limit = limit
+        self._entries: dict[Hashable, tuple[Hashable, VectorMatrix]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, revision: Hashable) -> VectorMatrix | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != revision:
+                return None
+            return entry[1]
+
+    def put(self, key: Hashable, revision: Hashable, value: VectorMatrix) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (revision, value)
+            while len(self._entries) > self._limit:
+                del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,567 @@
+"""The documents index: collections, their files, chunks, FTS5 and vectors in `documents.sqlite3`,
+and retrieval over them (FTS5 BM25, fused by reciprocal rank with exact cosine search when the scope
+has vectors for the query's embedding model).
+
+Each file is written in one transaction (its old chunks deleted, the new ones inserted with their
+vectors), so a process killed mid-index leaves every file either as it was or complete.
+`score` in a returned Passage is -bm25 for keyword search (higher is better) and the fused RRF score
+for hybrid search.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from desktop_app.core.documents.passages import PageText, Passage
+from desktop_app.core.documents.schema import DocumentsDatabase
+from desktop_app.core.documents.search import (
+    CANDIDATES,
+    FloatArray,
+    QueryEmbedder,
+    VectorCache,
+    VectorMatrix,
+    fts_query,
+    matrix_from_blobs,
+    reciprocal_rank_fusion,
+)
+from desktop_app.core.errors import HearthError
+from desktop_app.core.paths import AppPaths
+
+DEFAULT_COLLECTION = "default"
+DB_NAME = "documents.sqlite3"
+MAX_COLLECTION_NAME = 80
+MAX_TOP_K = 100
+
+
+class UnknownCollectionError(HearthError):
+    title = "No such collection"
+    exit_code = 2
+
+
+class ChunkLike(Protocol):
+    """A chunk as chunking.py makes it (page, offsets in the page's text, text)."""
+
+    @property
+    def page(self) -> int | None: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: int
+    name: str
+    embedding_model: str | None
+    roots: tuple[str, ...]
+    files: int
+    failed: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    collection_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str  # "indexed" or "failed"
+    error: str | None
+    kind: str | None
+    pages: int | None
+    chunk_count: int
+    note: str
+    indexed_at: float
+
+
+def normalise_path(path: str | os.PathLike[str]) -> str:
+    """The form paths are stored and looked up in: absolute, normalised, symlinks kept (the user's
+    path is what a citation shows)."""
+    return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def check_collection_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_COLLECTION_NAME or any(ord(c) < 32 for c in cleaned):
+        raise HearthError(
+            f"{name[:MAX_COLLECTION_NAME]!r} cannot name a collection.",
+            hint=f"Use 1 to {MAX_COLLECTION_NAME} printable characters, such as 'work'.",
+        )
+    return cleaned
+
+
+class DocumentStore:
+    """The index. Safe to share between threads (each thread gets its own SQLite connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = DocumentsDatabase(path)
+        self._vectors = VectorCache()
+
+    @classmethod
+    def open(cls, paths: AppPaths) -> DocumentStore:
+        return cls(paths.data / DB_NAME)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------------------- collections
+
+    def collection(self, name: str) -> Collection | None:
+        row = self.db.read("SELECT id FROM collections WHERE name = ?", (name.strip(),)).fetchone()
+        return None if row is None else self._collection(int(row["id"]))
+
+    def require_collection(self, name: str) -> Collection:
+        found = self.collection(name)
+        if found is None:
+            known = ", ".join(c.name for c in self.collections()) or "none yet"
+            raise UnknownCollectionError(
+                f"There is no collection named {name[:MAX_COLLECTION_NAME]!r} (collections: {known}).",
+                hint="Add files to it first: hearth docs add PATH --collection NAME",
+            )
+        return found
+
+    def ensure_collection(self, name: str, *, embedding_model: str | None = None) -> Collection:
+        """The collection `name`, created when new; `embedding_model` (a .gguf path), when given,
+        becomes its embedding model."""
+        name = check_collection_name(name)
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO collections (name, created_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO NOTHING",
+                (name, now, now),
+            )
+            if embedding_model is not None:
+                conn.execute(
+                    "UPDATE collections SET embedding_model = ?, updated_at = ? WHERE name = ?",
+                    (normalise_path(embedding_model), now, name),
+                )
+        return self.require_collection(name)
+
+    def collections(self) -> list[Collection]:
+        rows = self.db.read("SELECT id FROM collections ORDER BY name").fetchall()
+        return [self._collection(int(row["id"])) for row in rows]
+
+    def _collection(self, collection_id: int) -> Collection:
+        row = self.db.read(
+            "SELECT c.id, c.name, c.embedding_model, "
+            "(SELECT count(*) FROM files f WHERE f.collection_id = c.id AND f.status = 'indexed') AS files, "
+            "(SELECT count(*) FROM files f WHERE f.collection_id = c.id AND f.status = 'failed') AS failed, "
+            "(SELECT coalesce(sum(chunk_count), 0) FROM files f WHERE f.collection_id = c.id) AS chunks "
+            "FROM collections c WHERE c.id = ?",
+            (collection_id,),
+        ).fetchone()
+        roots = self.db.read(
+            "SELECT path FROM roots WHERE collection_id = ? ORDER BY path", (collection_id,)
+        ).fetchall()
+        return Collection(
+            id=int(row["id"]),
+            name=str(row["name"]),
+            embedding_model=row["embedding_model"],
+            roots=tuple(str(r["path"]) for r in roots),
+            files=int(row["files"]),
+            failed=int(row["failed"]),
+            chunks=int(row["chunks"]),
+        )
+
+    def remove_collection(self, name: str) -> Collection:
+        found = self.require_collection(name)
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM collections WHERE id = ?", (found.id,))
+        self._vectors.clear()
+        return found
+
+    def add_roots(self, collection_id: int, paths: Iterable[str]) -> None:
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO roots (collection_id, path, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(collection_id, normalise_path(p), now) for p in paths],
+            )
+
+    def remove_path(self, path: str | os.PathLike[str], *, collection: str | None = None) -> int:
+        """Forget a path added earlier (a file, or a folder and everything under it) in one collection
+        or all; returns how many files left the index."""
+        target = normalise_path(path)
+        under = target.rstrip(os.sep) + os.sep
+        scope, params = self._collection_filter(collection)
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"DELETE FROM roots WHERE (path = ? OR substr(path, 1, ?) = ?) AND {scope}",
+                (target, len(under), under, *params),
+            )
+            gone = conn.execute(
+                f"DELETE FROM files WHERE (path = ? OR substr(path, 1, ?) = ?) AND {scope}",
+                (target, len(under), under, *params),
+            ).rowcount
+            self._bump(conn, None if collection is None else self.require_collection(collection).id)
+        return int(gone)
+
+    def _collection_filter(self, collection: str | None) -> tuple[str, tuple[Any, ...]]:
+        if collection is None:
+            return "1", ()
+        return "collection_id = ?", (self.require_collection(collection).id,)
+
+    def _bump(self, conn: sqlite3.Connection, collection_id: int | None) -> None:
+        """Mark the collection's data changed: cached vector matrices of it are no longer used."""
+        if collection_id is None:
+            conn.execute("UPDATE collections SET revision = revision + 1, updated_at = ?", (time.time(),))
+        else:
+            conn.execute(
+                "UPDATE collections SET revision = revision + 1, updated_at = ? WHERE id = ?",
+                (time.time(), collection_id),
+            )
+
+    # ------------------------------------------------------------------------------------- files
+
+    def file_record(self, collection_id: int, path: str) -> FileRecord | None:
+        row = self.db.read(
+            "SELECT * FROM files WHERE collection_id = ? AND path = ?", (collection_id, path)
+        ).fetchone()
+        return None if row is None else _file(row)
+
+    def files(self, collection_id: int | None = None) -> list[FileRecord]:
+        if collection_id is None:
+            rows = self.db.read("SELECT * FROM files ORDER BY path").fetchall()
+        else:
+            rows = self.db.read(
+                "SELECT * FROM files WHERE collection_id = ? ORDER BY path", (collection_id,)
+            ).fetchall()
+        return [_file(row) for row in rows]
+
+    def write_file(
+        self,
+        collection_id: int,
+        path: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        sha256: str | None,
+        kind: str | None,
+        pages: int | None,
+        note: str,
+        chunks: Sequence[ChunkLike],
+        vectors: tuple[str, FloatArray] | None = None,
+    ) -> int:
+        """Replace the file's chunks (and vectors: `(model key, unit rows in chunk order)`) in one
+        transaction; returns the file's id."""
+        with self.db.transaction() as conn:
+            file_id = self._upsert_file(
+                conn,
+                collection_id,
+                path,
+                size=size,
+                mtime_ns=mtime_ns,
+                sha256=sha256,
+                status="indexed",
+                error=None,
+                kind=kind,
+                pages=pages,
+                chunk_count=len(chunks),
+                note=note,
+            )
+            conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            ids: list[int] = []
+            for chunk in chunks:
+                cursor = conn.execute(
+                    "INSERT INTO chunks (file_id, page, start, end, text) VALUES (?, ?, ?, ?, ?)",
+                    (file_id, chunk.page, chunk.start, chunk.end, chunk.text),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            if vectors is not None:
+                model, matrix = vectors
+                conn.executemany(
+                    "INSERT INTO vectors (chunk_id, model, vector) VALUES (?, ?, ?)",
+                    [(cid, model, matrix[i].tobytes()) for i, cid in enumerate(ids)],
+                )
+            self._bump(conn, collection_id)
+        return file_id
+
+    def write_failure(
+        self, collection_id: int, path: str, *, size: int, mtime_ns: int, sha256: str | None, error: str
+    ) -> None:
+        """Record why a file could not be indexed (its old chunks, if any, leave the index)."""
+        with self.db.transaction() as conn:
+            file_id = self._upsert_file(
+                conn,
+                collection_id,
+                path,
+                size=size,
+                mtime_ns=mtime_ns,
+                sha256=sha256,
+                status="failed",
+                error=error,
+                kind=None,
+                pages=None,
+                chunk_count=0,
+                note="",
+            )
+            conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            self._bump(conn, collection_id)
+
+    def touch_file(self, file_id: int, *, size: int, mtime_ns: int) -> None:
+        """The file's size or time changed but not its content: remember the new ones."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
+
+    def delete_files(self, file_ids: Sequence[int]) -> None:
+        with self.db.transaction() as conn:
+            for file_id in file_ids:
+                row = conn.execute("SELECT collection_id FROM files WHERE id = ?", (file_id,)).fetchone()
+                if row is not None:
+                    conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+                    self._bump(conn, int(row["collection_id"]))
+
+    def chunk_texts(self, file_id: int) -> list[tuple[int, str]]:
+        rows = self.db.read("SELECT id, text FROM chunks WHERE file_id = ? ORDER BY id", (file_id,))
+        return [(int(r["id"]), str(r["text"])) for r in rows.fetchall()]
+
+    def vector_count(self, file_id: int, model: str) -> int:
+        row = self.db.read(
+            "SELECT count(*) FROM vectors v JOIN chunks c ON c.id = v.chunk_id "
+            "WHERE c.file_id = ? AND v.model = ?",
+            (file_id, model),
+        ).fetchone()
+        return int(row[0])
+
+    def write_vectors(self, file_id: int, model: str, chunk_ids: Sequence[int], matrix: FloatArray) -> None:
+        """Vectors for chunks already stored (the collection's embedding model changed)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT collection_id FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
+                return
+            conn.executemany(
+                "INSERT OR REPLACE INTO vectors (chunk_id, model, vector) VALUES (?, ?, ?)",
+                [(cid, model, matrix[i].tobytes()) for i, cid in enumerate(chunk_ids)],
+            )
+            self._bump(conn, int(row["collection_id"]))
+
+    def _upsert_file(self, conn: sqlite3.Connection, collection_id: int, path: str, **values: Any) -> int:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in [*values, "indexed_at"])
+        row = conn.execute(
+            f"INSERT INTO files (collection_id, path, {columns}, indexed_at) VALUES (?, ?, {marks}, ?) "
+            f"ON CONFLICT(collection_id, path) DO UPDATE SET {updates} RETURNING id",
+            (collection_id, path, *values.values(), time.time()),
+        ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        files: Sequence[str] | None = None,
+        top_k: int = 5,
+        embedder: QueryEmbedder | None = None,
+    ) -> list[Passage]:
+        """The passages that best answer `query`, in one collection, some files, or everything.
+        Keyword (BM25) always; fused with cosine similarity when `embedder` is given and the scope
+        has vectors from the same model. Never raises on what the user typed."""
+        top_k = max(1, min(int(top_k), MAX_TOP_K))
+        scope_sql, scope_params, scope_key = self._scope(collection, files)
+        if scope_sql is None:
+            return []
+        matrix = None if embedder is None else self._matrix(embedder.key, scope_sql, scope_params, scope_key)
+        hybrid = embedder is not None and matrix is not None and len(matrix.ids) > 0
+        want = max(top_k, CANDIDATES) if hybrid else top_k
+        keyword = self._keyword(query, scope_sql, scope_params, want)
+        if not hybrid:
+            return self._passages([(cid, -score) for cid, score in keyword])
+        assert embedder is not None and matrix is not None
+        semantic = matrix.nearest(embedder.embed_query(query), want)
+        fused = reciprocal_rank_fusion([[cid for cid, _ in keyword], [cid for cid, _ in semantic]])
+        return self._passages(fused[:top_k])
+
+    def _scope(
+        self, collection: str | None, files: Sequence[str] | None
+    ) -> tuple[str | None, tuple[Any, ...], Hashable]:
+        """SQL over `f` (files) for the scope, its parameters and a key naming it; None when empty."""
+        clauses = ["f.status = 'indexed'"]
+        params: list[Any] = []
+        key: list[Hashable] = []
+        if collection is not None:
+            found = self.collection(collection)
+            if found is None:
+                return None, (), None
+            clauses.append("f.collection_id = ?")
+            params.append(found.id)
+            key.append(("collection", found.id))
+        if files is not None:
+            paths = sorted({normalise_path(p) for p in files})
+            if not paths:
+                return None, (), None
+            clauses.append(f"f.path IN ({', '.join('?' for _ in paths)})")
+            params.extend(paths)
+            key.append(("files", tuple(paths)))
+        return " AND ".join(clauses), tuple(params), tuple(key)
+
+    def _keyword(
+        self, query: str, scope_sql: str, params: tuple[Any, ...], n: int
+    ) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        rows = self.db.read(
+            "SELECT c.id, bm25(chunks_fts) AS score FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
+            f"WHERE chunks_fts MATCH ? AND {scope_sql} ORDER BY score LIMIT ?",
+            (match, *params, n),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _matrix(
+        self, model: str, scope_sql: str, params: tuple[Any, ...], scope_key: Hashable
+    ) -> VectorMatrix | None:
+        revision = tuple(
+            (int(r[0]), int(r[1]))
+            for r in self.db.read("SELECT id, revision FROM collections ORDER BY id").fetchall()
+        )
+        key = (scope_key, model)
+        cached = self._vectors.get(key, revision)
+        if cached is not None:
+            return cached
+        rows = self.db.read(
+            "SELECT v.chunk_id, v.vector FROM vectors v JOIN chunks c ON c.id = v.chunk_id "
+            f"JOIN files f ON f.id = c.file_id WHERE v.model = ? AND {scope_sql} ORDER BY v.chunk_id",
+            (model, *params),
+        ).fetchall()
+        if not rows:
+            return None
+        dims = len(rows[0][1]) // 4
+        matrix = matrix_from_blobs([int(r[0]) for r in rows], [bytes(r[1]) for r in rows], dims)
+        self._vectors.put(key, revision, matrix)
+        return matrix
+
+    def _passages(self, ranked: Sequence[tuple[int, float]]) -> list[Passage]:
+        if not ranked:
+            return []
+        ids = [cid for cid, _ in ranked]
+        rows = self.db.read(
+            "SELECT c.id, c.page, c.start, c.end, c.text, f.path FROM chunks c "
+            f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({', '.join('?' for _ in ids)})",
+            ids,
+        ).fetchall()
+        by_id = {int(r["id"]): r for r in rows}
+        out: list[Passage] = []
+        for cid, score in ranked:
+            row = by_id.get(cid)
+            if row is not None:
+                out.append(
+                    Passage(
+                        file=str(row["path"]),
+                        page=row["page"],
+                        text=str(row["text"]),
+                        score=float(score),
+                        start=int(row["start"]),
+                        end=int(row["end"]),
+                        chunk_id=cid,
+                    )
+                )
+        return out
+
+    # -------------------------------------------------------------------------- whole documents
+
+    def document_chars(self, file: str, *, collection: str | None = None) -> int | None:
+        """About how many characters the file's text has (its last chunk's end, summed over pages);
+        None when it is not indexed."""
+        file_id = self._file_id(file, collection)
+        if file_id is None:
+            return None
+        row = self.db.read(
+            "SELECT coalesce(sum(m), 0) FROM (SELECT max(end) AS m FROM chunks WHERE file_id = ? "
+            "GROUP BY page)",
+            (file_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def document_pages(self, file: str, *, collection: str | None = None) -> list[PageText]:
+        """The file's text page by page, rebuilt from its chunks (their overlaps removed by offset),
+        for inlining a whole small document into a prompt. Empty when the file is not indexed."""
+        file_id = self._file_id(file, collection)
+        if file_id is None:
+            return []
+        rows = self.db.read(
+            "SELECT page, start, end, text FROM chunks WHERE file_id = ? ORDER BY page, start, id",
+            (file_id,),
+        ).fetchall()
+        pages: list[PageText] = []
+        current: int | None = None
+        parts: list[str] = []
+        covered = 0
+        for index, row in enumerate(rows):
+            page, start, text = row["page"], int(row["start"]), str(row["text"])
+            if index == 0 or page != current:
+                if parts:
+                    pages.append(PageText(current, "".join(parts)))
+                current, parts, covered = page, [], 0
+            if start >= covered:
+                parts.append((" " if parts and start > covered else "") + text)
+            elif start + len(text) > covered:
+                parts.append(text[covered - start :])
+            covered = max(covered, start + len(text))
+        if parts:
+            pages.append(PageText(current, "".join(parts)))
+        return pages
+
+    def full_text(
+        self, files: Sequence[str], *, max_chars: int, collection: str | None = None
+    ) -> dict[str, list[PageText]] | None:
+        """The pages of every file when together they hold at most `max_chars` characters, else None
+        (then the chat uses top passages instead)."""
+        total = 0
+        for file in files:
+            total += self.document_chars(file, collection=collection) or 0
+            if total > max_chars:
+                return None
+        return {normalise_path(f): self.document_pages(f, collection=collection) for f in files}
+
+    def _file_id(self, file: str, collection: str | None) -> int | None:
+        path = normalise_path(file)
+        if collection is None:
+            row = self.db.read(
+                "SELECT id FROM files WHERE path = ? AND status = 'indexed' ORDER BY indexed_at DESC",
+                (path,),
+            ).fetchone()
+        else:
+            found = self.collection(collection)
+            if found is None:
+                return None
+            row = self.db.read(
+                "SELECT id FROM files WHERE path = ? AND collection_id = ? AND status = 'indexed'",
+                (path, found.id),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+
+def _file(row: sqlite3.Row) -> FileRecord:
+    return FileRecord(
+        id=int(row["id"]),
+        collection_id=int(row["collection_id"]),
+        path=str(row["path"]),
+        size=int(row["size"]),
+        mtime_ns=int(row["mtime_ns"]),
+        sha256=row["sha256"],
+        status=str(row["status"]),
+        error=row["error"],
+        kind=row["kind"],
+        pages=row["pages"],
+        chunk_count=int(row["chunk_count"]),
+        note=str(row["note"]),
+        indexed_at=float(row["indexed_at"]),
+    )
