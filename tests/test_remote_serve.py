@@ -12,32 +12,18 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from desktop_app.core.services import AppServices
+from tests import test_serve_cli
 from tests.test_cli_engine import ROOT, assert_one_line_error, hearth, json_lines
 from tests.test_serve_cli import Serve
 
 PROMPT = "The three primary colours are"
-
-
-@pytest.fixture
-def serve(hearth_home: Path) -> Iterator[Callable[..., Serve]]:
-    started: list[Serve] = []
-
-    def run(*args: str | Path) -> Serve:
-        server = Serve([str(a) for a in args], hearth_home)
-        started.append(server)
-        return server
-
-    yield run
-    for server in started:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.communicate()
+serve = test_serve_cli.serve  # the same fixture: `hearth serve` processes, killed at the end
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +96,8 @@ def test_remote_add_list_rm_against_hearth_serve_and_the_key_is_never_shown(
         services.close()
 
     assert hearth(["remote", "rm", "box"], hearth_home).returncode == 0
-    assert json.loads(hearth(["remote", "list", "--json"], hearth_home).stdout) == []
+    emptied = hearth(["remote", "list", "--json"], hearth_home)
+    assert emptied.returncode == 0 and json.loads(emptied.stdout) == [], emptied.stderr
     assert_one_line_error(hearth(["remote", "rm", "box"], hearth_home), 2)
     code, _out, err = server.stop()
     assert code == 0, err
@@ -191,7 +178,7 @@ def test_greedy_remote_chat_through_hearth_serve_equals_a_local_chat_and_is_save
 @pytest.mark.gemma
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_llama_cpp_python_server_as_a_provider(gemma_path: Path, hearth_home: Path) -> None:
+def test_llama_cpp_python_server_as_a_provider(gemma_path: Path, hearth_home: Path, tmp_path: Path) -> None:
     """A second, independent implementation of the API (FastAPI + sse-starlette)."""
     pytest.importorskip("fastapi", reason="llama-cpp-python's server extras are not installed")
     pytest.importorskip("llama_cpp.server.app")
@@ -199,36 +186,71 @@ def test_llama_cpp_python_server_as_a_provider(gemma_path: Path, hearth_home: Pa
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     key = "llama-server-key-123"
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path), "--host", "127.0.0.1",
-            "--port", str(port), "--api_key", key, "--chat_format", "gemma", "--n_ctx", "1024",
-            "--n_threads", "1", "--model_alias", "gemma",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )  # fmt: skip
+    # Its log goes to a file: llama.cpp prints ~130 KB while loading, and a pipe nobody reads fills at
+    # 64 KB and stops the server before it listens.
+    log_path = tmp_path / "llama-server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path), "--host", "127.0.0.1",
+                "--port", str(port), "--api_key", key, "--chat_format", "gemma", "--n_ctx", "1024",
+                "--n_threads", "1", "--model_alias", "gemma",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )  # fmt: skip
+
+    def server_log() -> str:
+        return "llama_cpp.server's log ends: " + log_path.read_text(errors="replace")[-3000:]
+
     try:
         url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 120
-        added = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            added = hearth(["remote", "add", "llama", "--url", url, "--api-key", key], hearth_home)
-            if added.returncode == 0:
-                break
-            time.sleep(1)
-        assert added is not None and added.returncode == 0, added.stderr if added else proc.stderr
+        listening = wait_for_port(port, proc, timeout_s=180)
+        assert listening, server_log()
+        added = hearth(["remote", "add", "llama", "--url", url, "--api-key", key], hearth_home)
+        assert added.returncode == 0, f"{added.stderr}\n{server_log()}"
+        assert added.stdout.startswith(f"Added llama ({url}): 1 model: gemma."), added.stdout
+        listing = hearth(["remote", "list", "--json"], hearth_home)
+        assert json.loads(listing.stdout) == [{"name": "llama", "url": url, "models": ["gemma"]}]
+        assert key not in listing.stdout + listing.stderr + added.stdout + added.stderr
         chat = hearth(
             ["chat", "--remote", "llama", "--model", "gemma", "--prompt", PROMPT, "--temperature", "0",
              "--max-tokens", "16", "--json", "--save"],
             hearth_home,
             timeout=240,
         )  # fmt: skip
-        assert chat.returncode == 0, chat.stderr
+        assert chat.returncode == 0, f"{chat.stderr}\n{server_log()}"
         (result,) = json_lines(chat.stdout)
         assert result["text"].strip() and result["completion_tokens"] > 0 and result["ttft_s"] > 0
+        assert result["stop_reason"] == "max_tokens"  # finish_reason "length": 16 tokens, greedy
+        services = AppServices.open()
+        try:
+            conversation = services.conversations.get_conversation(result["conversation_id"])
+            assert conversation.model_name == "gemma on llama"
+            assert conversation.settings["remote"] == {"provider": "llama", "url": url, "model": "gemma"}
+            prompt, reply = services.conversations.path(conversation.id)
+            assert (prompt.content, reply.content, reply.state) == (PROMPT, result["text"], "complete")
+        finally:
+            services.close()
     finally:
         proc.terminate()
-        proc.communicate(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], *, timeout_s: float) -> bool:
+    """True once something accepts connections on 127.0.0.1:`port`; False when `proc` exits first or
+    `timeout_s` passes (loading the model comes before listening)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
