@@ -338,3 +338,12 @@ def test_chunking_is_lazy() -> None:
 def test_bad_chunk_sizes() -> None:
     with pytest.raises(ValueError, match="overlap"):
         list(chunk_pages([PageText(None, "x")], size=100, overlap=100))
+
+
+def test_long_pdf_reads_every_page_across_reopens(tmp_path: Path) -> None:
+    # the reader reopens the document every REOPEN_EVERY pages to drop PDFium's object cache
+    path = write_pdf(tmp_path / "long.pdf", [f"Marker {n} text." for n in range(1, 231)])
+    pages, info = read_all(path)
+    assert info.pages == 230
+    assert [p.text for p in pages] == [f"Marker {n} text." for n in range(1, 231)]
+    assert [p.number for p in pages] == list(range(1, 231))
