@@ -11,6 +11,11 @@ branch), and the reply is saved as it streams.
 
 With --remote NAME, --model names a model of that provider (`hearth remote list`): the same turn, flags
 and JSON line, streamed from the provider instead of the local engine; the conversation stays here.
+
+With --docs NAME (a collection from `hearth docs list`, or an indexed file), each turn is answered from
+those documents: whole when they fit the context, else the best passages (core/documents/context.py).
+Retrieval is local, with --remote too: only the passages chosen go to the provider. The JSON line adds
+the reply's citations, `[{"file", "page"}]`.
 """
 
 from __future__ import annotations
@@ -20,14 +25,23 @@ import json
 import queue
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from desktop_app.core.chat_session import ChatSession, NewConversation
+from desktop_app.core.chat_session import ChatSession, NewConversation, document_messages
 from desktop_app.core.conversation_records import Conversation, UnknownConversationError
+from desktop_app.core.documents.context import (
+    REMOTE_CONTEXT_TOKENS,
+    SETTINGS_KEY,
+    Attachment,
+    DocumentContext,
+    DocumentSource,
+    TokenCounter,
+    citations,
+)
 from desktop_app.core.engine import Engine, Event, GenerationStats, Message, TextDelta
 from desktop_app.core.engine.state_cache import StateCache
 from desktop_app.core.errors import HearthError, SettingsError
@@ -68,6 +82,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--prompt", metavar="TEXT", help="answer this one message and exit (default: interactive)"
     )
     chat.add_argument("--system", metavar="TEXT", help="system prompt (a new conversation only)")
+    chat.add_argument(
+        "--docs",
+        action="append",
+        metavar="NAME",
+        help="answer from the collection NAME (`hearth docs list`) or an indexed file; repeatable. "
+        "Retrieval stays on this computer; with --remote, the passages used go to the provider",
+    )
     chat.add_argument(
         "--max-tokens",
         type=int,
@@ -230,6 +251,7 @@ def _chat(args: argparse.Namespace) -> int:
         return _remote_chat(args)
     chosen = choose_model(args.model)
     sampling, one_shot_default = _sampling(args, chosen.sampling)
+    docs = ChatDocuments.open(args.docs)  # an unknown collection fails before the load
     saved: SavedChat | None = None
     if args.resume is not None:
         saved = SavedChat.resume(args.resume, chosen, sampling)  # an unknown id fails before the load
@@ -244,16 +266,92 @@ def _chat(args: argparse.Namespace) -> int:
             saved = SavedChat.new(chosen, engine.model.summary.name, args.system, sampling)
         elif saved is not None and chosen.entry is None:
             saved.model_name = engine.model.summary.name  # as --save names it
+        if docs is not None:
+            docs.n_ctx = engine.model.n_ctx
+            docs.count_tokens = _token_counter(engine)
+            docs.attach_to(saved)
         if args.prompt is not None:
-            return _one_shot(engine, args, history, sampling, saved, one_shot_default=one_shot_default)
+            return _one_shot(
+                engine, args, history, sampling, saved, one_shot_default=one_shot_default, docs=docs
+            )
         banner = f"Chatting with {engine.model.summary.name} ({engine.model.chat_format.family} template)."
-        return _interactive(engine, banner, history, sampling, as_json=args.json, saved=saved)
+        return _interactive(engine, banner, history, sampling, as_json=args.json, saved=saved, docs=docs)
     finally:
         engine.unload()
         if engine.state_cache is not None:
             engine.state_cache.flush(timeout=60)  # the last turn's state is written before we exit
         if saved is not None:
             saved.report()
+        if docs is not None:
+            docs.close()
+
+
+class ChatDocuments:
+    """`--docs`: the attached collections and files, the index they are read from, and the context
+    size that bounds what each turn is sent."""
+
+    def __init__(self, attachment: Attachment, source: DocumentSource, close: Callable[[], None]) -> None:
+        self.attachment = attachment
+        self.source = source
+        self.close = close
+        self.n_ctx = REMOTE_CONTEXT_TOKENS  # a local model sets its own
+        self.count_tokens: TokenCounter | None = None
+
+    @classmethod
+    def open(cls, names: list[str] | None) -> ChatDocuments | None:
+        """None without --docs. A NAME that is an existing file is that file; anything else is a
+        collection, which must exist (UnknownCollectionError lists those there are)."""
+        if not names:
+            return None
+        from desktop_app.core.documents.chat_source import IndexSource
+        from desktop_app.core.documents.store import DocumentStore, normalise_path
+        from desktop_app.core.paths import app_paths
+
+        files = tuple(normalise_path(n) for n in names if Path(n).is_file())
+        collections = tuple(n for n in names if not Path(n).is_file())
+        store = DocumentStore.open(app_paths().ensure())
+        source = IndexSource(store)
+        attachment = Attachment(collections=collections, files=files)
+        try:
+            source.check(attachment)
+        except HearthError:
+            store.close()
+            raise
+
+        def close() -> None:
+            source.close()
+            store.close()
+
+        return cls(attachment, source, close)
+
+    def attach_to(self, saved: SavedChat | None) -> None:
+        """A saved chat records its documents, so the app answers its next turns from them too."""
+        if saved is None:
+            return
+        if saved.to_create is not None:
+            settings = {**(saved.to_create.settings or {}), SETTINGS_KEY: self.attachment.to_dict()}
+            saved.to_create = replace(saved.to_create, settings=settings)
+        elif saved.conversation_id is not None:
+            saved.session.store.set_documents(saved.conversation_id, self.attachment.to_dict())
+
+    def apply(
+        self, messages: list[Message], sampling: SamplingSettings, writer: ReplyWriter | None
+    ) -> tuple[list[Message], DocumentContext]:
+        """This turn's messages with its sources; a saved turn stores them with its reply."""
+        sent, context = document_messages(
+            messages, self.attachment, self.source, n_ctx=self.n_ctx, reply_tokens=sampling.max_tokens,
+            count_tokens=self.count_tokens,
+        )  # fmt: skip
+        if writer is not None:
+            writer.store.save_sources(writer.message_id, context.sources)
+        if context.note:
+            print(f"hearth: note: {context.note}", file=sys.stderr)
+        return sent, context
+
+
+def _token_counter(engine: Engine) -> TokenCounter:
+    """The loaded model's own token count (text only: no BOS, control tokens stay text)."""
+    return lambda text: len(engine.tokenize(text, add_bos=False, special=False))
 
 
 class SavedChat:
@@ -433,15 +531,19 @@ def _one_shot(
     saved: SavedChat | None,
     *,
     one_shot_default: bool,
+    docs: ChatDocuments | None = None,
 ) -> int:
     """`--prompt`: one reply, its JSON line with --json, and a hint when the default length cut it."""
     if sys.stderr.isatty():
         print("(Ctrl+C stops the reply.)", file=sys.stderr, flush=True)
     messages, turn_sampling, writer = _begin(args.prompt, history, sampling, saved)
+    context = None
+    if docs is not None:
+        messages, context = docs.apply(messages, turn_sampling, writer)
     text, reasoning, stats = answer(backend, messages, turn_sampling, sys.stdout, writer)
     print()
     if args.json:
-        print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
+        print(json.dumps(_result(text, reasoning, stats, saved, context), ensure_ascii=False))
     if one_shot_default and stats.stop_reason == "max_tokens":
         print(
             f"hearth: the reply stopped at {sampling.max_tokens} tokens; "
@@ -459,6 +561,7 @@ def _interactive(
     *,
     as_json: bool,
     saved: SavedChat | None = None,
+    docs: ChatDocuments | None = None,
 ) -> int:
     print(f'{banner} Ctrl+C stops a reply; Ctrl+D or "exit" quits.', file=sys.stderr)
     while True:
@@ -475,7 +578,10 @@ def _interactive(
         if not line.strip():
             continue
         messages, turn_sampling, writer = _begin(line, history, sampling, saved)
+        context = None
         try:
+            if docs is not None:
+                messages, context = docs.apply(messages, turn_sampling, writer)
             text, reasoning, stats = answer(engine, messages, turn_sampling, sys.stdout, writer)
         except HearthError as exc:
             history.pop()
@@ -486,8 +592,11 @@ def _interactive(
         print()
         history.append({"role": "assistant", "content": text})
         if as_json:
-            print(json.dumps(_result(text, reasoning, stats, saved), ensure_ascii=False))
+            print(json.dumps(_result(text, reasoning, stats, saved, context), ensure_ascii=False))
         else:
+            if context is not None and context.sources:
+                cited = "; ".join(_cite_label(c) for c in citations(text, context.sources))
+                print(f"[sources: {cited}]", file=sys.stderr)
             print(
                 f"[{stats.completion_tokens} tokens, {stats.generation_tps:.1f} tok/s, "
                 f"{stats.cached_tokens} of {stats.prompt_tokens} prompt tokens reused, {stats.stop_reason}]",
@@ -509,8 +618,17 @@ def _read_line(prompt: str) -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
+def _cite_label(citation: dict[str, Any]) -> str:
+    name = Path(str(citation["file"])).name
+    return f"{name}, page {citation['page']}" if citation["page"] is not None else name
+
+
 def _result(
-    text: str, reasoning: str, stats: GenerationStats, saved: SavedChat | None = None
+    text: str,
+    reasoning: str,
+    stats: GenerationStats,
+    saved: SavedChat | None = None,
+    context: DocumentContext | None = None,
 ) -> dict[str, object]:
     """The JSON line of one turn. `cached_tokens`: prompt tokens not computed (kept in memory from the
     previous turn, or restored from saved state)."""
@@ -529,6 +647,12 @@ def _result(
     }
     if saved is not None and saved.conversation_id is not None:
         result["conversation_id"] = saved.conversation_id
+    if context is not None:  # --docs: where the reply's material came from, as file and page
+        result["citations"] = citations(text, context.sources)
+        result["sources"] = [
+            {"file": p.file, "page": p.page, "score": round(p.score, 4)} for p in context.sources
+        ]
+        result["documents"] = context.mode  # "inline" (whole), "passages", or "none" (see the note)
     return result
 
 
@@ -554,17 +678,24 @@ def _remote_chat(args: argparse.Namespace) -> int:
     chat = RemoteChat(provider, args.model)
     sampling, one_shot_default = _sampling(args, None)
     warn_plain_http(provider)
+    docs = ChatDocuments.open(args.docs)
     saved: SavedChat | None = None
     if args.resume is not None:
         saved = SavedChat.resume_remote(args.resume, chat, sampling)
     elif args.save:
         saved = SavedChat.new_remote(chat, args.system, sampling)
+    if docs is not None:
+        docs.attach_to(saved)
     history: list[Message] = [{"role": "system", "content": args.system}] if args.system else []
     try:
         if args.prompt is not None:
-            return _one_shot(chat, args, history, sampling, saved, one_shot_default=one_shot_default)
+            return _one_shot(
+                chat, args, history, sampling, saved, one_shot_default=one_shot_default, docs=docs
+            )
         banner = f"Chatting with {chat.model} on {provider.name} ({provider.netloc}); your messages go there."
-        return _interactive(chat, banner, history, sampling, as_json=args.json, saved=saved)
+        return _interactive(chat, banner, history, sampling, as_json=args.json, saved=saved, docs=docs)
     finally:
         if saved is not None:
             saved.report()
+        if docs is not None:
+            docs.close()

@@ -33,7 +33,14 @@ from desktop_app.core.engine import Message as EngineMessage
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.reply_writer import FLUSH_INTERVAL_S, ReplyWriter, with_fixed_seed
 
-__all__ = ["ChatSession", "ChatTurn", "NewConversation", "engine_messages", "with_documents"]
+__all__ = [
+    "ChatSession",
+    "ChatTurn",
+    "NewConversation",
+    "document_messages",
+    "engine_messages",
+    "with_documents",
+]
 
 
 @dataclass(frozen=True)
@@ -206,28 +213,52 @@ def with_documents(
     n_ctx: int,
     count_tokens: TokenCounter | None = None,
 ) -> tuple[list[EngineMessage], DocumentContext]:
-    """A turn of a chat with documents attached: retrieve for the turn's question, store what was
-    retrieved with the reply, and return the messages to send, the question's user message replaced
-    by the one carrying the sources. Run it off the GUI thread (it reads the index).
-
-    Earlier turns are sent as the user wrote them: each turn brings its own sources, so the context
-    holds one turn's documents at a time. A continued reply is sent the sources it was first shown."""
-    messages = list(turn.messages)
-    at = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None)
+    """A turn of a chat with documents attached (its settings say which): retrieve for the turn's
+    question, store what was retrieved with the reply, and return the messages to send. Run it off
+    the GUI thread (it reads the index). A continued reply is sent the sources it was first shown."""
     attachment = Attachment.from_settings(turn.conversation.settings)
-    if at is None or not attachment:
-        return messages, DocumentContext("", (), "none", "")
-    question = str(messages[at]["content"])
     if turn.continue_last:
+        messages = list(turn.messages)
+        at = _last_user(messages)
         sources = store.sources(turn.reply.id)
-        if not sources:
-            return messages, DocumentContext(question, (), "none", question)
+        if at is None or not sources:
+            return messages, DocumentContext("", (), "none", "")
+        question = str(messages[at]["content"])
         context = DocumentContext(question, tuple(sources), "passages", message_with(question, sources))
-    else:
-        count = count_tokens or estimate_tokens
-        used = sum(count(str(m["content"])) for i, m in enumerate(messages) if i != at) + count(question)
-        budget = context_budget(n_ctx, used, turn.sampling.max_tokens)
-        context = build_context(question, attachment, source, budget, count_tokens=count_tokens)
-        store.save_sources(turn.reply.id, context.sources)
-    messages[at] = {**messages[at], "content": context.message}
+        messages[at] = {**messages[at], "content": context.message}
+        return messages, context
+    messages, context = document_messages(
+        turn.messages, attachment, source, n_ctx=n_ctx, reply_tokens=turn.sampling.max_tokens,
+        count_tokens=count_tokens,
+    )  # fmt: skip
+    store.save_sources(turn.reply.id, context.sources)
     return messages, context
+
+
+def document_messages(
+    messages: Sequence[EngineMessage],
+    attachment: Attachment,
+    source: DocumentSource,
+    *,
+    n_ctx: int,
+    reply_tokens: int,
+    count_tokens: TokenCounter | None = None,
+) -> tuple[list[EngineMessage], DocumentContext]:
+    """`messages` with the last user message carrying the sources for its question (the GUI's turns
+    and `hearth chat --docs` alike). Earlier turns are sent as the user wrote them: each turn brings
+    its own sources, so the context holds one turn's documents at a time."""
+    out = list(messages)
+    at = _last_user(out)
+    if at is None or not attachment:
+        return out, DocumentContext("", (), "none", "")
+    question = str(out[at]["content"])
+    count = count_tokens or estimate_tokens
+    used = sum(count(str(m["content"])) for i, m in enumerate(out) if i != at) + count(question)
+    budget = context_budget(n_ctx, used, reply_tokens)
+    context = build_context(question, attachment, source, budget, count_tokens=count_tokens)
+    out[at] = {**out[at], "content": context.message}
+    return out, context
+
+
+def _last_user(messages: Sequence[EngineMessage]) -> int | None:
+    return next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None)

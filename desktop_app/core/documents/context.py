@@ -34,6 +34,7 @@ __all__ = [
     "build_context",
     "citations",
     "cited_numbers",
+    "cited_sources",
     "context_budget",
     "estimate_tokens",
     "message_with",
@@ -51,6 +52,9 @@ MIN_CONTEXT_TOKENS = 64
 MAX_PASSAGE_CHARS = 4_000
 #: how many passages retrieval asks for when documents do not fit whole
 TOP_K = 6
+#: the context assumed for a remote model, whose size the provider does not say: small enough for
+#: most served models, and a turn's sources stay a modest upload
+REMOTE_CONTEXT_TOKENS = 8192
 #: the settings key a conversation keeps its attached documents under
 SETTINGS_KEY = "documents"
 
@@ -264,17 +268,21 @@ def cited_numbers(reply: str, count: int) -> list[int]:
     return numbers
 
 
-def citations(reply: str, sources: Sequence[Passage], *, fallback: int = 1) -> list[dict[str, Any]]:
-    """The reply's citations as `{"file", "page"}`, one per file and page: those its [n] markers name,
-    else the `fallback` best-scored sources (a reply that cites nothing still says where its
-    material came from)."""
+def cited_sources(reply: str, sources: Sequence[Passage], *, fallback: int = 1) -> list[int]:
+    """The numbers of the sources the reply draws on: those its [n] markers name, else the
+    `fallback` best-scored ones (a reply that cites nothing still says where its material came from)."""
     numbers = cited_numbers(reply, len(sources))
     if numbers:
-        picked = [sources[n - 1] for n in numbers]
-    else:
-        picked = sorted(sources, key=lambda p: -p.score)[:fallback]
+        return numbers
+    ranked = sorted(range(len(sources)), key=lambda i: -sources[i].score)
+    return [i + 1 for i in ranked[:fallback]]
+
+
+def citations(reply: str, sources: Sequence[Passage], *, fallback: int = 1) -> list[dict[str, Any]]:
+    """The reply's citations as `{"file", "page"}`, one per file and page (see cited_sources)."""
     out: list[dict[str, Any]] = []
-    for passage in picked:
+    for n in cited_sources(reply, sources, fallback=fallback):
+        passage = sources[n - 1]
         entry = {"file": passage.file, "page": passage.page}
         if entry not in out:
             out.append(entry)
