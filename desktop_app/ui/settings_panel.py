@@ -9,6 +9,9 @@ mostly concern the text fields and the one cross-field rule (a quantized KV cach
 Signals fire only for changes the user makes (typing, a preset, a reset, undo); `set_model` and
 `set_system_prompt` are the chat's own changes and emit nothing. Load settings take effect only when
 the model is loaded again, hence the "Reload" button, enabled only when they differ from what is loaded.
+
+While a provider's model answers (`set_remote`), the load settings do not apply (its server loads it):
+the Load section gives way to a note saying so, and the one sampling setting not sent says so too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.limits import SEED_MAX, random_seed
 from desktop_app.core.presets import PresetStore, model_defaults
+from desktop_app.core.providers.records import RemoteModel
 from desktop_app.ui.preset_bar import PresetBar
 from desktop_app.ui.settings_fields import (
     QUANTIZED_KV,
@@ -34,7 +38,7 @@ from desktop_app.ui.settings_fields import (
     panel_stylesheet,
     parse_stop_strings,
 )
-from desktop_app.ui.settings_sections import LoadSection, SamplingSection, add_field
+from desktop_app.ui.settings_sections import LoadSection, RemoteSection, SamplingSection, add_field
 from desktop_app.ui.theme import Colors, current_colors
 from desktop_app.ui.widgets import SPACING, label
 
@@ -84,7 +88,15 @@ class SettingsPanel(QWidget):
         self.prompt_section = self._build_prompt()
         self.sampling_section = self._build_sampling()
         self.load_section = self._build_load()
-        for section in (self.presets_section, self.prompt_section, self.sampling_section, self.load_section):
+        self.remote_section = RemoteSection(self.fields)  # instead of Load while a remote model answers
+        self.remote: RemoteModel | None = None
+        for section in (
+            self.presets_section,
+            self.prompt_section,
+            self.sampling_section,
+            self.load_section,
+            self.remote_section,
+        ):
             column.addWidget(section)
         column.addStretch(1)
         self.scroll_area.setWidget(content)
@@ -161,6 +173,15 @@ class SettingsPanel(QWidget):
     @property
     def model_key(self) -> str | None:
         return self._model_key
+
+    @Slot(object)
+    def set_remote(self, remote: object) -> None:
+        """A provider's model answers the chat (a RemoteModel), or None: the local model does again.
+        Its server decides how it is loaded, so the Load section (and its Reload) steps aside for a
+        note that says where it runs. Emits nothing; the local model's load settings are kept."""
+        self.remote = remote if isinstance(remote, RemoteModel) else None
+        self.remote_section.show_remote(self.remote)
+        self.load_section.setVisible(self.remote is None)
 
     # -- construction ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core import limits
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import DEFAULT_CONTEXT, LoadSettings, SamplingSettings
+from desktop_app.core.providers.records import RemoteModel
 from desktop_app.core.system import cpu_count, physical_cores
 from desktop_app.ui.settings_fields import (
     FIELD_TITLES,
@@ -233,3 +234,29 @@ class LoadSection(Section):
             if has_model
             else "Choose a model to change how it loads and to use presets."
         )
+
+
+class RemoteSection(Section):
+    """In place of the Load section while a provider's model answers: where it runs, and that its
+    server, not this drawer, sets how it is loaded. Sampling settings are sent with each message,
+    except repeat_last_n, which OpenAI's API has no field for (its field says so meanwhile)."""
+
+    def __init__(self, fields: dict[str, Field]) -> None:
+        super().__init__("Where it runs")
+        self._fields = fields
+        self.note = label("", "muted", wrap=True)  # names the server's model and the user's host: plain
+        self.note.setAccessibleName("Where the model runs")
+        self.body.addWidget(self.note)
+        self.hide()
+
+    def show_remote(self, remote: RemoteModel | None) -> None:
+        if remote is None:
+            self._fields["repeat_last_n"].set_note("")
+            self.hide()
+            return
+        self.note.setText(
+            f"{remote.model} runs on {remote.host} (provider {remote.provider}). Its server sets the "
+            "context length, threads and GPU use; the settings above are sent with each message."
+        )
+        self._fields["repeat_last_n"].set_note("Not sent: the remote server uses its own.")
+        self.show()

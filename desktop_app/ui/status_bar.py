@@ -4,7 +4,10 @@ runs (CPU, or which GPU backend with how many layers) on the right.
 When the thread governor runs llama.cpp on fewer threads because other programs keep the CPU busy, a
 field says so ("1 thread: the CPU is busy"): a reply that is slower than usual then explains itself.
 In a narrow window (or at a large text size) the least important fields step aside rather than be cut:
-a field shows when it has something to say and there is room for all of it."""
+a field shows when it has something to say and there is room for all of it.
+
+While a provider's model answers (show_remote), the model field says "Remote: MODEL on HOST" instead of
+the local model's context; speed and TTFT are then measured here, from the stream."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.engine.governor import ThreadState
+from desktop_app.core.providers.records import LEAVES, RemoteModel
 from desktop_app.core.system import gpu_support, offloaded_layers, resident_memory_bytes
 from desktop_app.core.units import human_size
 from desktop_app.ui.plain_text import set_tooltip
@@ -23,6 +27,8 @@ from desktop_app.workers.inference import InferenceController
 MEMORY_POLL_MS = 2000
 SPEED_TIP = "Generation speed of the last reply, in tokens per second"
 LIVE_SPEED_TIP = "Generation speed of the reply being written, in tokens per second so far"
+CONTEXT_TIP = "Tokens of the context window in use, out of the model's context length"
+REMOTE_NAME_CHARS = 40  # a model id or host longer than this is cut ("…"); the tooltip has all of it
 
 
 class StatusBar(QStatusBar):
@@ -38,12 +44,14 @@ class StatusBar(QStatusBar):
         )
         self.speed = self._field(SPEED_TIP)
         self.ttft = self._field("Time to first token: how long the model took before it started answering")
-        self.context = self._field("Tokens of the context window in use, out of the model's context length")
+        self.context = self._field(CONTEXT_TIP)
         self.memory = self._field("Memory used by Hearth, including the loaded model")
         self.gpu = self._field("Where the model runs: the CPU, or the GPU backend of this llama.cpp build")
         # known once a model loads (finding out imports llama.cpp); kept longest first:
         self._priority = (self.context, self.speed, self.threads, self.gpu, self.memory, self.ttft)
         self._n_ctx = 0
+        self.controller = controller
+        self._remote: RemoteModel | None = None  # a provider's model that answers the chat
         controller.loaded.connect(self._on_loaded)
         controller.unloaded.connect(self._on_unloaded)
         controller.threads_changed.connect(self.show_threads)
@@ -71,7 +79,8 @@ class StatusBar(QStatusBar):
         self._final_speed = f"{stats.generation_tps:.1f} tok/s"
         self._show_speed(self._final_speed, SPEED_TIP)
         self.ttft.setText(f"TTFT {stats.ttft_s:.2f} s")
-        self.context.setText(f"Context {stats.context_used:,} / {stats.n_ctx:,}")
+        if self._remote is None and stats.n_ctx:  # a remote reply: its server's context is not known
+            self.context.setText(f"Context {stats.context_used:,} / {stats.n_ctx:,}")
         if stats.n_threads:
             self._show_thread_note(stats.threads_note)
         self._fit()
@@ -118,11 +127,37 @@ class StatusBar(QStatusBar):
             field.setVisible(show)
 
     @Slot(object)
+    def show_remote(self, remote: object) -> None:
+        """A provider's model answers the chat (a RemoteModel), or None: the local model (if any) does
+        again. The model field says where replies come from; the GPU field, about this computer's
+        llama.cpp, says nothing meanwhile."""
+        self._remote = remote if isinstance(remote, RemoteModel) else None
+        if self._remote is not None:
+            model, host = _cut(self._remote.model), _cut(self._remote.host)
+            self.context.setText(f"Remote: {model} on {host}")
+            set_tooltip(  # the model id is the server's text, the host the user's: shown literally
+                self.context,
+                f"Replies come from {self._remote.model}, which runs on {self._remote.host} "
+                f"(provider {self._remote.provider}): {LEAVES}.",
+            )
+            self.gpu.setText("")
+            self._show_thread_note("")
+        else:
+            self.context.setToolTip(CONTEXT_TIP)
+            loaded = self.controller.loaded_model
+            if loaded is not None:
+                self._on_loaded(loaded)
+            else:
+                self.context.setText("No model")
+        self._fit()
+
+    @Slot(object)
     def _on_loaded(self, model: object) -> None:
         if isinstance(model, LoadedModel):
             self._n_ctx = model.n_ctx
-            self.context.setText(f"Context 0 / {model.n_ctx:,}")
-            self.show_gpu(model)
+            if self._remote is None:
+                self.context.setText(f"Context 0 / {model.n_ctx:,}")
+                self.show_gpu(model)
         self._poll_memory()
 
     def show_gpu(self, model: LoadedModel) -> None:
@@ -150,7 +185,8 @@ class StatusBar(QStatusBar):
         self._final_speed = ""
         self.speed.setText("— tok/s")
         self.ttft.setText("TTFT —")
-        self.context.setText("No model")
+        if self._remote is None:  # else the remote model still answers: the field says so
+            self.context.setText("No model")
         self.gpu.setText("")
         self._show_thread_note("")
         self._poll_memory()
@@ -160,3 +196,7 @@ class StatusBar(QStatusBar):
         rss = resident_memory_bytes()
         self.memory.setText(f"Memory {human_size(rss)}" if rss else "")
         self._fit()
+
+
+def _cut(text: str, limit: int = REMOTE_NAME_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
