@@ -14,11 +14,9 @@ Runs alternate between the two paths to spread machine noise evenly. Goal: ratio
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,10 +28,10 @@ from desktop_app.core.engine.events import GenerationStats, TextDelta
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.providers import Provider
 from desktop_app.core.providers.remote_chat import RemoteChat, request_body
+from tests.benchmarks.serve_stream import HearthServe
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 MESSAGES = [{"role": "user", "content": PROMPT}]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -44,67 +42,22 @@ class Run:
     cpu_s: float = 0.0  # this process's CPU time for the run: the client's own cost, whatever the load
 
 
-def timed(run: Callable[[Server, SamplingSettings], Run], server: Server, sampling: SamplingSettings) -> Run:
+def timed(
+    run: Callable[[HearthServe, SamplingSettings], Run], server: HearthServe, sampling: SamplingSettings
+) -> Run:
     cpu = time.process_time()
     result = run(server, sampling)
     result.cpu_s = time.process_time() - cpu
     return result
 
 
-class Server:
-    def __init__(self, model: str, threads: int, home: str) -> None:
-        env = {**os.environ, "HEARTH_HOME": home, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app", "serve", "--model", model, "--port", "0",
-             "--threads", str(threads)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip().removeprefix("Listening on ")
-        self.port = int(self.url.rsplit(":", 1)[1])
-        self.key = self.proc.stdout.readline().strip().removeprefix("API key: ")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.communicate(timeout=60)
-
-
-def direct_run(server: Server, sampling: SamplingSettings) -> Run:
+def direct_run(server: HearthServe, sampling: SamplingSettings) -> Run:
     """The server's own streamed speed: raw bytes off the socket, split into events, nothing else."""
-    body = request_body("any", MESSAGES, sampling)
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
-    conn.request(
-        "POST", "/v1/chat/completions", json.dumps(body),
-        {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    resp = conn.getresponse()
-    assert resp.status == 200, resp.read()
-    text: list[str] = []
-    first = last = 0.0
-    n = 0
-    buffer = b""
-    while chunk := resp.read1(65536):
-        now = time.perf_counter()
-        buffer += chunk
-        *events, buffer = buffer.split(b"\n\n")
-        for event in events:
-            payload = event.removeprefix(b"data: ")
-            if payload == b"[DONE]":
-                last = now
-                continue
-            data = json.loads(payload)
-            if data.get("usage"):
-                n = int(data["usage"]["completion_tokens"])
-            for choice in data["choices"]:
-                piece = choice["delta"].get("content")
-                if piece:
-                    text.append(piece)
-                    first = first or now
-    conn.close()
-    return Run("".join(text), n, (n - 1) / (last - first) if last > first else 0.0)
+    streamed = server.stream_chat(request_body("any", MESSAGES, sampling))
+    return Run(streamed.text, streamed.tokens, streamed.observed_tps)
 
 
-def provider_run(server: Server, sampling: SamplingSettings) -> Run:
+def provider_run(server: HearthServe, sampling: SamplingSettings) -> Run:
     """The same request through Hearth's provider client, as a chat front end consumes it."""
     chat = RemoteChat(Provider("bench", server.url, api_key=server.key), "any")
     text: list[str] = []
@@ -139,7 +92,7 @@ def main() -> int:
     sampling = SamplingSettings(max_tokens=args.tokens, seed=args.seed)
 
     home = tempfile.mkdtemp(prefix="hearth-bench-")
-    server = Server(args.model, args.threads, home)
+    server = HearthServe(args.model, args.threads, home)
     try:
         direct_run(server, SamplingSettings(max_tokens=16, seed=args.seed))  # warm-up
         direct: list[Run] = []

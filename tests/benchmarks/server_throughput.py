@@ -15,7 +15,6 @@ and the ratios server / chat. Runs alternate between the two paths to spread mac
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -27,8 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.benchmarks.serve_stream import ROOT, HearthServe
+
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -64,65 +64,19 @@ def chat_run(model: str, tokens: int, seed: int, threads: int, home: str) -> Run
     return Run(result["text"], n, (n - 1) / (last - first) if last > first else 0.0, result["generation_tps"])
 
 
-class Server:
-    def __init__(self, model: str, threads: int, home: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app", "serve", "--model", model, "--port", "0",
-             "--threads", str(threads)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home), cwd=ROOT,
-        )  # fmt: skip
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.port = int(self.proc.stdout.readline().strip().rsplit(":", 1)[1])
-        self.key = self.proc.stdout.readline().strip().removeprefix("API key: ")
-
-    def run(self, tokens: int, seed: int) -> Run:
-        body = {
-            "model": "any",
-            "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": tokens,
-            "seed": seed,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        conn.request(
-            "POST", "/v1/chat/completions", json.dumps(body),
-            {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        resp = conn.getresponse()
-        assert resp.status == 200, resp.read()
-        text: list[str] = []
-        first = last = 0.0
-        n = 0
-        buffer = b""
-        while chunk := resp.read1(65536):
-            now = time.perf_counter()
-            buffer += chunk
-            *events, buffer = buffer.split(b"\n\n")
-            for event in events:
-                payload = event.removeprefix(b"data: ")
-                if payload == b"[DONE]":
-                    last = now  # symmetric with the chat's final JSON line
-                    continue
-                data = json.loads(payload)
-                if data.get("usage"):
-                    n = int(data["usage"]["completion_tokens"])
-                for choice in data["choices"]:
-                    piece = choice["delta"].get("content")
-                    if piece:
-                        text.append(piece)
-                        first = first or now
-        conn.close()
-        assert self.proc.stderr is not None
-        log = self.proc.stderr.readline()
-        while "POST /v1/chat/completions" not in log:
-            log = self.proc.stderr.readline()
-        engine = float(re.search(r"([\d.]+) tok/s", log).group(1))  # type: ignore[union-attr]
-        return Run("".join(text), n, (n - 1) / (last - first) if last > first else 0.0, engine)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.communicate(timeout=60)
+def server_run(server: HearthServe, tokens: int, seed: int) -> Run:
+    body = {
+        "model": "any",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": tokens,
+        "seed": seed,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    streamed = server.stream_chat(body)  # [DONE] ends it: symmetric with the chat's final JSON line
+    log = server.request_log("POST /v1/chat/completions")
+    engine = float(re.search(r"([\d.]+) tok/s", log).group(1))  # type: ignore[union-attr]
+    return Run(streamed.text, streamed.tokens, streamed.observed_tps, engine)
 
 
 def main() -> int:
@@ -141,9 +95,9 @@ def main() -> int:
         args.model = str(ensure_gemma())
 
     home = tempfile.mkdtemp(prefix="hearth-bench-")
-    server = Server(args.model, args.threads, home)
+    server = HearthServe(args.model, args.threads, home, log=True)
     try:
-        server.run(16, args.seed)  # warm-up: weights paged in, threads spun up
+        server_run(server, 16, args.seed)  # warm-up: weights paged in, threads spun up
         chats: list[Run] = []
         served: list[Run] = []
         for i in range(args.runs):
@@ -151,7 +105,7 @@ def main() -> int:
                 if path == "chat":
                     chats.append(chat_run(args.model, args.tokens, args.seed, args.threads, home))
                 else:
-                    served.append(server.run(args.tokens, args.seed))
+                    served.append(server_run(server, args.tokens, args.seed))
     finally:
         server.stop()
 
