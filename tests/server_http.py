@@ -8,14 +8,20 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from desktop_app.core.generation import LoadSettings
 from desktop_app.core.jobs import JobResult, ThreadBackend
 from desktop_app.server.app import ServerApp
 from desktop_app.server.runner import ServerRunner
 from desktop_app.server.security import SecurityPolicy
+
+if TYPE_CHECKING:
+    import openai
 
 KEY = "test-key-0123456789abcdef"
 
@@ -173,3 +179,31 @@ def start_server(
     runner = ServerRunner(app, "127.0.0.1", 0)
     runner.start(wait=True)
     return LiveServer(backend, runner, app, policy, recorder)
+
+
+@contextmanager
+def serving(
+    model: Path, load: LoadSettings, *, cors_origins: Iterable[str] = (), **app_kwargs: Any
+) -> Iterator[LiveServer]:
+    """`model` loaded in a real ThreadBackend and served on 127.0.0.1 for the `with` block; the
+    server, then the backend, are stopped after it (a fixture's body: `with serving(...) as s: yield s`)."""
+    recorder = Recorder()
+    backend = ThreadBackend(listener=recorder).start()
+    try:
+        backend.load(model, load)
+        live = start_server(backend, recorder, cors_origins=cors_origins, **app_kwargs)
+        try:
+            yield live
+        finally:
+            live.stop()
+    finally:
+        assert backend.close()
+
+
+@contextmanager
+def openai_client(server: LiveServer, *, timeout: float = 120) -> Iterator[openai.OpenAI]:
+    """The real `openai` client pointed at `server`, with its key and no retries."""
+    import openai
+
+    with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=timeout) as client:
+        yield client
