@@ -31,7 +31,7 @@ LIST_TIMEOUT_S = 30.0
 
 def list_models(provider: Provider, *, timeout_s: float = LIST_TIMEOUT_S) -> list[str]:
     """The model ids, sorted, or a ProviderError whose message is one line."""
-    where = f"'{provider.name}' ({provider.netloc})"
+    where = provider.where
     with open_client(provider, read_timeout_s=timeout_s) as client:
         try:
             with client.stream("GET", f"{provider.api_base}/models") as response:

@@ -69,6 +69,11 @@ class Provider:
         """host:port as a user would recognise it (no credentials: records refuse them)."""
         return urlsplit(self.url).netloc
 
+    @property
+    def where(self) -> str:
+        """How an error names it: "'NAME' (host:port)", never the key."""
+        return f"'{self.name}' ({self.netloc})"
+
     def key(self) -> str | None:
         """The key to send, or None. An --api-key-env variable that is unset is an error that says so."""
         if self.api_key_env is None:

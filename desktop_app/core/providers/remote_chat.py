@@ -149,8 +149,7 @@ class RemoteChat:
             stream.cancelled = True
         if not stream.cancelled and not stream.done and stream.finish is None:
             raise ProviderDroppedError(
-                f"The connection to '{self.provider.name}' ({self.provider.netloc}) dropped before the "
-                "reply was complete.",
+                f"The connection to {self.provider.where} dropped before the reply was complete.",
                 hint="What arrived is kept; try again (regenerate, or send the message again).",
             )
         yield stream.stats(started, time.perf_counter())

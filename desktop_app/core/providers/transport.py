@@ -164,7 +164,7 @@ def error_for_status(
     status = response.status_code
     message = server_message(read_capped(response, MAX_ERROR_BODY))
     said = f": {message.rstrip('.')}" if message else ""
-    where = f"'{provider.name}' ({provider.netloc})"
+    where = provider.where
     if 300 <= status < 400:
         target = one_line(response.headers.get("location", ""), 200)
         return ProviderProtocolError(
@@ -233,7 +233,7 @@ def error_for_transport(
     provider: Provider, exc: httpx2.HTTPError, *, streaming: bool = False
 ) -> ProviderError:
     """The error for a failure below HTTP: no connection, TLS, a timeout, a broken stream."""
-    where = f"'{provider.name}' ({provider.netloc})"
+    where = provider.where
     tls = _tls_cause(exc)
     text = str(exc)
     if tls is not None or "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
