@@ -12,7 +12,7 @@ import pytest
 from desktop_app.core.documents.embeddings import Embedder, prefixes_for
 from desktop_app.core.documents.extract import open_document
 from desktop_app.core.documents.indexer import Hooks, Progress, add_paths, refresh_collection
-from desktop_app.core.documents.search import fts_query, reciprocal_rank_fusion
+from desktop_app.core.documents.search import fts_query, reciprocal_rank_fusion, selective_words
 from desktop_app.core.documents.store import DocumentStore
 from tests.doc_fixtures import write_binary, write_corrupt_pdf, write_pdf
 from tests.tiny_embedding import write_tiny_embedding_model
@@ -159,6 +159,9 @@ def test_query_sanitising() -> None:
     assert fts_query('say "NEAR(x, 2)" AND *') == '"say" OR "near" OR "x" OR "2"'
     assert fts_query("what is the") == '"what" OR "is" OR "the"'
     assert fts_query("*** ((") is None
+    assert selective_words(["rare", "common"], {"rare": 3, "common": 90_000}, 100_000) == ["rare"]
+    assert selective_words(["a", "b", "c"], {"a": 90_000, "b": 80_000, "c": 70_000}, 100_000) == ["c", "b"]
+    assert selective_words(["rare", "common"], {"common": 900}, 1_000) == ["rare", "common"]  # small index
     assert reciprocal_rank_fusion([[1, 2, 3], [3, 1]])[0][0] == 1
     assert [i for i, _ in reciprocal_rank_fusion([[1, 2, 3], [3, 2]])] == [3, 2, 1]
 

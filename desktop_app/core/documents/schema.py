@@ -75,6 +75,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX vectors_model ON vectors(model, chunk_id);
     """,
+    # 2: how many chunks hold each term, so a large index can leave out of a query the words that are
+    # in most chunks (they add little to BM25 and cost a score per matching row)
+    """
+    CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

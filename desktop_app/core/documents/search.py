@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +24,9 @@ RRF_K = 60
 CANDIDATES = 50
 MAX_QUERY_CHARS = 2000
 MAX_QUERY_TOKENS = 24
+#: an index this large leaves out of a query the words in more than COMMON_FRACTION of its chunks
+PRUNE_FROM_CHUNKS = 20_000
+COMMON_FRACTION = 0.05
 _TOKEN = re.compile(r"\w+")
 #: question words and glue dropped from a query that has other words: they match most chunks, so
 #: they cost time at 100k chunks, and in a small collection a rare "how" can outrank the topic words
@@ -45,19 +48,42 @@ class QueryEmbedder(Protocol):
     def embed_query(self, text: str) -> FloatArray: ...
 
 
-def fts_query(text: str) -> str | None:
-    """The user's words as an FTS5 query that cannot be a syntax error: each word quoted (words are
-    runs of letters and digits, so they hold no quote), OR-ed, so any one of them matches and BM25
-    ranks the passages holding the rarer ones first. Common English words are dropped unless the query
-    has nothing else. None when there is no word at all."""
+def query_words(text: str) -> list[str]:
+    """The words of a query, lowercased, each once, in order; common English words are dropped
+    unless the query has nothing else."""
     words: list[str] = []
     for match in _TOKEN.finditer(text[:MAX_QUERY_CHARS]):
         word = match.group(0).lower()
         if word not in words:
             words.append(word)
     words = [w for w in words if w not in STOPWORDS] or words
-    words = words[:MAX_QUERY_TOKENS]
+    return words[:MAX_QUERY_TOKENS]
+
+
+def match_expression(words: Sequence[str]) -> str | None:
+    """Words as an FTS5 query that cannot be a syntax error: each one quoted (a word is a run of
+    letters and digits, so it holds no quote), OR-ed, so any one of them matches and BM25 ranks the
+    passages holding the rarer ones first. None when there is no word."""
     return " OR ".join(f'"{word}"' for word in words) if words else None
+
+
+def fts_query(text: str) -> str | None:
+    """The user's text as a safe FTS5 query (see `query_words` and `match_expression`)."""
+    return match_expression(query_words(text))
+
+
+def selective_words(words: Sequence[str], doc_counts: Mapping[str, int], total: int) -> list[str]:
+    """In a large index, leave out words that are in more than COMMON_FRACTION of the chunks: their
+    BM25 weight is near zero, and each matching row costs a score (a word in every one of 100k
+    chunks took a query from milliseconds to a second). When every word is that common, the rarest
+    two stay. Words the index does not know are kept (they cost nothing)."""
+    if total < PRUNE_FROM_CHUNKS or len(words) < 2:
+        return list(words)
+    limit = total * COMMON_FRACTION
+    kept = [w for w in words if doc_counts.get(w, 0) <= limit]
+    if kept:
+        return kept
+    return sorted(words, key=lambda w: doc_counts.get(w, 0))[:2]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> list[tuple[int, float]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from desktop_app.core.documents.search import (
     QueryEmbedder,
     VectorCache,
     VectorMatrix,
-    fts_query,
+    match_expression,
     matrix_from_blobs,
+    query_words,
     reciprocal_rank_fusion,
+    selective_words,
 )
 from desktop_app.core.errors import HearthError
 from desktop_app.core.paths import AppPaths
@@ -37,6 +40,7 @@ DEFAULT_COLLECTION = "default"
 DB_NAME = "documents.sqlite3"
 MAX_COLLECTION_NAME = 80
 MAX_TOP_K = 100
+MAX_CACHED_COUNTS = 50_000
 
 
 class UnknownCollectionError(HearthError):
@@ -108,6 +112,9 @@ class DocumentStore:
         self.path = path
         self.db = DocumentsDatabase(path)
         self._vectors = VectorCache()
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._counts_revision: Hashable = None
 
     @classmethod
     def open(cls, paths: AppPaths) -> DocumentStore:
@@ -414,7 +421,11 @@ class DocumentStore:
     def _keyword(
         self, query: str, scope_sql: str, params: tuple[Any, ...], n: int
     ) -> list[tuple[int, float]]:
-        match = fts_query(query)
+        words = query_words(query)
+        if len(words) > 1:
+            total = int(self.db.read("SELECT coalesce(sum(chunk_count), 0) FROM files").fetchone()[0])
+            words = selective_words(words, self._doc_counts(words), total)
+        match = match_expression(words)
         if match is None:
             return []
         rows = self.db.read(
@@ -425,13 +436,32 @@ class DocumentStore:
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _doc_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each word, remembered until the index changes: fts5vocab counts a
+        word by reading its whole list of rows (15 ms for a word in most of 100k chunks)."""
+        revision = self._revision()
+        with self._lock:
+            if self._counts_revision != revision:
+                self._counts, self._counts_revision = {}, revision
+            missing = [w for w in words if w not in self._counts]
+        found = {}
+        for word in missing:  # one lookup each: fts5vocab uses `term = ?`, but scans for `term IN`
+            row = self.db.read("SELECT doc FROM chunks_vocab WHERE term = ?", (word,)).fetchone()
+            found[word] = 0 if row is None else int(row[0])
+        with self._lock:
+            if len(self._counts) > MAX_CACHED_COUNTS:
+                self._counts.clear()
+            self._counts.update(found)
+            return {w: self._counts.get(w, found.get(w, 0)) for w in words}
+
+    def _revision(self) -> tuple[tuple[int, int], ...]:
+        rows = self.db.read("SELECT id, revision FROM collections ORDER BY id").fetchall()
+        return tuple((int(r[0]), int(r[1])) for r in rows)
+
     def _matrix(
         self, model: str, scope_sql: str, params: tuple[Any, ...], scope_key: Hashable
     ) -> VectorMatrix | None:
-        revision = tuple(
-            (int(r[0]), int(r[1]))
-            for r in self.db.read("SELECT id, revision FROM collections ORDER BY id").fetchall()
-        )
+        revision = self._revision()
         key = (scope_key, model)
         cached = self._vectors.get(key, revision)
         if cached is not None:
