@@ -1,0 +1,185 @@
+"""The Batch page offscreen, with the real inference thread and the real Gemma model: preview, run,
+pause, continue, cancel, resume after a restart, and export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop_app.core.engine import LoadedModel
+from desktop_app.core.services import AppServices
+from desktop_app.ui.batch_page import BatchPage
+from desktop_app.workers.inference import InferenceController
+
+# a shown top-level window with a minimum size makes the offscreen platform warn ("propagateSizeHints")
+pytestmark = pytest.mark.qt_log_ignore(r"^This plugin does not support ")
+
+PROMPTS = ["The capital of France is", "One, two, three,", "Water boils at", "The sky is"]
+
+
+@pytest.fixture
+def services() -> Iterator[AppServices]:
+    opened = AppServices.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def controller(qtbot: Any) -> Iterator[InferenceController]:
+    ctl = InferenceController()
+    yield ctl
+    assert ctl.shutdown(), "the inference thread did not stop"
+    qtbot.wait(10)
+
+
+@pytest.fixture
+def loaded(qtbot: Any, controller: InferenceController, gemma_path: Path) -> InferenceController:
+    with qtbot.waitSignal(controller.loaded, timeout=120_000) as blocker:
+        controller.load(gemma_path)
+    assert isinstance(blocker.args[0], LoadedModel)
+    return controller
+
+
+def make_page(qtbot: Any, services: AppServices, controller: InferenceController) -> BatchPage:
+    page = BatchPage(services, controller)
+    qtbot.addWidget(page)
+    page.resize(900, 760)
+    page.show()
+    return page
+
+
+def rows_file(path: Path, n: int) -> Path:
+    path.write_text(
+        "".join(json.dumps({"id": f"r{i}", "prompt": PROMPTS[i % len(PROMPTS)]}) + "\n" for i in range(n)),
+        encoding="utf-8",
+    )
+    return path
+
+
+def open_files(qtbot: Any, page: BatchPage, source: Path, output: Path | None = None) -> None:
+    page.set_input(source, output)
+    qtbot.waitUntil(lambda: page.state == "ready", timeout=10_000)
+
+
+def output_ids(path: Path) -> Counter[object]:
+    return Counter(json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def test_preview_fills_the_template_from_the_first_row_as_plain_text(
+    qtbot: Any, services: AppServices, controller: InferenceController, tmp_path: Path
+) -> None:
+    source = tmp_path / "cities.csv"
+    source.write_text('city,country\n<b>Paris</b>,"France"\nOslo,Norway\n', encoding="utf-8")
+    page = make_page(qtbot, services, controller)
+    assert page.empty.isVisible() and not page.table.isVisible()
+    open_files(qtbot, page, source)
+    assert page.output_path == tmp_path / "cities.results.jsonl"
+    assert "2 rows" in page.columns_label.text() and "city, country" in page.columns_label.text()
+    assert "no 'prompt' column" in page.preview.text() or "prompt" in page.preview.text()
+
+    page.template.setPlainText("{city} is in {country}.")
+    assert page.preview.text() == "<b>Paris</b> is in France."
+    assert page.preview.textFormat() == Qt.TextFormat.PlainText  # the file's markup is shown, not rendered
+    page.template.setPlainText("{city} is in {continent}.")
+    assert page.preview.text() == "row 1 has no column 'continent'"
+    assert page.preview.property("role") == "error"
+    page.template.setPlainText("{city")
+    assert "without its" in page.preview.text()
+    assert not page.run_button.isEnabled()  # no model loaded
+    assert "Load a model" in page.status.text()
+    page.grab().save(str(tmp_path / "batch_page_preview.png"))
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+def test_run_then_resume_after_a_restart(
+    qtbot: Any, services: AppServices, loaded: InferenceController, tmp_path: Path
+) -> None:
+    source = rows_file(tmp_path / "rows.jsonl", 4)
+    output = tmp_path / "out.jsonl"
+    page = make_page(qtbot, services, loaded)
+    open_files(qtbot, page, source, output)
+    assert page.run_button.isEnabled() and page.run_button.text() == "Run"
+    page.max_tokens.setValue(6)
+    page.temperature.setValue(0.0)
+    page.parallel.setValue(2)
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.state == "ready" and page.results.rowCount() == 4, timeout=300_000)
+    assert page.status.text().startswith("Done")
+    assert output_ids(output) == Counter({"r0": 1, "r1": 1, "r2": 1, "r3": 1})
+    assert not page.run_button.isEnabled()  # all done
+    assert page.export_csv.isEnabled()
+    page.grab().save(str(tmp_path / "batch_page_done.png"))
+
+    # a restart after a crash that kept two rows: the output is the truth
+    lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+    output.write_text("".join(lines[:2]) + lines[2][:10], encoding="utf-8")  # and a torn third line
+    again = make_page(qtbot, services, loaded)
+    open_files(qtbot, again, source, output)
+    assert again.run_button.text() == "Resume (2 of 4 done)"
+    assert again.results.rowCount() == 2
+    again.max_tokens.setValue(6)
+    qtbot.mouseClick(again.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: again.state == "ready" and again.results.rowCount() == 4, timeout=300_000)
+    assert output_ids(output) == Counter({"r0": 1, "r1": 1, "r2": 1, "r3": 1})
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+def test_pause_continue_and_cancel(
+    qtbot: Any, services: AppServices, loaded: InferenceController, tmp_path: Path
+) -> None:
+    source = rows_file(tmp_path / "rows.jsonl", 12)
+    output = tmp_path / "out.jsonl"
+    page = make_page(qtbot, services, loaded)
+    open_files(qtbot, page, source, output)
+    page.max_tokens.setValue(24)
+    page.parallel.setValue(2)
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.results.rowCount() >= 1, timeout=300_000)
+    qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.state == "paused", timeout=60_000)
+    assert page.pause_button.text() == "Continue" and page.cancel_button.isEnabled()
+    written = sum(output_ids(output).values())
+    qtbot.wait(500)
+    assert sum(output_ids(output).values()) == written  # nothing runs while paused
+    page.grab().save(str(tmp_path / "batch_page_paused.png"))
+
+    qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.results.rowCount() > written, timeout=300_000)
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.state == "ready", timeout=60_000)
+    assert page.status.text().startswith("Cancelled")
+    ids = output_ids(output)
+    assert max(ids.values()) == 1 and 0 < sum(ids.values()) < 12
+    assert page.run_button.text() == f"Resume ({sum(ids.values())} of 12 done)"
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+def test_export_csv_and_jsonl(
+    qtbot: Any, services: AppServices, loaded: InferenceController, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text(json.dumps({"id": "=cmd", "prompt": "The sky is"}) + "\n", encoding="utf-8")
+    page = make_page(qtbot, services, loaded)
+    open_files(qtbot, page, source, tmp_path / "out.jsonl")
+    page.max_tokens.setValue(4)
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.state == "ready" and page.results.rowCount() == 1, timeout=300_000)
+    page.export_to(tmp_path / "export.csv")
+    qtbot.waitUntil(lambda: "Exported 1 rows" in page.status.text(), timeout=10_000)
+    with (tmp_path / "export.csv").open(encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["id", "prompt", "text", "completion_tokens", "stop_reason", "error"]
+    assert table[1][0] == "'=cmd"  # a spreadsheet must not run model or file text as a formula
+    page.export_to(tmp_path / "export.jsonl")
+    qtbot.waitUntil(lambda: "Exported 1 rows to export.jsonl" in page.status.text(), timeout=10_000)
+    assert json.loads((tmp_path / "export.jsonl").read_text(encoding="utf-8"))["id"] == "=cmd"
