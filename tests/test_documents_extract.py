@@ -136,12 +136,15 @@ def test_encodings(tmp_path: Path) -> None:
         "bom.txt": b"\xef\xbb\xbfcaf\xc3\xa9 na\xc3\xafve",
         "utf16.txt": "café naïve".encode("utf-16"),
         "cp1252.txt": "café naïve “quoted”".encode("cp1252"),
+        "stray.txt": "café naïve, über straße ".encode() + b"\xff" + b"ok",
     }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         text = read_all(tmp_path / name)[0][0].text
         assert text.startswith("café naïve"), (name, text)
     assert read_all(tmp_path / "cp1252.txt")[0][0].text.endswith("“quoted”")
+    # mostly UTF-8 with one stray byte: still UTF-8, the byte shown as U+FFFD
+    assert read_all(tmp_path / "stray.txt")[0][0].text.endswith("straße \ufffdok")
 
 
 def test_ligatures_controls_and_whitespace(tmp_path: Path) -> None:
@@ -215,6 +218,19 @@ def test_docx_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
     message = reason(path)
     assert "zip bomb" in message
     assert "300 MB" in message
+
+
+def test_docx_with_a_huge_text_part_is_refused(tmp_path: Path) -> None:
+    path = write_docx_bomb(tmp_path / "big.docx", unpacked_mb=100)  # under the total cap
+    assert reason(path) == "refused: the .docx text part would unpack to 100 MB"
+
+
+def test_hostile_html_is_bounded() -> None:
+    text, _ = html_to_text("&#" + "1" * 100_000 + "; ok &#65;&amp;", 1000)
+    assert text == "\ufffd ok A&"
+    text, capped = html_to_text("<p>start</p>" + "<b>x</b>" * 200_000, 10_000_000, deadline_s=0.0)
+    assert capped  # the deadline stops it after the first feed
+    assert text.startswith("\n\nstart")
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -18,10 +18,15 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CHARS = 5_000_000
 #: How much a .docx may unpack to (its parts together) before it is refused as a likely zip bomb.
 MAX_DOCX_UNPACKED = 256 * 1024 * 1024
+#: The main text part of a .docx, unpacked (lxml builds a tree several times its size).
+MAX_DOCX_TEXT_PART = 64 * 1024 * 1024
 #: Parts in a .docx; a real document has a few dozen.
 MAX_DOCX_PARTS = 5_000
-#: Bytes of HTML parsed (html.parser rescans an unterminated construct at each feed, so keep it modest).
-MAX_HTML_BYTES = 16 * 1024 * 1024
+#: Bytes of HTML parsed: html.parser manages about 1 MB/s of dense markup on a busy machine, and
+#: rescans an unterminated tag at each feed, so keep it modest (real pages are far smaller).
+MAX_HTML_BYTES = 4 * 1024 * 1024
+#: Seconds of parsing after which the HTML read so far is kept and the rest left out.
+HTML_DEADLINE_S = 20.0
 #: Size of each read from disk.
 READ_BLOCK = 64 * 1024
 

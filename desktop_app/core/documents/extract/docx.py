@@ -6,7 +6,12 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from desktop_app.core.documents.extract.base import MAX_DOCX_PARTS, MAX_DOCX_UNPACKED, DocumentError
+from desktop_app.core.documents.extract.base import (
+    MAX_DOCX_PARTS,
+    MAX_DOCX_TEXT_PART,
+    MAX_DOCX_UNPACKED,
+    DocumentError,
+)
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -35,8 +40,14 @@ def check_docx_container(path: Path, max_unpacked: int = MAX_DOCX_UNPACKED) -> N
             f"refused: the .docx would unpack to {unpacked / 2**20:,.0f} MB (a zip bomb?)",
             hint="Save the document again from Word, or split it.",
         )
-    if not any(m.filename == "word/document.xml" for m in members):
+    main = next((m for m in members if m.filename == "word/document.xml"), None)
+    if main is None:
         raise DocumentError("corrupt Word document: it has no word/document.xml")
+    if main.file_size > MAX_DOCX_TEXT_PART:
+        raise DocumentError(
+            f"refused: the .docx text part would unpack to {main.file_size / 2**20:,.0f} MB",
+            hint="Split the document into smaller files.",
+        )
 
 
 def docx_text(path: Path, max_chars: int) -> tuple[str, bool]:

@@ -3,7 +3,14 @@ elements become paragraph breaks, and the amount parsed and kept is bounded."""
 
 from __future__ import annotations
 
+import re
+import time
 from html.parser import HTMLParser
+
+from desktop_app.core.documents.extract.base import HTML_DEADLINE_S, DocumentError
+
+# html.unescape turns "&#" and a million digits into int(...), which raises past 4,300 digits
+_LONG_CHARREF = re.compile(r"&#(?:[xX][0-9a-fA-F]{8,}|[0-9]{9,});?")
 
 _SKIP = frozenset({"script", "style", "template", "svg", "math", "iframe", "object", "noembed"})
 _BLOCK = frozenset(
@@ -70,17 +77,27 @@ class _TextCollector(HTMLParser):
         return " ".join("".join(self._title).split())
 
 
-def html_to_text(source: str, max_chars: int, *, feed_size: int = 1024 * 1024) -> tuple[str, bool]:
+def html_to_text(
+    source: str, max_chars: int, *, feed_size: int = 512 * 1024, deadline_s: float = HTML_DEADLINE_S
+) -> tuple[str, bool]:
     """Visible text of `source` (the title first, when the body does not already start with it) and
-    whether `max_chars` cut it short. Fed in large pieces: an unterminated comment makes the parser
-    rescan its buffer at each feed."""
+    whether it was cut short (by `max_chars`, or by `deadline_s` of parsing). Fed in large pieces:
+    an unterminated tag makes the parser rescan its buffer at each feed."""
+    source = _LONG_CHARREF.sub("\ufffd", source)
     parser = _TextCollector(max_chars)
-    for offset in range(0, len(source), feed_size):
-        parser.feed(source[offset : offset + feed_size])
-        if parser.full:
-            break
-    if not parser.full:
-        parser.close()
+    started = time.monotonic()
+    try:
+        for offset in range(0, len(source), feed_size):
+            parser.feed(source[offset : offset + feed_size])
+            if parser.full:
+                break
+            if time.monotonic() - started > deadline_s:
+                parser.full = True
+                break
+        if not parser.full:
+            parser.close()
+    except (ValueError, AssertionError, RecursionError) as exc:  # html.parser on hostile markup
+        raise DocumentError(f"malformed HTML: {type(exc).__name__}") from exc
     body = "".join(parser.parts)
     title = parser.title
     if title and not body.lstrip().startswith(title):

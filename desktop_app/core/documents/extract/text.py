@@ -35,7 +35,13 @@ def sniff_encoding(first: bytes) -> str:
     try:
         decoder.decode(first, final=False)  # a character cut at the block's end is not an error
     except UnicodeDecodeError:
-        pass
+        # Mostly UTF-8 with a few stray bytes (a file pasted together) stays UTF-8; text whose only
+        # non-ASCII bytes are invalid UTF-8 is a legacy 8-bit encoding.
+        guess = codecs.getincrementaldecoder("utf-8")("replace").decode(first, final=False)
+        errors = guess.count("\ufffd")
+        valid = sum(1 for ch in guess if ord(ch) > 0x7F) - errors
+        if valid > errors:
+            return "utf-8"
     else:
         return "utf-8"
     try:
