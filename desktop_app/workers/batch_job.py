@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from desktop_app.core.batch.inputs import BatchRow
 from desktop_app.core.batch.plan import BatchPlan
@@ -46,12 +46,17 @@ class ProgressInfo:
     line: str
 
 
+def _never() -> bool:
+    return False
+
+
 class BatchSignals(QObject):
     """Emitted on the inference thread; connected receivers on the GUI thread get them queued."""
 
     row_done = Signal(object, object)  # BatchRow, RowResult (already written)
     progress = Signal(object)  # ProgressInfo
     ended = Signal(str, object)  # Ending, the error (failed) or None
+    requeue = Signal()  # the run stepped aside for a chat turn: queue it again (on the GUI thread)
 
 
 class BatchJob:
@@ -90,15 +95,23 @@ class BatchController(QObject):
         self.system = system
         self.n_parallel = n_parallel
         self.signals = BatchSignals(self)
+        self.signals.requeue.connect(self.start, Qt.ConnectionType.QueuedConnection)
         self._pause = threading.Event()
         self._cancel = threading.Event()
         self._run: BatchRun | None = None  # made on the engine thread by the first job
         self._request_id = 0
         self._ended = False
+        # The chat goes first: when the inference worker says a chat turn is queued, the run parks
+        # between steps, the job ends, and a new one is queued behind that turn.
+        self._chat_waiting: Callable[[], bool] = getattr(inference.worker, "chat_waiting", _never)
+        self.yields = 0  # how often the run stepped aside for the chat
 
     # -- GUI thread --------------------------------------------------------------------------------
 
+    @Slot()
     def start(self) -> None:
+        if self._ended:
+            return
         self._pause.clear()
         self._request_id = self.inference.submit_job(BatchJob(self), f"batch: {self.output.name}")
 
@@ -137,11 +150,17 @@ class BatchController(QObject):
         if self._cancel.is_set():
             run.cancel()
 
+        yielded = False
+
         def pause() -> bool:
+            nonlocal yielded
             if cancelled() or self._cancel.is_set():
                 run.cancel()  # not a pause: the sequences end as cancelled at the next step
                 return False
-            return self._pause.is_set()
+            if self._pause.is_set():
+                return True
+            yielded = self._chat_waiting()
+            return yielded
 
         try:
             finished = run.run(engine, self.n_parallel, pause=pause)
@@ -151,7 +170,11 @@ class BatchController(QObject):
             return exc
         self._emit_progress()
         if not finished:
-            self.signals.ended.emit("paused", None)
+            if yielded and not self._pause.is_set():
+                self.yields += 1
+                self.signals.requeue.emit()  # via the GUI thread: queued behind the waiting chat turn
+            else:
+                self.signals.ended.emit("paused", None)
             return None
         self.finish("cancelled" if run.cancelled else "done", None)
         return None
