@@ -1,0 +1,89 @@
+"""`hearth batch` throughput: the same rows with --parallel 1 and --parallel 4 (a benchmark, not a test).
+
+Runs the real command twice in one go on the real Gemma model, at temperature 0, each into a fresh
+output, and prints figures only:
+
+- aggregate tok/s of each run (completion tokens over the run's generation time, model load excluded:
+  the `aggregate_tps` of `--json`) and their ratio; the goal is >= 1.5, and >= 0.9 x the raw batched
+  decoding anchor of 1.73 measured on these machines (issue #17);
+- the fraction of rows whose text is identical in both runs. Greedy output may still differ: llama.cpp's
+  kernels sum in a different order when a step holds 4 sequences instead of 1, and a tiny difference
+  in a logit can flip a near-tie.
+
+    python -m tests.benchmarks.batch_throughput [--rows 24] [--max-tokens 64] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW_ANCHOR_4 = 1.73  # raw llama.cpp batched decoding, 4 sequences vs 1, on the 2-core test machine
+
+SUBJECTS = [
+    "the history of bread", "how rivers form", "why the sky is blue", "the rules of chess",
+    "how bees make honey", "the first computers", "volcanoes", "the moon landing", "how to tie a knot",
+    "the water cycle",
+    "ancient Rome", "how trains work", "the life of a star", "coffee", "the Pacific Ocean", "libraries",
+]  # fmt: skip
+
+
+def run(
+    model: str, source: Path, out: Path, parallel: int, *, max_tokens: int, home: Path
+) -> dict[str, float]:
+    env = {**os.environ, "HEARTH_HOME": str(home)}
+    args = [
+        sys.executable, "-m", "desktop_app", "batch", "--model", model, "--input", str(source),
+        "--output", str(out), "--template", "Write a short paragraph about {subject}.\n",
+        "--parallel", str(parallel), "--max-tokens", str(max_tokens), "--temperature", "0", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        sys.exit(f"hearth batch --parallel {parallel} failed:\n{done.stderr}")
+    summary: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return summary
+
+
+def texts(path: Path) -> dict[object, str]:
+    return {row["id"]: row["text"] for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=24)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    if args.model is None:
+        from tests.gemma_model import ensure_gemma
+
+        args.model = str(ensure_gemma())
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        source = tmp / "rows.jsonl"
+        subjects = [
+            SUBJECTS[i % len(SUBJECTS)] + (" today" if i >= len(SUBJECTS) else "") for i in range(args.rows)
+        ]
+        source.write_text("".join(json.dumps({"subject": s}) + "\n" for s in subjects), encoding="utf-8")
+        one = run(args.model, source, tmp / "p1.jsonl", 1, max_tokens=args.max_tokens, home=tmp / "home")
+        four = run(args.model, source, tmp / "p4.jsonl", 4, max_tokens=args.max_tokens, home=tmp / "home")
+        a, b = texts(tmp / "p1.jsonl"), texts(tmp / "p4.jsonl")
+    same = sum(1 for key in a if a[key] == b.get(key))
+    ratio = four["aggregate_tps"] / one["aggregate_tps"] if one["aggregate_tps"] else 0.0
+    print(f"rows: {args.rows}, max tokens: {args.max_tokens}, temperature 0")
+    print(f"--parallel 1: {one['aggregate_tps']:.1f} tok/s aggregate")
+    print(f"--parallel 4: {four['aggregate_tps']:.1f} tok/s aggregate")
+    print(
+        f"ratio: {ratio:.2f}x (goal >= 1.5; raw anchor {RAW_ANCHOR_4}x, so {ratio / RAW_ANCHOR_4:.2f} of it)"
+    )
+    print(f"identical text: {same}/{len(a)} rows ({same / len(a):.0%})")
+
+
+if __name__ == "__main__":
+    main()
