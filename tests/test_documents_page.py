@@ -141,3 +141,42 @@ def test_eta_text() -> None:
     assert eta_text(42) == "about 42 s left"
     assert eta_text(150) == "about 2 min left"
     assert eta_text(5400) == "about 1.5 h left"
+
+
+def test_remove_while_its_first_indexing_waits(qtbot, page: DocumentsPage, folder: Path) -> None:
+    reports = finished_reports(page)
+    page.indexer.set_paused(True)
+    page.add_paths([folder / "notes.md"], "first")
+    page.add_paths([folder / "report.pdf"], "second")  # queued behind the paused job
+    assert page.cards["second"].busy
+    page.remove_collection("second")
+    page.remove_collection("first")
+    page.indexer.set_paused(False)
+    qtbot.waitUntil(lambda: len(reports) == 2, timeout=WAIT_MS)
+    assert all(report.cancelled for _, report in reports)
+    qtbot.waitUntil(lambda: not page.cards, timeout=WAIT_MS)
+    assert page.empty.isVisible()
+
+
+def test_shutdown_while_paused_returns(qtbot, folder: Path) -> None:
+    services = AppServices.open()
+    try:
+        page = DocumentsPage(services)
+        qtbot.addWidget(page)
+        page.indexer.set_paused(True)
+        page.add_paths([folder], "parked")
+        assert page.shutdown()  # cancels the parked job and ends the thread
+    finally:
+        services.close()
+
+
+def test_refresh_all_indexes_what_changed(qtbot, page: DocumentsPage, folder: Path) -> None:
+    reports = finished_reports(page)
+    page.add_paths([folder], "work")
+    qtbot.waitUntil(lambda: bool(reports) and bool(page.views), timeout=WAIT_MS)
+    (folder / "notes.md").write_text("# Notes\n\nBees make wax as well.\n", encoding="utf-8")
+    page.refresh_all()
+    qtbot.waitUntil(lambda: len(reports) == 2, timeout=WAIT_MS)
+    report = reports[1][1]
+    assert report.indexed == 1  # only the changed file
+    assert report.skipped == 4  # the two unchanged good files and the two unchanged bad ones

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -85,6 +86,7 @@ class CollectionCard(Card):
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name = name
+        self.busy = False
         layout = self.body
         head = QHBoxLayout()
         head.setSpacing(SPACING)
@@ -130,6 +132,7 @@ class CollectionCard(Card):
         self.errors.setVisible(bool(lines))
 
     def set_busy(self, busy: bool) -> None:
+        self.busy = busy
         self.bar.setVisible(busy)
         self.cancel_button.setVisible(busy)
         self.update_button.setEnabled(not busy)
@@ -258,6 +261,11 @@ class DocumentsPage(QWidget):
         self._card(name).set_busy(True)
         self.indexer.refresh(name)
 
+    def refresh_all(self) -> None:
+        """Index what changed in every collection (the window calls it once after start-up)."""
+        for view in self.views:
+            self.update_collection(view.name)
+
     def cancel_collection(self, name: str) -> None:
         self.indexer.cancel(name)
 
@@ -268,6 +276,10 @@ class DocumentsPage(QWidget):
 
     def shutdown(self) -> bool:
         return self.indexer.shutdown()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.indexer.reload()  # `hearth docs` may have changed the index meanwhile
 
     def _choose_files(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES))
@@ -321,8 +333,8 @@ class DocumentsPage(QWidget):
         names = {v.name for v in views}
         for name in [n for n in self.cards if n not in names]:
             card = self.cards.pop(name)
-            if card.bar.isVisible() and self.indexer.is_busy():
-                self.cards[name] = card  # still being created by a job in progress
+            if card.busy:
+                self.cards[name] = card  # a new collection its first job has not written yet
                 continue
             card.setParent(None)
             card.deleteLater()

@@ -155,6 +155,7 @@ class DocumentIndexer(QObject):
                     log.exception("document job %s failed", job.kind)
                     self.failed.emit(job.collection, f"Indexing failed unexpectedly ({type(exc).__name__}).")
                 finally:
+                    self._emit_views(store)
                     with self._lock:
                         self._pending -= 1
                         idle = self._pending == 0
@@ -173,9 +174,21 @@ class DocumentIndexer(QObject):
             or job.generation <= state.cancel_collection.get(job.collection, 0)
         )
 
+    def _emit_views(self, store: DocumentStore | None) -> None:
+        if store is None:
+            return
+        try:
+            views = _views(store)
+        except HearthError as exc:  # the index cannot be read: say so, keep the thread
+            self.failed.emit("", f"{exc.message} {exc.hint}".strip())
+        else:
+            self.collections_changed.emit(views)
+
     def _do(self, store: DocumentStore, embedders: dict[str, Embedder], job: _Job) -> None:
         cancelled = self._cancelled_check(job)
-        if job.kind != "list" and cancelled():
+        if job.kind in ("add", "refresh") and cancelled():
+            # dropped before it started: still reported, so the page does not wait for it
+            self.finished.emit(job.collection, indexer.IndexReport(cancelled=True))
             return
         if job.kind in ("add", "refresh"):
 
@@ -195,9 +208,8 @@ class DocumentIndexer(QObject):
             else:
                 report = indexer.refresh_collection(store, job.collection, embedder=embedder, hooks=hooks)
             self.finished.emit(job.collection, report)
-        elif job.kind == "remove":
+        elif job.kind == "remove" and store.collection(job.collection) is not None:
             store.remove_collection(job.collection)
-        self.collections_changed.emit(_views(store))
 
     @staticmethod
     def _embedder(collection: Collection, embedders: dict[str, Embedder]) -> Embedder | None:
