@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop_app.core.documents.indexer import IndexReport, Progress
 from desktop_app.core.services import AppServices
 from desktop_app.ui.documents_page import DocumentsPage, eta_text
+from desktop_app.ui.theme import apply_theme
 from desktop_app.workers.document_worker import CollectionView
 from tests.doc_fixtures import write_binary, write_docx, write_pdf
+from tests.layout_check import layout_problems
 
 WAIT_MS = 60_000  # the machine is shared: generous, never a measured time
 
@@ -180,3 +182,34 @@ def test_refresh_all_indexes_what_changed(qtbot, page: DocumentsPage, folder: Pa
     report = reports[1][1]
     assert report.indexed == 1  # only the changed file
     assert report.skipped == 4  # the two unchanged good files and the two unchanged bad ones
+
+
+@pytest.mark.parametrize("font_pt", [None, 14.0])
+def test_page_fits_the_minimum_window(qtbot, folder: Path, font_pt: float | None) -> None:
+    # the page's share of the 820 x 540 minimum window, beside the sidebar; at the default and a large
+    # text size, with a busy card and a card listing failures
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    before = app.font().pointSizeF()
+    apply_theme(app, font_pt)
+    services = AppServices.open()
+    host = QWidget()
+    host.resize(600, 540)
+    page = DocumentsPage(services, host)
+    page.resize(600, 540)
+    qtbot.addWidget(host)
+    host.show()
+    try:
+        reports = finished_reports(page)
+        page.add_paths([folder], "a collection with a rather long name for its card")
+        qtbot.waitUntil(lambda: bool(reports) and bool(page.views), timeout=WAIT_MS)
+        page._card("busy").show_progress(Progress(3, 40, 120, 95.0, str(folder / "Annual report 2026.pdf")))
+        for _ in range(3):
+            QApplication.sendPostedEvents()
+            qtbot.wait(20)
+        assert layout_problems(page) == []
+        page.grab().save(f"/tmp/documents_page_min_{font_pt or 'default'}.png")
+    finally:
+        assert page.shutdown()
+        services.close()
+        apply_theme(app, before)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,7 +31,7 @@ from desktop_app.core.documents.indexer import IndexReport, Progress
 from desktop_app.core.documents.store import DEFAULT_COLLECTION
 from desktop_app.ui.plain_text import message_box
 from desktop_app.ui.theme import set_role
-from desktop_app.ui.widgets import SPACING, Card, button, label, page_layout
+from desktop_app.ui.widgets import SPACING, Card, ResponsiveRow, button, label, page_layout
 from desktop_app.workers.document_worker import CollectionView, DocumentIndexer
 
 if TYPE_CHECKING:
@@ -165,6 +165,23 @@ class CollectionCard(Card):
         self.status.show()
 
 
+class _FitRow(ResponsiveRow):
+    """Side by side when the parts fit at their minimum widths (which grow with the text size),
+    else stacked."""
+
+    def __init__(self, parts: list[QWidget]) -> None:
+        super().__init__(0)
+        self.parts = parts
+        for index, part in enumerate(parts):
+            self.add(part, 1 if index == 0 else 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.wide_from = sum(p.minimumSizeHint().width() for p in self.parts) + SPACING * (
+            len(self.parts) - 1
+        )
+        super().resizeEvent(event)
+
+
 class DocumentsPage(QWidget):
     """Collections, adding files and folders, and indexing progress. Call `shutdown()` before the
     window closes: it stops the indexing thread."""
@@ -212,7 +229,9 @@ class DocumentsPage(QWidget):
     def _build_add_card(self) -> Card:
         card = Card()
         layout = card.body
-        row = QHBoxLayout()
+        field = QWidget()
+        row = QHBoxLayout(field)
+        row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(SPACING)
         row.addWidget(label("Collection", "muted"))
         self.collection_box = QComboBox()
@@ -221,13 +240,19 @@ class DocumentsPage(QWidget):
         self.collection_box.setAccessibleName("Collection name")
         self.collection_box.setToolTip("Pick a collection or type a new name")
         self.collection_box.addItem(DEFAULT_COLLECTION)
-        self.collection_box.setMinimumContentsLength(14)
+        self.collection_box.setMinimumContentsLength(10)
         row.addWidget(self.collection_box, 1)
+        actions = QWidget()
+        buttons = QHBoxLayout(actions)
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(SPACING)
         self.add_files_button = button("Add files…", "primary")
         self.add_folder_button = button("Add folder…")
-        row.addWidget(self.add_files_button)
-        row.addWidget(self.add_folder_button)
-        layout.addLayout(row)
+        buttons.addWidget(self.add_files_button)
+        buttons.addWidget(self.add_folder_button)
+        buttons.addStretch(1)
+        self.add_row = _FitRow([field, actions])
+        layout.addWidget(self.add_row)
         layout.addWidget(
             label(
                 "PDF, Word (.docx), HTML, Markdown, text and source code. Folders are searched for "
