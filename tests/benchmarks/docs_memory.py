@@ -149,7 +149,10 @@ def main() -> None:
         print(f"baseline RSS {mb(rss_bytes())}")
 
         marks = {1, 50, pages // 2, pages}
+        started = time.perf_counter()
         peaks = extract_and_chunk(big, sampler, marks)
+        seconds = time.perf_counter() - started
+        print(f"extract + chunk: {pages} pages in {seconds:.1f} s ({pages / seconds:.0f} pages/s)")
         for page in sorted(peaks):
             print(f"extract + chunk: peak RSS growth after page {page:4d}: {mb(peaks[page])}")
 
