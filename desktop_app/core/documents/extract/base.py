@@ -35,7 +35,7 @@ class DocumentError(HearthError):
     """A file that cannot be indexed: `message` is one line saying why and what to do."""
 
     title = "This document cannot be indexed"
-    exit_code = 7
+    exit_code = 2  # bad input, as a malformed setting (7 is StorageError)
 
 
 @dataclass(frozen=True)
