@@ -42,6 +42,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from desktop_app.core.documents.context import cited_sources, source_label
 from desktop_app.ui.chat_model import ChatItem, ChatModel, ItemRole
 from desktop_app.ui.markdown_worker import MarkdownJob, RenderedDocument, build_document, new_document
 from desktop_app.ui.plain_text import SafeTextDocument
@@ -71,6 +72,28 @@ _STATE_NOTES = {
     "interrupted": "Cut off: Hearth was closed while writing this reply",
     "streaming": "Cut off: Hearth was closed while writing this reply",
 }
+
+
+#: a citation chip's key is CITE + the source's number; SOURCES opens the Sources panel
+CITE, SOURCES = "cite:", "sources"
+CHIP_NAME_CHARS = 32  # a long file name is cut in a chip (the Sources panel shows it whole)
+
+
+def citation_chips(item: ChatItem) -> list[tuple[str, str]]:
+    """The chips under a reply with documents: one per source it cites ([n] markers, or the best
+    match when it cites none), then "Sources (N)". While it streams only the latter: what it cites
+    is known at its end."""
+    if item.role != "assistant" or not item.sources:
+        return []
+    chips: list[tuple[str, str]] = []
+    if not item.live:
+        for n in cited_sources(item.content, item.sources):
+            label = source_label(item.sources[n - 1])
+            if len(label) > CHIP_NAME_CHARS:
+                label = label[: CHIP_NAME_CHARS - 1] + "\u2026"
+            chips.append((f"{CITE}{n}", f"[{n}] {label}"))
+    chips.append((SOURCES, f"Sources ({len(item.sources)})"))
+    return chips
 
 
 def footer_text(item: ChatItem) -> str:
@@ -149,6 +172,7 @@ class Layout:
     thinking_pos: QPoint | None = None
     footer: QRect | None = None
     footer_text: str = ""
+    citations: list[tuple[str, str, QRect]] = field(default_factory=list)  # chips: key, label, rect
     actions: list[tuple[str, str, QRect]] = field(default_factory=list)
 
 
@@ -247,6 +271,9 @@ class MessageDelegate(QStyledItemDelegate):
                 y = layout.footer.bottom() + 1
             else:
                 layout.footer = None
+            layout.citations = self._place_chips(citation_chips(item), y + 6, left, column, small)
+            if layout.citations:
+                y = max(rect.bottom() + 1 for _, _, rect in layout.citations)
             y += ACTION_GAP
         layout.actions = self._place_actions(item, y, left, column, bold)
         y = max((rect.bottom() + 1 for _, _, rect in layout.actions), default=y + ACTION_H)
@@ -382,6 +409,22 @@ class MessageDelegate(QStyledItemDelegate):
             x += w + 2
         return placed
 
+    def _place_chips(
+        self, chips: list[tuple[str, str]], y: int, left: int, column: int, font: QFont
+    ) -> list[tuple[str, str, QRect]]:
+        """Citation chips from the column's left edge, wrapping to more lines in a narrow column."""
+        metrics = QFontMetrics(font)
+        height = metrics.height() + 8
+        placed: list[tuple[str, str, QRect]] = []
+        x = left
+        for key, label in chips:
+            w = min(column, metrics.horizontalAdvance(label) + 18)
+            if x > left and x + w > left + column:
+                x, y = left, y + height + 4
+            placed.append((key, label, QRect(x, y, w, height)))
+            x += w + 6
+        return placed
+
     # -- QStyledItemDelegate -------------------------------------------------------------------------
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
@@ -449,6 +492,8 @@ class MessageDelegate(QStyledItemDelegate):
         chrome = GAP + small_h + 8 + ACTION_GAP + ACTION_H + 4 + (small_h + 8 if footer_text(item) else 0)
         if item.reasoning.strip():
             chrome += small_h + 12
+        if item.sources:
+            chrome += small_h + 14  # a line of citation chips
         return chrome + body
 
     def paint(
@@ -519,6 +564,7 @@ class MessageDelegate(QStyledItemDelegate):
             failed = item.message.state == "failed" and not item.live
             painter.setPen(QColor(c.danger if failed else c.muted))
             painter.drawText(layout.footer, FOOTER_FLAGS, layout.footer_text)
+        self._draw_chips(painter, index.row(), layout, small)
         self._draw_actions(painter, index.row(), layout, bold)
         painter.restore()
 
@@ -536,6 +582,22 @@ class MessageDelegate(QStyledItemDelegate):
         context.palette = palette
         doc.documentLayout().draw(painter, context)
         painter.restore()
+
+    def _draw_chips(self, painter: QPainter, row: int, layout: Layout, font: QFont) -> None:
+        """Citation chips: always visible (unlike the actions), outlined, the hovered one filled."""
+        if not layout.citations:
+            return
+        c = self.colors
+        painter.setFont(font)
+        metrics = QFontMetrics(font)
+        for key, label, rect in layout.citations:
+            hovered = self.hover == (row, key)
+            painter.setPen(QColor(c.border))
+            painter.setBrush(QColor(c.surface_alt if hovered else c.surface))
+            painter.drawRoundedRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5), 8, 8)
+            painter.setPen(QColor(c.accent if key.startswith(CITE) else c.text))
+            text = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, rect.width() - 14)
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
 
     def _draw_actions(self, painter: QPainter, row: int, layout: Layout, font: QFont) -> None:
         if not layout.actions:
@@ -570,7 +632,7 @@ class MessageDelegate(QStyledItemDelegate):
         layout = self._cache.get(item.id)
         if layout is None:
             return None
-        for key, _, rect in layout.actions:
+        for key, _, rect in [*layout.citations, *layout.actions]:
             if rect.contains(pos) and key != "position":
                 return ("action", key)
         if layout.thinking_toggle is not None and layout.thinking_toggle.contains(pos):

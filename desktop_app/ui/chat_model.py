@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from desktop_app.core.conversations import Message
+from desktop_app.core.documents.passages import Passage
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -35,6 +36,7 @@ class ChatItem:
     reasoning_parts: list[str] = field(default_factory=list)
     awaiting_reply: bool = False  # the user's message that ends the branch: it offers "Reply"
     live_tps: float = 0.0  # a streaming reply's speed so far (0: not known yet)
+    sources: list[Passage] = field(default_factory=list)  # what a reply was shown from documents
 
     @property
     def id(self) -> int:
@@ -91,10 +93,23 @@ class ChatModel(QAbstractListModel):
 
     # -- changes -----------------------------------------------------------------------------------
 
-    def set_messages(self, messages: list[Message], positions: dict[int, tuple[int, int]]) -> None:
+    def set_messages(
+        self,
+        messages: list[Message],
+        positions: dict[int, tuple[int, int]],
+        sources: dict[int, list[Passage]] | None = None,
+    ) -> None:
+        """Show a branch; `sources`: message id -> the documents' passages its reply was shown."""
+        found = sources or {}
         self.beginResetModel()
         self._items = [
-            ChatItem(m, positions.get(m.id, (1, 1)), version=next(self._versions)) for m in messages
+            ChatItem(
+                m,
+                positions.get(m.id, (1, 1)),
+                version=next(self._versions),
+                sources=list(found.get(m.id, [])),
+            )
+            for m in messages
         ]
         self._reindex()
         self._mark_tail(quiet=True)
@@ -147,6 +162,13 @@ class ChatModel(QAbstractListModel):
         item.message = message
         item.live = True
         self._changed(item)
+
+    def set_sources(self, message_id: int, sources: list[Passage]) -> None:
+        """The passages a reply is shown (they arrive before its text): its citation chips."""
+        item = self.item_by_id(message_id)
+        if item is not None:
+            item.sources = list(sources)
+            self._changed(item)
 
     def set_live_speed(self, message_id: int, tps: float) -> None:
         """A streaming reply's speed so far; shown with its next text batch (no repaint of its own)."""

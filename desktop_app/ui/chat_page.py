@@ -5,6 +5,11 @@ starts, reads the history to send from the store, fixes the seed, and hands back
 which the inference thread feeds (workers/inference.py), so a crash loses at most a second of a reply.
 This page does the widget work: it shows the turn's messages and streams the text into the live row
 (~40 ms batches; only that row is redrawn).
+
+Documents (issue #15): the composer's "Documents" menu attaches collections or files to the chat (kept
+in the conversation's settings). A turn of such a chat retrieves on the inference thread, for local and
+remote models alike (core/chat_session.with_documents); the reply then shows its citations as chips,
+which open the file at its page, and "Sources" opens the panel of the passages it was shown.
 """
 
 from __future__ import annotations
@@ -13,22 +18,32 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
-from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation
+from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation, with_documents
 from desktop_app.core.continued_reply import merge_continued
 from desktop_app.core.conversations import Conversation, ConversationStore, MessageState
+from desktop_app.core.documents.context import (
+    REMOTE_CONTEXT_TOKENS,
+    SETTINGS_KEY,
+    Attachment,
+    DocumentContext,
+    TokenCounter,
+    cited_sources,
+)
+from desktop_app.core.documents.passages import Passage
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.errors import HearthError, LoadCancelledError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.presets import PresetStore
 from desktop_app.core.providers.records import LEAVES, RemoteModel
 from desktop_app.core.providers.store import ProviderStore
+from desktop_app.ui.chat_delegate import CITE, SOURCES
 from desktop_app.ui.chat_header import ChatHeader
 from desktop_app.ui.chat_model_gate import ChatModelRef, ModelGate
 from desktop_app.ui.chat_notices import Banner, ContextNotice, EmptyState, ModelOffer, inset
@@ -37,10 +52,15 @@ from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe, show_error
 from desktop_app.ui.plain_text import ask, escape
 from desktop_app.ui.settings_panel import SettingsPanel
+from desktop_app.ui.sources_panel import SourcesPanel
 from desktop_app.ui.widgets import MARGIN, SPACING
 from desktop_app.workers.inference import InferenceController
+from desktop_app.workers.tasks import run_in_background
 
 if TYPE_CHECKING:  # the HTTP side (httpx2) loads when a remote model first answers, not at start-up
+    from desktop_app.core.documents.chat_source import IndexSource
+    from desktop_app.core.documents.store import DocumentStore
+    from desktop_app.core.engine import Message as EngineMessage
     from desktop_app.core.providers.remote_chat import RemoteChat
 
 log = logging.getLogger(__name__)
@@ -50,6 +70,8 @@ STARTER_NOTE_KEY = "starter"
 DRAWER_MAX = 350  # the settings drawer's width when the window has room
 DRAWER_MIN = 280
 CHAT_MIN = 296  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
+#: where files attached one by one ("Files…") are indexed, so a chat can search them
+ATTACHED_COLLECTION = "Attached files"
 
 
 class ChatPage(ModelGate, QWidget):
@@ -96,6 +118,10 @@ class ChatPage(ModelGate, QWidget):
         #: the model a stored chat used, and what to load for it; the window looks it up in the library
         self.find_chat_model: Callable[[Conversation], ChatModelRef | None] = _remembered_name
         self.closed_notes: set[str] = set()  # notes the user closed for good (the window fills it)
+        self.attachment = Attachment()  # the documents the chat answers from (none: a plain chat)
+        self.documents_path: Path | None = None  # the documents index (None: the default data folder)
+        self._documents: IndexSource | None = None  # opened on first use
+        self._indexing = False  # files chosen with "Files…" are being indexed
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -127,6 +153,12 @@ class ChatPage(ModelGate, QWidget):
         self.settings_panel.system_prompt_changed.connect(self._on_prompt_edited)
         self.settings_panel.reload_requested.connect(self.reload_requested)
         self.drawer_host.addWidget(self.settings_panel)
+        self.sources_panel = SourcesPanel()
+        self.sources_panel.setFixedWidth(DRAWER_MAX)
+        self.sources_panel.hide()
+        self.sources_panel.closed.connect(self.sources_panel.hide)
+        self.sources_panel.open_source.connect(self._open_panel_source)
+        self.drawer_host.addWidget(self.sources_panel)
         self.header.toggle_settings.connect(self.toggle_settings)
         self._prompt_timer = QTimer(self)
         self._prompt_timer.setSingleShot(True)
@@ -159,6 +191,10 @@ class ChatPage(ModelGate, QWidget):
         self.composer.send_requested.connect(self.send)
         self.composer.stop_requested.connect(self.stop)
         self.composer.cancel_edit_requested.connect(self.cancel_edit)
+        self.composer.attach.list_collections = self._collection_names
+        self.composer.attach.collection_toggled.connect(self._toggle_collection)
+        self.composer.attach.files_requested.connect(self._choose_files)
+        self.composer.attach.detach_all.connect(lambda: self.set_attachment(Attachment()))
         center.addWidget(inset(self.composer, max_width=900))
 
         controller.load_started.connect(self._on_load_started)
@@ -166,6 +202,7 @@ class ChatPage(ModelGate, QWidget):
         controller.loaded.connect(self._on_loaded)
         controller.load_failed.connect(self._on_load_failed)
         controller.unloaded.connect(self._on_unloaded)
+        controller.sources.connect(self._on_sources)
         controller.text.connect(self._on_text)
         controller.live_speed.connect(self._on_live_speed)
         controller.finished.connect(self._on_finished)
@@ -314,6 +351,8 @@ class ChatPage(ModelGate, QWidget):
         self._live = None
         self.cancel_edit()
         self.conversation = None
+        self.set_attachment(Attachment())  # a new chat starts without documents
+        self.sources_panel.hide()
         self.view.chat_model.set_messages([], {})
         self.stack.setCurrentWidget(self.empty)
         self.context_notice.show_stats(None)
@@ -340,6 +379,9 @@ class ChatPage(ModelGate, QWidget):
         self.conversation = conversation
         self.system_prompt = conversation.system_prompt
         self.settings_panel.set_system_prompt(conversation.system_prompt)
+        self.attachment = Attachment.from_settings(conversation.settings)
+        self.composer.set_attachment(self.attachment)
+        self.sources_panel.hide()
         self._reload_messages()
         self.conversation_changed.emit(conversation_id)
         if message_id is not None:
@@ -352,7 +394,8 @@ class ChatPage(ModelGate, QWidget):
             return
         messages = self.store.path(self.conversation.id)
         positions = self.store.sibling_positions(self.conversation.id)
-        self.view.chat_model.set_messages(messages, positions)
+        sources = self.store.sources_of(self.conversation.id)
+        self.view.chat_model.set_messages(messages, positions, sources)
         self.stack.setCurrentWidget(self.view if messages else self.empty)
         last = next((m for m in reversed(messages) if m.role == "assistant" and m.stats), None)
         self._show_context(last.stats if last is not None else None)
@@ -363,11 +406,12 @@ class ChatPage(ModelGate, QWidget):
         remote model: its name and where it ran, as `hearth chat --remote --save` records them)."""
         if self.conversation is not None:
             return self.conversation.id
+        documents = {SETTINGS_KEY: self.attachment.to_dict()} if self.attachment else {}
         if backend is not None and self._remote_where is not None:
             return NewConversation(
                 model_name=backend.label,
                 system_prompt=self.system_prompt,
-                settings={"remote": self._remote_where},
+                settings={"remote": self._remote_where, **documents},
             )
         model = self.controller.loaded_model
         return NewConversation(
@@ -375,6 +419,7 @@ class ChatPage(ModelGate, QWidget):
             model_path=str(model.summary.path) if model else None,
             model_id=self._loaded_id if model else None,
             system_prompt=self.system_prompt,
+            settings=documents or None,
         )
 
     def _adopt(self, conversation: Conversation) -> None:
@@ -499,7 +544,7 @@ class ChatPage(ModelGate, QWidget):
         else:
             self.view.chat_model.append(turn.reply, position=self._position(turn.reply.id), live=True)
         # its output is queued to us: none is missed; `backend` None: the local model answers
-        request_id = self.controller.generate_turn(turn, backend)
+        request_id = self.controller.generate_turn(turn, backend, self._prepare(turn, backend))
         self._live = (request_id, turn.reply.id)
         self._earlier_stats = dict(turn.reply.stats or {}) if turn.continue_last else None
         self.model_offer.hide()  # the chat goes on with the model loaded
@@ -515,6 +560,17 @@ class ChatPage(ModelGate, QWidget):
     def stop(self) -> None:
         if self._live is not None:
             self.controller.cancel()
+
+    @Slot(int, object)
+    def _on_sources(self, request_id: int, context: object) -> None:
+        """What the live reply is shown from the documents (before its first word): its chips."""
+        if self._live is None or request_id != self._live[0] or not isinstance(context, DocumentContext):
+            return
+        self.view.chat_model.set_sources(self._live[1], list(context.sources))
+        if context.note:
+            self.status_changed.emit(context.note)
+        if self.sources_panel.isVisible():
+            self.show_sources(self._live[1])
 
     @Slot(int, str, str)
     def _on_text(self, request_id: int, kind: str, text: str) -> None:
@@ -604,6 +660,10 @@ class ChatPage(ModelGate, QWidget):
             self.delete_message(message_id, confirm=True)
         elif action in ("prev", "next"):
             self.step_alternative(message_id, -1 if action == "prev" else 1)
+        elif action == SOURCES:
+            self.show_sources(message_id)
+        elif action.startswith(CITE) and action[len(CITE) :].isdigit():
+            self.open_source(message_id, int(action[len(CITE) :]))
 
     def edit(self, message_id: int) -> None:
         item = self.view.chat_model.item_by_id(message_id)
@@ -663,13 +723,169 @@ class ChatPage(ModelGate, QWidget):
         first, down to DRAWER_MIN."""
         super().resizeEvent(event)
         width = max(DRAWER_MIN, min(DRAWER_MAX, event.size().width() - CHAT_MIN))
-        if self.settings_panel.width() != width:
-            self.settings_panel.setFixedWidth(width)
+        for drawer in (self.settings_panel, self.sources_panel):
+            if drawer.width() != width:
+                drawer.setFixedWidth(width)
 
     def toggle_settings(self) -> None:
         visible = self.settings_panel.isHidden()
+        if visible:
+            self.sources_panel.hide()  # one drawer at a time
         self.settings_panel.setVisible(visible)
         self.header.settings_button.setChecked(visible)
+
+    # -- documents ------------------------------------------------------------------------------------
+
+    def _document_source(self) -> IndexSource:
+        """The documents index, opened on first use (a HearthError when it cannot be)."""
+        if self._documents is None:
+            from desktop_app.core.documents.chat_source import IndexSource
+            from desktop_app.core.documents.store import DB_NAME, DocumentStore
+            from desktop_app.core.paths import app_paths
+
+            path = self.documents_path or app_paths().ensure().data / DB_NAME
+            self._documents = IndexSource(DocumentStore(path))
+        return self._documents
+
+    @property
+    def document_store(self) -> DocumentStore:
+        return self._document_source().store
+
+    def _collection_names(self) -> list[str]:
+        """For the Documents menu (a short read of the index, when the menu opens)."""
+        try:
+            return [c.name for c in self.document_store.collections() if c.name != ATTACHED_COLLECTION]
+        except HearthError as exc:
+            self.status_changed.emit(exc.message)
+            return []
+
+    def set_attachment(self, attachment: Attachment) -> None:
+        """The documents this chat answers from; a stored chat records them (its next turns, and
+        `hearth chat --resume`, use them too)."""
+        self.attachment = attachment
+        self.composer.set_attachment(attachment)
+        if self.conversation is not None:
+            try:
+                self.conversation = self.store.set_documents(
+                    self.conversation.id, attachment.to_dict() if attachment else None
+                )
+            except HearthError as exc:
+                show_error(self, exc)
+
+    @Slot(str, bool)
+    def _toggle_collection(self, name: str, on: bool) -> None:
+        names = [n for n in self.attachment.collections if n != name] + ([name] if on else [])
+        self.set_attachment(Attachment(tuple(names), self.attachment.files))
+        self.status_changed.emit(f"Answers use {name}" if on else f"{name} detached")
+
+    @Slot()
+    def _choose_files(self) -> None:
+        from desktop_app.core.documents.extract import SUPPORTED_SUFFIXES
+
+        patterns = " ".join(f"*{suffix}" for suffix in sorted(SUPPORTED_SUFFIXES))
+        paths, _ = QFileDialog.getOpenFileNames(self, "Attach documents", "", f"Documents ({patterns})")
+        if paths:
+            self.attach_files([Path(p) for p in paths])
+
+    def attach_files(self, paths: list[Path]) -> None:
+        """Index the files (in the background, into ATTACHED_COLLECTION), then attach those that
+        could be indexed; the others are named with their reason."""
+        if self._indexing:
+            self.status_changed.emit("Still indexing the files chosen before; try again in a moment.")
+            return
+        try:
+            store = self.document_store
+        except HearthError as exc:
+            show_error(self, exc)
+            return
+        from desktop_app.core.documents.indexer import add_paths
+        from desktop_app.core.documents.store import normalise_path
+
+        self._indexing = True
+        self.status_changed.emit(f"Indexing {len(paths)} file{'s' if len(paths) != 1 else ''}…")
+
+        def index() -> tuple[list[str], list[tuple[str, str]]]:
+            report = add_paths(store, paths, collection=ATTACHED_COLLECTION)
+            failed = {normalise_path(f) for f, _ in report.failed}
+            return [normalise_path(p) for p in paths if normalise_path(p) not in failed], report.failed
+
+        run_in_background(index, parent=self, on_success=self._files_indexed, on_failure=self._index_failed)
+
+    def _files_indexed(self, result: object) -> None:
+        self._indexing = False
+        ready, failed = cast("tuple[list[str], list[tuple[str, str]]]", result)
+        if ready:
+            files = tuple(dict.fromkeys([*self.attachment.files, *ready]))
+            self.set_attachment(Attachment(self.attachment.collections, files))
+        if failed:
+            first_file, reason = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            self.status_changed.emit(f"{Path(first_file).name}: {reason}{more}")
+        else:
+            self.status_changed.emit(f"Attached {len(ready)} file{'s' if len(ready) != 1 else ''}")
+
+    def _index_failed(self, exc: BaseException) -> None:
+        self._indexing = False
+        show_error(self, exc)
+
+    def _prepare(
+        self, turn: ChatTurn, backend: RemoteChat | None
+    ) -> Callable[[TokenCounter | None], tuple[list[EngineMessage], DocumentContext]] | None:
+        """A chat with documents retrieves on the inference thread, for a remote model too (only the
+        passages chosen leave the computer); None for a chat without documents."""
+        attached = bool(Attachment.from_settings(turn.conversation.settings))
+        continued = turn.continue_last and bool(turn.reply.id in self.store.sources_of(turn.conversation.id))
+        if not (attached or continued):
+            return None
+        try:
+            source = self._document_source()
+        except HearthError as exc:
+            self.status_changed.emit(exc.message)
+            return None
+        model = self.controller.loaded_model
+        n_ctx = REMOTE_CONTEXT_TOKENS if backend is not None or model is None else model.n_ctx
+        store = self.store
+
+        def prepare(count: TokenCounter | None) -> tuple[list[EngineMessage], DocumentContext]:
+            return with_documents(store, turn, source, n_ctx=n_ctx, count_tokens=count)
+
+        return prepare
+
+    def show_sources(self, message_id: int) -> None:
+        """The Sources panel for the reply `message_id` (the settings drawer gives way)."""
+        item = self.view.chat_model.item_by_id(message_id)
+        if item is None:
+            return
+        cited = [] if item.live else cited_sources(item.content, item.sources)
+        self.sources_panel.show_sources(message_id, item.sources, cited)
+        self.settings_panel.hide()
+        self.header.settings_button.setChecked(False)
+        self.sources_panel.show()
+
+    @Slot(int)
+    def _open_panel_source(self, n: int) -> None:
+        if self.sources_panel.message_id is not None:
+            self.open_source(self.sources_panel.message_id, n)
+
+    def open_source(self, message_id: int, n: int) -> None:
+        """Open source `n` of the reply in the system's viewer, at its page (PDF viewers read
+        `#page=N`); a file that has moved is said so instead."""
+        item = self.view.chat_model.item_by_id(message_id)
+        if item is None or not 1 <= n <= len(item.sources):
+            return
+        passage: Passage = item.sources[n - 1]
+        path = Path(passage.file)
+        if not path.is_file():
+            self.status_changed.emit(
+                f"{path.name} is no longer at {path.parent}; the Sources panel shows the text."
+            )
+            self.show_sources(message_id)
+            return
+        url = QUrl.fromLocalFile(str(path))
+        if passage.page is not None and path.suffix.lower() == ".pdf":
+            url.setFragment(f"page={passage.page}")
+        if not QDesktopServices.openUrl(url):
+            self.status_changed.emit(f"No application could open {path.name}.")
 
 
 def _remembered_name(conversation: Conversation) -> ChatModelRef | None:

@@ -1,5 +1,6 @@
 """The message box: Enter sends, Shift+Enter is a new line, Esc stops (or leaves editing); one button
-that is Send or Stop. Editing a sent message happens here too: the next send makes a branch.
+that is Send or Stop. Editing a sent message happens here too: the next send makes a branch. The
+"Documents" menu under the box attaches documents to the chat, and the line beside it names them.
 
 The box grows with its text, from MIN_LINES up to MAX_LINES (wrapped lines count), then scrolls.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QResizeEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QSizePolicy, QVBoxLayout, QWidget
 
+from desktop_app.core.documents.context import Attachment
+from desktop_app.ui.attach_menu import AttachButton
+from desktop_app.ui.plain_text import ElidedLabel, set_tooltip
 from desktop_app.ui.widgets import button, label
 
 MIN_LINES = 2
@@ -84,20 +88,36 @@ class Composer(QFrame):
         edit_row.addWidget(self.cancel_edit)
         self.edit_bar.hide()
         column.addWidget(self.edit_bar)
-        row = QHBoxLayout()
-        row.setSpacing(8)
-        column.addLayout(row)
         self.input = _Input()
         self.input.setAccessibleName("Message")
         self.input.submit.connect(self._on_submit)
         self.input.stop.connect(self._on_escape)
-        row.addWidget(self.input, 1)
+        column.addWidget(self.input)
+        row = QHBoxLayout()  # under the box: the Documents menu, what is attached, and Send/Stop
+        row.setSpacing(8)
+        column.addLayout(row)
+        self.attach = AttachButton(lambda: [])  # the chat page lists the collections
+        self.attach.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # never cut
+        row.addWidget(self.attach)
+        self.docs_note = ElidedLabel(mode=Qt.TextElideMode.ElideRight)  # the documents attached, if any
+        self.docs_note.setProperty("role", "muted")
+        self.docs_note.setMinimumWidth(24)  # a long list of names gives way first
+        self.docs_note.hide()
+        row.addWidget(self.docs_note, 1)
+        row.addStretch(0)
         self.action = button(SEND, "primary", tooltip="Send (Enter)")
         self.action.setMinimumWidth(84)
         self.action.clicked.connect(self._on_action)
-        row.addWidget(self.action, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(self.action)
         self._generating = False
         self.set_ready(False, "Load a model to start chatting")
+
+    def set_attachment(self, attachment: Attachment) -> None:
+        """Show which documents the chat answers from (none: the line hides)."""
+        self.attach.set_attachment(attachment)
+        self.docs_note.setText(attachment.describe())
+        set_tooltip(self.docs_note, f"Answers use: {attachment.describe()}" if attachment else "")
+        self.docs_note.setVisible(bool(attachment))
 
     @property
     def editing(self) -> bool:

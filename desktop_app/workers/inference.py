@@ -9,6 +9,10 @@ A chat request may name another backend for that one reply: a remote provider's 
 (core/providers, a RemoteChat). It streams the same events, so it takes exactly this path (batches,
 live speed, the writer, Stop); the local model, if one is loaded, stays loaded meanwhile.
 
+A chat request may carry a `prepare` step: a chat with documents attached retrieves its sources here,
+on the inference thread (never the GUI's), for local and remote models alike; `sources` then tells the
+GUI what the reply is being shown before any of its text arrives.
+
 A chat request may carry the ReplyWriter of its turn (core/chat_session.py). The worker feeds it every
 engine event right here, on the inference thread, before the matching signal leaves: the writer saves at
 most once a second, so the GUI thread never waits on SQLite, a crash loses at most about a second of the
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -35,6 +39,7 @@ from desktop_app.core.jobs import Job, JobTracker
 from desktop_app.core.reply_writer import ReplyWriter
 
 if TYPE_CHECKING:
+    from desktop_app.core.documents.context import DocumentContext, TokenCounter
     from desktop_app.core.engine import Engine
     from desktop_app.core.engine.state_cache import StateCache
     from desktop_app.core.providers.backend import ChatBackend
@@ -42,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_INTERVAL_S = 0.04
+
+#: a chat request's step before it generates (documents): given the engine's token counter (None for
+#: a remote backend), it returns the messages to send and what they were built from
+Prepare = Callable[["TokenCounter | None"], tuple[list[Message], "DocumentContext"]]
 
 
 def cancelled_stats() -> GenerationStats:
@@ -61,6 +70,7 @@ class InferenceWorker(QObject):
     unloaded = Signal()
     still_loaded = Signal(object)  # after a failed load: the LoadedModel the engine still has, or None
     generation_started = Signal(int)  # request id
+    sources = Signal(int, object)  # request id, DocumentContext: what a chat with documents was shown
     text = Signal(int, str, str)  # request id, kind ("answer" | "reasoning"), text batch
     live_speed = Signal(int, float)  # request id, tokens per second so far (sent before a text batch)
     finished = Signal(int, object)  # request id, GenerationStats
@@ -190,7 +200,7 @@ class InferenceWorker(QObject):
         if ran:
             self.external_finished.emit(request_id, result)
 
-    @Slot(int, object, object, bool, object, object)
+    @Slot(int, object, object, bool, object, object, object)
     def generate(  # noqa: PLR0917 - a queued slot takes the signal's arguments in order
         self,
         request_id: int,
@@ -199,9 +209,11 @@ class InferenceWorker(QObject):
         continue_last: bool = False,
         writer: object = None,
         backend: object = None,
+        prepare: object = None,
     ) -> None:
         """Run a chat request; `writer` (a ReplyWriter, optional) is fed and finished here; `backend`
-        (a ChatBackend such as a RemoteChat, optional) generates it instead of the engine."""
+        (a ChatBackend such as a RemoteChat, optional) generates it instead of the engine; `prepare`
+        (optional) builds the messages first, here (documents: see Prepare)."""
         saver = writer if isinstance(writer, ReplyWriter) else None
         source = cast("ChatBackend | None", backend)  # queued as an object: a RemoteChat, or None
         if self._is_cancelled(request_id):
@@ -213,6 +225,8 @@ class InferenceWorker(QObject):
             self._active = request_id
             self._active_backend = source
         try:
+            if callable(prepare):
+                messages = self._prepare(request_id, cast("Prepare", prepare), source)
             self._generate(request_id, messages, sampling, continue_last, writer=saver, backend=source)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("generation %d failed: %s", request_id, exc, exc_info=True)
@@ -222,6 +236,22 @@ class InferenceWorker(QObject):
             with self._lock:
                 self._active = 0
                 self._active_backend = None
+
+    def _prepare(self, request_id: int, prepare: Prepare, backend: ChatBackend | None) -> list[Message]:
+        """Run the request's prepare step with the loaded model's tokenizer (a local reply), and
+        tell the GUI what the reply is shown."""
+        counter: TokenCounter | None = None
+        if backend is None and self.engine.model is not None:
+            engine = self.engine
+            try:
+                engine.tokenize("a", add_bos=False, special=False)
+            except HearthError:  # an engine without a tokenizer (tests' scripted one): estimated
+                pass
+            else:
+                counter = lambda text: len(engine.tokenize(text, add_bos=False, special=False))  # noqa: E731
+        messages, context = prepare(counter)
+        self.sources.emit(request_id, context)
+        return messages
 
     def _generate(
         self,
@@ -313,6 +343,7 @@ class InferenceController(QObject):
     load_failed = Signal(object)
     unloaded = Signal()
     generation_started = Signal(int)
+    sources = Signal(int, object)
     text = Signal(int, str, str)
     live_speed = Signal(int, float)
     finished = Signal(int, object)
@@ -323,7 +354,7 @@ class InferenceController(QObject):
 
     _load = Signal(str, object, object, int)
     _run_job = Signal(int, object, str)
-    _generate = Signal(int, object, object, bool, object, object)
+    _generate = Signal(int, object, object, bool, object, object, object)
     _unload = Signal()
 
     def __init__(
@@ -344,7 +375,7 @@ class InferenceController(QObject):
         self.worker.external_started.connect(self.external_started)
         self.worker.external_finished.connect(self.external_finished)
         for name in ("load_started", "load_progress", "loaded", "load_failed", "unloaded",
-                     "generation_started", "text", "live_speed", "finished", "failed",
+                     "generation_started", "sources", "text", "live_speed", "finished", "failed",
                      "threads_changed"):  # fmt: skip
             getattr(self.worker, name).connect(getattr(self, name))
         self.loaded_model: LoadedModel | None = None
@@ -380,25 +411,32 @@ class InferenceController(QObject):
         request_id: int | None = None,
         writer: ReplyWriter | None = None,
         backend: ChatBackend | None = None,
+        prepare: Prepare | None = None,
     ) -> int:
         """Queue a chat generation; `continue_last` extends the last (assistant) message. Pass a
         `request_id` from new_request_id() to set up receivers of its output before it can start.
         `writer` is then fed and finished on the inference thread: do not touch it afterwards.
-        `backend` (a remote provider's RemoteChat) generates this reply instead of the loaded model."""
+        `backend` (a remote provider's RemoteChat) generates this reply instead of the loaded model.
+        `prepare` runs on the inference thread first and replaces `messages` (documents)."""
         if request_id is None:
             request_id = self.worker.new_request_id()
-        self._generate.emit(request_id, [dict(m) for m in messages], sampling, continue_last, writer, backend)
+        self._generate.emit(
+            request_id, [dict(m) for m in messages], sampling, continue_last, writer, backend, prepare
+        )
         return request_id
 
-    def generate_turn(self, turn: ChatTurn, backend: ChatBackend | None = None) -> int:
+    def generate_turn(
+        self, turn: ChatTurn, backend: ChatBackend | None = None, prepare: Prepare | None = None
+    ) -> int:
         """Queue a ChatSession turn: its messages and sampling, its reply saved as it streams;
-        `backend` as for `generate`."""
+        `backend` and `prepare` as for `generate`."""
         return self.generate(
             turn.messages,
             turn.sampling,
             continue_last=turn.continue_last,
             writer=turn.writer,
             backend=backend,
+            prepare=prepare,
         )
 
     def new_request_id(self) -> int:
