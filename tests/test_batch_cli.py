@@ -141,3 +141,34 @@ def results_lenient(path: Path) -> list[dict[str, Any]]:
     """The complete lines of an output a kill may have torn."""
     complete = path.read_bytes().rsplit(b"\n", 1)[0].decode("utf-8")
     return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_without_writing_rows_in_flight(tmp_path: Path) -> None:
+    n = 12
+    source = write_rows(tmp_path / "in.jsonl", n)
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "HEARTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    args = [
+        sys.executable,
+        "-m",
+        "desktop_app",
+        *map(str, batch_args(source, out, "--max-tokens", "24", "--json")),
+    ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch ended before Ctrl+C"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Run the same command again" in stderr
+    rows = results(out)  # whole lines only: nothing torn, nothing cancelled written
+    assert all(row["stop_reason"] != "cancelled" for row in rows)
+    assert len({row["id"] for row in rows}) == len(rows) < n
+    assert json.loads(stdout.splitlines()[-1])["done"] == len(rows)

@@ -181,3 +181,21 @@ def test_progress_counts_and_eta() -> None:
     assert (
         format_duration(75) == "1m 15s" and format_duration(3700) == "1h 01m" and format_duration(4) == "4s"
     )
+
+
+def test_only_one_run_writes_an_output_at_a_time(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with ResultWriter(out), pytest.raises(SettingsError, match="Another batch"):
+        ResultWriter(out)
+    with ResultWriter(out) as writer:  # the first one closed: free again
+        writer.write(RowResult(1, "p", "t", 1, "eos"))
+
+
+def test_an_output_that_changed_since_it_was_read_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    existing = read_results(out)
+    with ResultWriter(out) as writer:  # another run wrote meanwhile
+        writer.write(RowResult(1, "p", "t", 1, "eos"))
+    with pytest.raises(SettingsError, match="changed since"):
+        ResultWriter(out, existing)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1

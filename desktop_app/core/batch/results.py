@@ -71,6 +71,7 @@ class ExistingResults:
     results: list[RowResult]
     good_bytes: int  # the length up to the end of the last complete line
     torn: bool  # something after it (a line cut short by a crash) will be cut off
+    size: int = 0  # the file's size when it was read (a writer refuses a file that changed since)
 
     @property
     def done_ids(self) -> set[RowId]:
@@ -100,7 +101,7 @@ def read_results(path: str | Path) -> ExistingResults:
     for index, line in enumerate(lines):
         last = index == len(lines) - 1  # after the final newline: b"" unless the last line is torn
         if last:
-            return ExistingResults(results, offset, bool(line))
+            return ExistingResults(results, offset, bool(line), len(raw))
         end = offset + len(line) + 1
         if not line.strip():
             offset = end
@@ -112,13 +113,29 @@ def read_results(path: str | Path) -> ExistingResults:
             results.append(RowResult.from_json(data))
         except (ValueError, RecursionError) as exc:
             if index == len(lines) - 2 and not lines[-1]:  # the last line: torn (e.g. zeros after a crash)
-                return ExistingResults(results, offset, True)
+                return ExistingResults(results, offset, True, len(raw))
             raise SettingsError(
                 f"Line {index + 1} of {path.name} is not a batch result, so the file cannot be resumed.",
                 hint="Pick a new output file, or the output of an earlier run of this batch.",
             ) from exc
         offset = end
-    return ExistingResults(results, offset, False)
+    return ExistingResults(results, offset, False, len(raw))
+
+
+def _lock(fd: int, path: Path) -> None:
+    """Only one run writes an output at a time (two would answer the same rows twice). POSIX only;
+    the lock ends with the process, so a kill -9 never leaves the file locked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        raise SettingsError(
+            f"Another batch is writing to {path.name}.",
+            hint="Wait for it to finish, or pick another output file.",
+        ) from exc
 
 
 class ResultWriter:
@@ -131,11 +148,17 @@ class ResultWriter:
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
             try:
-                if existing.torn or os.fstat(self._fd).st_size != existing.good_bytes:
+                _lock(self._fd, self.path)
+                if os.fstat(self._fd).st_size != existing.size:
+                    raise SettingsError(
+                        f"{self.path.name} changed since it was read (another run writing to it?).",
+                        hint="Run the batch again: it resumes from what the file holds now.",
+                    )
+                if existing.torn:
                     os.ftruncate(self._fd, existing.good_bytes)
                     os.fsync(self._fd)
                 os.lseek(self._fd, existing.good_bytes, os.SEEK_SET)
-            except OSError:
+            except (OSError, SettingsError):
                 os.close(self._fd)
                 raise
         except OSError as exc:
