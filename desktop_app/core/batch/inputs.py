@@ -197,7 +197,10 @@ def _prompt_row(record: Record, rid: RowId, template: PromptTemplate | None) -> 
     prompt = record.fields.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return BatchRow(
-            record.number, rid, None, f"row {record.number} has no 'prompt' text (or pass a --template)"
+            record.number,
+            rid,
+            None,
+            f"row {record.number} has no 'prompt' text (or use a template with {{column}} fields)",
         )
     return BatchRow(record.number, rid, prompt)
 
