@@ -92,6 +92,7 @@ class InferenceWorker(QObject):
         self._cancel_up_to = 0  # every request id <= this is cancelled
         self._active = 0  # the chat generation running, if any
         self._active_backend: ChatBackend | None = None  # what runs it, when not the engine
+        self._chats_waiting = 0  # chat requests queued and not started: long jobs step aside for them
         self.jobs = JobTracker(lambda: self.engine)  # server jobs queued or running; cancel() leaves them be
         self._loads_requested = 0
         self._loads_cancelled_up_to = 0  # every load number <= this stops at its next progress report
@@ -128,6 +129,17 @@ class InferenceWorker(QObject):
         with self._lock:
             self._next_id += 1
             return self._next_id
+
+    def chat_queued(self) -> None:
+        """A chat request was queued (the controller says so before it queues it)."""
+        with self._lock:
+            self._chats_waiting += 1
+
+    def chat_waiting(self) -> int:
+        """How many chat requests are queued and not started yet: a batch job or a parallel lane
+        running on this thread yields to them, so a user's turn never waits behind a long job."""
+        with self._lock:
+            return self._chats_waiting
 
     def cancel(self) -> None:
         """Cancel the running request and every request queued so far."""
@@ -216,6 +228,8 @@ class InferenceWorker(QObject):
         (optional) builds the messages first, here (documents: see Prepare)."""
         saver = writer if isinstance(writer, ReplyWriter) else None
         source = cast("ChatBackend | None", backend)  # queued as an object: a RemoteChat, or None
+        with self._lock:
+            self._chats_waiting = max(0, self._chats_waiting - 1)
         if self._is_cancelled(request_id):
             stats = cancelled_stats()
             _save(saver, stats)
@@ -420,6 +434,7 @@ class InferenceController(QObject):
         `prepare` runs on the inference thread first and replaces `messages` (documents)."""
         if request_id is None:
             request_id = self.worker.new_request_id()
+        self.worker.chat_queued()
         self._generate.emit(
             request_id, [dict(m) for m in messages], sampling, continue_last, writer, backend, prepare
         )
