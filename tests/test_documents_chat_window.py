@@ -194,3 +194,20 @@ def test_the_sources_panel_shows_hostile_names_and_text_as_plain_text(qtbot) -> 
     assert title.text() == "[1] R&&D <b>x<b>.pdf, page 2  · cited"  # shown as "R&D …", no mnemonic
     assert text.textFormat() == Qt.TextFormat.PlainText and text.text().startswith("<img src=")
     assert len(text.text()) <= SHOWN_CHARS + 2  # a whole inlined page is cut for the panel
+
+
+def test_indexing_attached_files_waits_for_the_reply_being_generated(
+    qtbot, window: tuple[MainWindow, ScriptedEngine], tmp_path: Path, tiny_gguf
+) -> None:
+    win, engine = window
+    chat = win.chat
+    load(qtbot, win, tiny_gguf())
+    engine.delay_s = 0.3  # a reply of a few words takes over a second
+    chat.composer.input.setPlainText("a question before any document")
+    chat.composer._on_submit()
+    assert chat.generating
+    chat.attach_files([write_notes(tmp_path)])
+    qtbot.wait(500)
+    assert chat.generating and not chat.attachment  # the indexer waits: the reply has the CPU
+    qtbot.waitUntil(lambda: not chat.generating, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(chat.attachment.files), timeout=30_000)

@@ -14,7 +14,7 @@ def test_chat_waiting_counts_queued_chat_requests_until_they_start(qtbot, tiny_g
         with qtbot.waitSignal(controller.loaded, timeout=60_000):
             controller.load(tiny_gguf())
         worker = controller.worker
-        assert worker.chat_waiting() == 0
+        assert worker.chat_waiting() == 0 and not worker.chat_busy()
         started: list[int] = []
         controller.generation_started.connect(started.append)
         sampling = SamplingSettings(max_tokens=20)
@@ -22,9 +22,11 @@ def test_chat_waiting_counts_queued_chat_requests_until_they_start(qtbot, tiny_g
         qtbot.waitUntil(lambda: started == [first], timeout=10_000)
         second = controller.generate([{"role": "user", "content": "again"}], sampling)
         assert worker.chat_waiting() == 1  # queued behind the first, which is still streaming
+        assert worker.chat_busy()
         with qtbot.waitSignal(controller.finished, timeout=10_000, check_params_cb=lambda r, _s: r == second):
             pass
         assert worker.chat_waiting() == 0
+        qtbot.waitUntil(lambda: not worker.chat_busy(), timeout=10_000)  # the slot returns just after
     finally:
         assert controller.shutdown()
         qtbot.wait(10)

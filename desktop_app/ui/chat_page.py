@@ -15,6 +15,7 @@ which open the file at its page, and "Sources" opens the panel of the passages i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -798,14 +799,20 @@ class ChatPage(ModelGate, QWidget):
         except HearthError as exc:
             show_error(self, exc)
             return
-        from desktop_app.core.documents.indexer import add_paths
+        from desktop_app.core.documents.indexer import Hooks, add_paths
         from desktop_app.core.documents.store import normalise_path
 
         self._indexing = True
         self.status_changed.emit(f"Indexing {len(paths)} file{'s' if len(paths) != 1 else ''}…")
 
+        worker = self.controller.worker
+
+        def pause() -> None:  # on the pool thread: the chat's reply has the CPU first
+            while worker.chat_busy():
+                time.sleep(0.1)
+
         def index() -> tuple[list[str], list[tuple[str, str]]]:
-            report = add_paths(store, paths, collection=ATTACHED_COLLECTION)
+            report = add_paths(store, paths, collection=ATTACHED_COLLECTION, hooks=Hooks(pause=pause))
             failed = {normalise_path(f) for f, _ in report.failed}
             return [normalise_path(p) for p in paths if normalise_path(p) not in failed], report.failed
 

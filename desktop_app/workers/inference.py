@@ -141,6 +141,12 @@ class InferenceWorker(QObject):
         with self._lock:
             return self._chats_waiting
 
+    def chat_busy(self) -> bool:
+        """A chat reply is being generated or waits to be: indexing pauses meanwhile (the CPU is the
+        reply's)."""
+        with self._lock:
+            return bool(self._active) or self._chats_waiting > 0
+
     def cancel(self) -> None:
         """Cancel the running request and every request queued so far."""
         with self._lock:
