@@ -96,7 +96,10 @@ class Embedder:
                     if declared
                     else llama_cpp.LLAMA_POOLING_TYPE_MEAN
                 )
-            threads = n_threads or max(1, os.cpu_count() or 1)
+            # half the cores, as llama.cpp's default: indexing runs beside the app and the chat, and
+            # with every core taken llama.cpp's spinning barrier collapses (2 threads on the busy
+            # 2-core machine embedded 5x slower than 1)
+            threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
             self.llama: Any = llama_cpp.Llama(
                 model_path=str(self.path),
                 embedding=True,
