@@ -10,10 +10,16 @@ import argparse
 import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop_app.core.documents.store import DEFAULT_COLLECTION, Collection, DocumentStore
+from desktop_app.core.documents.store import (
+    DEFAULT_COLLECTION,
+    Collection,
+    DocumentStore,
+    check_collection_name,
+)
 from desktop_app.core.errors import HearthError
 from desktop_app.core.paths import app_paths
 
@@ -91,35 +97,28 @@ def _store() -> DocumentStore:
 
 def _add(args: argparse.Namespace) -> int:
     from desktop_app.core.documents.embeddings import Embedder
-    from desktop_app.core.documents.indexer import add_paths, open_embedder
+    from desktop_app.core.documents.indexer import Hooks, add_paths, open_embedder
 
-    store = _store()
-    try:
+    with ExitStack() as stack:
+        store = _store()
+        stack.callback(store.close)
         embedder = None
         if args.embedding_model:
+            check_collection_name(args.collection)
             embedder = Embedder(args.embedding_model)  # refused here, before it is kept
+            stack.callback(embedder.close)
             store.ensure_collection(args.collection, embedding_model=args.embedding_model)
         else:
             existing = store.collection(args.collection)
             if existing is not None:
                 embedder = open_embedder(_check_model(existing))
+                if embedder is not None:
+                    stack.callback(embedder.close)
         progress = _ProgressLine(sys.stderr)
-        try:
-            from desktop_app.core.documents.indexer import Hooks
-
-            report = add_paths(
-                store,
-                args.paths,
-                collection=args.collection,
-                embedder=embedder,
-                hooks=Hooks(progress=progress),
-            )
-        finally:
-            progress.finish()
-            if embedder is not None:
-                embedder.close()
-    finally:
-        store.close()
+        stack.callback(progress.finish)
+        report = add_paths(
+            store, args.paths, collection=args.collection, embedder=embedder, hooks=Hooks(progress=progress)
+        )
     _print_report(report, args.json)
     return 0
 

@@ -386,14 +386,16 @@ class DocumentStore:
             return []
         matrix = None if embedder is None else self._matrix(embedder.key, scope_sql, scope_params, scope_key)
         hybrid = embedder is not None and matrix is not None and len(matrix.ids) > 0
-        want = max(top_k, CANDIDATES) if hybrid else top_k
+        # a file in two collections has its chunks twice: ask for more, keep each passage once
+        spare = top_k if collection is None else 0
+        want = max(top_k, CANDIDATES) if hybrid else top_k + spare
         keyword = self._keyword(query, scope_sql, scope_params, want)
         if not hybrid:
-            return self._passages([(cid, -score) for cid, score in keyword])
+            return self._passages([(cid, -score) for cid, score in keyword], top_k)
         assert embedder is not None and matrix is not None
         semantic = matrix.nearest(embedder.embed_query(query), want)
         fused = reciprocal_rank_fusion([[cid for cid, _ in keyword], [cid for cid, _ in semantic]])
-        return self._passages(fused[:top_k])
+        return self._passages(fused[: top_k + spare], top_k)
 
     def _scope(
         self, collection: str | None, files: Sequence[str] | None
@@ -478,7 +480,8 @@ class DocumentStore:
         self._vectors.put(key, revision, matrix)
         return matrix
 
-    def _passages(self, ranked: Sequence[tuple[int, float]]) -> list[Passage]:
+    def _passages(self, ranked: Sequence[tuple[int, float]], limit: int) -> list[Passage]:
+        """The chunks as passages in rank order, each (file, page, offsets) once, at most `limit`."""
         if not ranked:
             return []
         ids = [cid for cid, _ in ranked]
@@ -489,9 +492,14 @@ class DocumentStore:
         ).fetchall()
         by_id = {int(r["id"]): r for r in rows}
         out: list[Passage] = []
+        seen: set[tuple[Any, ...]] = set()
         for cid, score in ranked:
             row = by_id.get(cid)
-            if row is not None:
+            if row is None:
+                continue
+            place = (row["path"], row["page"], row["start"], row["end"])
+            if place not in seen and len(out) < limit:
+                seen.add(place)
                 out.append(
                     Passage(
                         file=str(row["path"]),
