@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop_app.core.engine import LoadedModel
+from desktop_app.core.engine import GenerationStats, LoadedModel
+from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.services import AppServices
 from desktop_app.ui.batch_page import BatchPage
 from desktop_app.workers.inference import InferenceController
@@ -183,3 +184,27 @@ def test_export_csv_and_jsonl(
     page.export_to(tmp_path / "export.jsonl")
     qtbot.waitUntil(lambda: "Exported 1 rows to export.jsonl" in page.status.text(), timeout=10_000)
     assert json.loads((tmp_path / "export.jsonl").read_text(encoding="utf-8"))["id"] == "=cmd"
+
+
+@pytest.mark.gemma
+@pytest.mark.slow
+def test_a_chat_turn_goes_before_the_rest_of_the_batch(
+    qtbot: Any, services: AppServices, loaded: InferenceController, tmp_path: Path
+) -> None:
+    source = rows_file(tmp_path / "rows.jsonl", 8)
+    output = tmp_path / "out.jsonl"
+    page = make_page(qtbot, services, loaded)
+    open_files(qtbot, page, source, output)
+    page.max_tokens.setValue(16)
+    page.parallel.setValue(2)
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.results.rowCount() >= 1, timeout=300_000)
+    batch = page.controller
+    assert batch is not None
+    with qtbot.waitSignal(loaded.finished, timeout=120_000) as chat:
+        loaded.generate([{"role": "user", "content": "Hello"}], SamplingSettings(max_tokens=4))
+    assert isinstance(chat.args[1], GenerationStats)
+    assert page.busy and page.results.rowCount() < 8  # the chat did not wait for the batch to end
+    qtbot.waitUntil(lambda: page.state == "ready", timeout=300_000)
+    assert batch.yields >= 1
+    assert output_ids(output) == Counter({f"r{i}": 1 for i in range(8)})

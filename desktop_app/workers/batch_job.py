@@ -159,7 +159,7 @@ class BatchController(QObject):
                 return False
             if self._pause.is_set():
                 return True
-            yielded = self._chat_waiting()
+            yielded = bool(self._chat_waiting())
             return yielded
 
         try:
