@@ -281,6 +281,18 @@ def test_hybrid_search_with_an_embedding_model(
     assert [r[0] for r in store.db.read("SELECT id FROM chunks ORDER BY id").fetchall()] == chunk_ids
     assert len(store.search("glacier", collection="late", embedder=tiny_embedder)) == 1
 
+    # another embedding model for a collection: the old model's vectors go, the new one embeds
+    other = write_tiny_embedding_model(tmp_path / "other-embed.gguf", seed=3)
+    store.ensure_collection("late", embedding_model=str(other))
+    with Embedder(other) as second:
+        assert add_paths(store, [tmp_path / "late.txt"], collection="late", embedder=second).indexed == 1
+        late_models = store.db.read(
+            "SELECT DISTINCT v.model FROM vectors v JOIN chunks c ON c.id = v.chunk_id JOIN files f "
+            "ON f.id = c.file_id JOIN collections k ON k.id = f.collection_id WHERE k.name = 'late'"
+        ).fetchall()
+        assert [r[0] for r in late_models] == [second.key]
+        assert len(store.search("glacier", collection="late", embedder=second)) == 1
+
 
 def test_model_prefixes() -> None:
     assert prefixes_for("nomic-embed-text-v1.5.Q8_0.gguf").query == "search_query: "

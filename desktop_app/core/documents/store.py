@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop_app.core.documents.embeddings import model_key
 from desktop_app.core.documents.passages import PageText, Passage
 from desktop_app.core.documents.schema import DocumentsDatabase
 from desktop_app.core.documents.search import (
@@ -151,11 +152,31 @@ class DocumentStore:
                 (name, now, now),
             )
             if embedding_model is not None:
-                conn.execute(
-                    "UPDATE collections SET embedding_model = ?, updated_at = ? WHERE name = ?",
-                    (normalise_path(embedding_model), now, name),
-                )
+                model = normalise_path(embedding_model)
+                row = conn.execute(
+                    "SELECT id, embedding_model FROM collections WHERE name = ?", (name,)
+                ).fetchone()
+                if row["embedding_model"] != model:
+                    conn.execute(
+                        "UPDATE collections SET embedding_model = ?, updated_at = ? WHERE id = ?",
+                        (model, now, row["id"]),
+                    )
+                    self._drop_other_vectors(conn, int(row["id"]), model)
         return self.require_collection(name)
+
+    def _drop_other_vectors(self, conn: sqlite3.Connection, collection_id: int, model_path: str) -> None:
+        """A new embedding model: the collection's vectors from any other model are never searched
+        again, so they go (the next index run embeds its chunks with the new one)."""
+        try:
+            key = model_key(model_path)
+        except OSError:
+            return
+        conn.execute(
+            "DELETE FROM vectors WHERE model != ? AND chunk_id IN (SELECT c.id FROM chunks c "
+            "JOIN files f ON f.id = c.file_id WHERE f.collection_id = ?)",
+            (key, collection_id),
+        )
+        self._bump(conn, collection_id)
 
     def collections(self) -> list[Collection]:
         rows = self.db.read("SELECT id FROM collections ORDER BY name").fetchall()
