@@ -54,6 +54,13 @@ def texts(path: Path) -> dict[object, str]:
     return {row["id"]: row["text"] for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 
 
+def _common_prefix(x: str, y: str) -> int:
+    n = 0
+    while n < min(len(x), len(y)) and x[n] == y[n]:
+        n += 1
+    return n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=24)
@@ -83,6 +90,14 @@ def main() -> None:
         f"ratio: {ratio:.2f}x (goal >= 1.5; raw anchor {RAW_ANCHOR_4}x, so {ratio / RAW_ANCHOR_4:.2f} of it)"
     )
     print(f"identical text: {same}/{len(a)} rows ({same / len(a):.0%})")
+    differing = [(a[key], b.get(key, "")) for key in a if a[key] != b.get(key)]
+    if differing:
+        shared = sorted(_common_prefix(x, y) for x, y in differing)
+        lengths = sorted(max(len(x), len(y)) for x, y in differing)
+        print(
+            f"differing rows agree on their first {shared[len(shared) // 2]} characters "
+            f"(median; of {lengths[len(lengths) // 2]})"
+        )
 
 
 if __name__ == "__main__":
