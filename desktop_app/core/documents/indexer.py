@@ -2,7 +2,8 @@
 then sha256), extract, chunk and embed the rest, and write each file in one transaction. Files gone
 from disk leave the index. A file that cannot be read is recorded with its reason and the rest go on.
 
-The caller gives three hooks, all optional: `progress` (files done of total, chunks, an ETA),
+Extraction (and PDFium) is imported on first use, so the window can import this module's types at
+start-up. The caller gives three hooks, all optional: `progress` (files done of total, chunks, an ETA),
 `cancelled` (polled between files and between chunk batches: the file in hand is dropped, every file
 written stays) and `pause` (called at the same points; the GUI passes one that blocks while the chat
 generates, so indexing never competes with a reply for the cores).
@@ -20,7 +21,6 @@ from pathlib import Path
 
 from desktop_app.core.documents.chunking import Chunk, chunk_pages
 from desktop_app.core.documents.embeddings import DOCUMENT_BATCH, Embedder
-from desktop_app.core.documents.extract import SUPPORTED_SUFFIXES, DocumentError, open_document
 from desktop_app.core.documents.search import FloatArray
 from desktop_app.core.documents.store import (
     DEFAULT_COLLECTION,
@@ -125,6 +125,8 @@ class _Run:
         self.current = ""
 
     def run(self, roots: Sequence[str]) -> IndexReport:
+        from desktop_app.core.documents.extract import SUPPORTED_SUFFIXES  # PDFium: on first use
+
         found = walk(roots, SUPPORTED_SUFFIXES)
         self.report.failed.extend(found.problems)
         if found.truncated:
@@ -174,6 +176,8 @@ class _Run:
         )
 
     def _file(self, found: Found, record: FileRecord | None) -> None:
+        from desktop_app.core.documents.extract import DocumentError
+
         self._progress(found.path)
         try:
             if record is not None and record.size == found.size and record.mtime_ns == found.mtime_ns:
@@ -201,6 +205,8 @@ class _Run:
             self._failed(found, f"could not be read ({exc.__class__.__name__})", record)
 
     def _index(self, found: Found, digest: str) -> None:
+        from desktop_app.core.documents.extract import open_document
+
         chunks: list[Chunk] = []
         with open_document(Path(found.path)) as reader:
             for chunk in chunk_pages(reader.pages()):
