@@ -234,3 +234,42 @@ def test_migration_from_the_previous_schema_keeps_old_chats(
     assert store.sources(reply.id) == [] and store.sources_of(chat.id) == {}
     store.save_sources(reply.id, [Passage(REPORT, 3, "text", 0.5, 10, 14, 7)])
     assert store.sources(reply.id) == [Passage(REPORT, 3, "text", 0.5, 10, 14, 7)]
+
+
+# -- the real index ----------------------------------------------------------------------------------
+
+
+def test_the_index_source_inlines_small_files_and_searches_with_the_collections_embedding_model(
+    tmp_path: Path,
+) -> None:
+    """IndexSource over a real DocumentStore: whole pages when they fit, else hybrid search through
+    the collection's own embedding model (a tiny random-weight GGUF, loaded once per chat)."""
+    from desktop_app.core.documents.chat_source import IndexSource
+    from desktop_app.core.documents.embeddings import Embedder
+    from desktop_app.core.documents.indexer import add_paths
+    from desktop_app.core.documents.store import DocumentStore
+    from tests.doc_index import FALCON, write_report
+    from tests.tiny_embedding import write_tiny_embedding_model
+
+    model = write_tiny_embedding_model(tmp_path / "tiny-embed.gguf")
+    report = write_report(tmp_path, filler=120)
+    store = DocumentStore(tmp_path / "documents.sqlite3")
+    try:
+        store.ensure_collection("emb", embedding_model=str(model))
+        with Embedder(model) as embedder:
+            assert add_paths(store, [report], collection="emb", embedder=embedder).indexed == 1
+        source = IndexSource(store)
+        attached = Attachment(collections=("emb",))
+        assert source.whole(attached, max_chars=1_000) is None  # over the budget: not read whole
+        whole = source.whole(attached, max_chars=1_000_000)
+        assert whole is not None and [p.number for p in whole[0].pages] == [1, 2, 3]
+        context = build_context("When did the falcon project ship?", attached, source, budget_tokens=700)
+        assert context.mode == "passages" and context.sources[0].page == 3
+        assert FALCON in context.sources[0].text
+        (loaded,) = source._embedders.values()  # hybrid: the collection's model was loaded, once
+        assert loaded is not None
+        build_context("revenue", attached, source, budget_tokens=700)
+        assert list(source._embedders.values()) == [loaded]
+        source.close()
+    finally:
+        store.close()

@@ -119,3 +119,27 @@ def test_remote_model_gets_the_passages_and_its_markers_become_citations(
     sent = body["messages"][-1]["content"]
     assert FALCON in sent and REVENUE in sent and "<<<SOURCE [1]" in sent
     assert sent.endswith("Question: falcon project ship and revenue grow")
+
+
+def test_a_resumed_chat_answers_from_its_documents_again(
+    hearth_home: Path, files: tuple[Path, Path], stub: StubServer
+) -> None:
+    first = hearth(
+        ["chat", "--remote", "gpu", "--model", MODELS[0], "--docs", "work", "--save", "--prompt",
+         "falcon project", "--json"],
+        hearth_home,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (line,) = json_lines(first.stdout)
+    again = hearth(
+        ["chat", "--remote", "gpu", "--model", MODELS[0], "--resume", str(line["conversation_id"]),
+         "--prompt", "revenue", "--json"],
+        hearth_home,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "Answering from the chat's documents: work." in again.stderr
+    (resumed,) = json_lines(again.stdout)
+    assert resumed["documents"] == "inline" and resumed["citations"]
+    sent = stub.requests[-1]["messages"]
+    assert sent[0]["content"] == "falcon project"  # the earlier turn as typed, without its sources
+    assert REVENUE in sent[-1]["content"] and sent[-1]["content"].endswith("Question: revenue")

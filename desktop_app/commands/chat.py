@@ -255,6 +255,7 @@ def _chat(args: argparse.Namespace) -> int:
     saved: SavedChat | None = None
     if args.resume is not None:
         saved = SavedChat.resume(args.resume, chosen, sampling)  # an unknown id fails before the load
+        docs = docs or _resumed_documents(saved)
     engine = load_engine(chosen, args.ctx, args.threads)
     if engine.model is not None and engine.model.template_warning:
         # the model still chats, in a built-in format; say why its own template was not used
@@ -303,15 +304,21 @@ class ChatDocuments:
         collection, which must exist (UnknownCollectionError lists those there are)."""
         if not names:
             return None
-        from desktop_app.core.documents.chat_source import IndexSource
-        from desktop_app.core.documents.store import DocumentStore, normalise_path
-        from desktop_app.core.paths import app_paths
+        from desktop_app.core.documents.store import normalise_path
 
         files = tuple(normalise_path(n) for n in names if Path(n).is_file())
         collections = tuple(n for n in names if not Path(n).is_file())
+        return cls.attached(Attachment(collections=collections, files=files))
+
+    @classmethod
+    def attached(cls, attachment: Attachment) -> ChatDocuments:
+        """The index, opened for `attachment` (UnknownCollectionError for a collection not in it)."""
+        from desktop_app.core.documents.chat_source import IndexSource
+        from desktop_app.core.documents.store import DocumentStore
+        from desktop_app.core.paths import app_paths
+
         store = DocumentStore.open(app_paths().ensure())
         source = IndexSource(store)
-        attachment = Attachment(collections=collections, files=files)
         try:
             source.check(attachment)
         except HearthError:
@@ -347,6 +354,24 @@ class ChatDocuments:
         if context.note:
             print(f"hearth: note: {context.note}", file=sys.stderr)
         return sent, context
+
+
+def _resumed_documents(saved: SavedChat) -> ChatDocuments | None:
+    """A resumed chat with documents attached (in the app, or by --docs) answers from them again;
+    when they are gone from the index it goes on without them, and says so."""
+    if saved.conversation_id is None:
+        return None
+    conversation = saved.session.store.get_conversation(saved.conversation_id)
+    attachment = Attachment.from_settings(conversation.settings)
+    if not attachment:
+        return None
+    try:
+        docs = ChatDocuments.attached(attachment)
+    except HearthError as exc:
+        print(f"hearth: warning: the chat's documents are not used: {exc}", file=sys.stderr)
+        return None
+    print(f"Answering from the chat's documents: {attachment.describe()}.", file=sys.stderr)
+    return docs
 
 
 def _token_counter(engine: Engine) -> TokenCounter:
@@ -682,6 +707,7 @@ def _remote_chat(args: argparse.Namespace) -> int:
     saved: SavedChat | None = None
     if args.resume is not None:
         saved = SavedChat.resume_remote(args.resume, chat, sampling)
+        docs = docs or _resumed_documents(saved)
     elif args.save:
         saved = SavedChat.new_remote(chat, args.system, sampling)
     if docs is not None:
