@@ -273,3 +273,25 @@ def test_the_index_source_inlines_small_files_and_searches_with_the_collections_
         source.close()
     finally:
         store.close()
+
+
+def test_a_file_attached_twice_is_read_and_found_once(tmp_path: Path) -> None:
+    from desktop_app.core.documents.chat_source import IndexSource
+    from desktop_app.core.documents.indexer import add_paths
+    from desktop_app.core.documents.store import DocumentStore
+    from tests.doc_index import write_report
+
+    report = write_report(tmp_path, filler=120)
+    store = DocumentStore(tmp_path / "documents.sqlite3")
+    try:
+        for name in ("work", "archive"):
+            assert add_paths(store, [report], collection=name).indexed == 1
+        source = IndexSource(store)
+        both = Attachment(collections=("work", "archive"), files=(str(report),))
+        whole = source.whole(both, max_chars=1_000_000)
+        assert whole is not None and [d.file for d in whole] == [str(report)]
+        found = source.search("falcon project annual report", both, top_k=6)
+        keys = [(p.file, p.page, p.start) for p in found]
+        assert found and len(keys) == len(set(keys)) and found[0].page == 3
+    finally:
+        store.close()

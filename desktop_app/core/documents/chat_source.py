@@ -68,7 +68,10 @@ class IndexSource:
                 continue  # removed since it was attached: nothing of it to show
             found += [(f.path, name) for f in self.store.files(collection.id) if f.status == "indexed"]
         found += [(path, None) for path in attachment.files]
-        return list(dict.fromkeys(found))
+        unique: dict[str, str | None] = {}
+        for path, place in found:  # a file in two attached places is read once
+            unique.setdefault(path, place)
+        return list(unique.items())
 
     def whole(self, attachment: Attachment, max_chars: int) -> list[Document] | None:
         files = self._files(attachment)
@@ -98,8 +101,11 @@ class IndexSource:
             found += self.store.search(query, collection=name, top_k=top_k, embedder=embedder)
         if attachment.files:
             found += self.store.search(query, files=list(attachment.files), top_k=top_k)
-        unique = {p.chunk_id or id(p): p for p in found}
-        return sorted(unique.values(), key=lambda p: -p.score)[:top_k]
+        ranked = sorted(found, key=lambda p: -p.score)
+        unique: dict[tuple[str, int | None, int, int], Passage] = {}
+        for passage in ranked:  # the same file indexed in two attached collections: its best copy
+            unique.setdefault((passage.file, passage.page, passage.start, passage.end), passage)
+        return list(unique.values())[:top_k]
 
 
 __all__ = ["IndexSource", "UnknownCollectionError"]
