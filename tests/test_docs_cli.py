@@ -82,6 +82,7 @@ def test_add_search_list_rm_json_shapes(hearth_home: Path, tmp_path: Path) -> No
 
     assert_one_line_error(hearth(["docs", "search", "x", "--collection", "nope"], hearth_home), 2)
     assert_one_line_error(hearth(["docs", "rm"], hearth_home), 1)
+    assert_one_line_error(hearth(["docs", "rm", tmp_path / "never-added"], hearth_home), 1)
 
 
 def test_refresh_picks_up_changes(hearth_home: Path, tmp_path: Path) -> None:

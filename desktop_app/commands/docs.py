@@ -268,11 +268,21 @@ def _rm(args: argparse.Namespace) -> int:
             return 0
         if args.collection is not None:
             store.require_collection(args.collection)
+        roots_before = _roots(store, args.collection)
         count = store.remove_path(args.path, collection=args.collection)
+        if count == 0 and roots_before == _roots(store, args.collection):
+            where = f"the collection {args.collection}" if args.collection else "the index"
+            raise HearthError(
+                f"{args.path} is not in {where}.", hint="`hearth docs list` shows the paths indexed."
+            )
     finally:
         store.close()
     print(f"Removed {count} file{'s' if count != 1 else ''} from the index.")
     return 0
+
+
+def _roots(store: DocumentStore, collection: str | None) -> list[tuple[str, ...]]:
+    return [c.roots for c in store.collections() if collection is None or c.name == collection]
 
 
 class _ProgressLine:
