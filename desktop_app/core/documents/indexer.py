@@ -211,8 +211,10 @@ class _Run:
         with open_document(Path(found.path)) as reader:
             for chunk in chunk_pages(reader.pages()):
                 chunks.append(chunk)
-                if len(chunks) % DOCUMENT_BATCH == 0:
+                if len(chunks) % DOCUMENT_BATCH == 0:  # a 500-page PDF shows it is moving
                     self._wait()
+                    if self.embedder is None:
+                        self._progress_chunks(len(chunks))
             info = reader.info
         vectors = None
         if self.embedder is not None and chunks:
