@@ -13,7 +13,7 @@ from desktop_app.core.documents.context import Attachment
 from desktop_app.ui.plain_text import set_tooltip
 from desktop_app.ui.theme import current_colors
 
-ATTACH_TEXT = "Documents"
+ATTACH_TEXT = "Documents \u25be"  # a small down triangle: it opens a menu
 NO_COLLECTIONS = "No collections yet: add files with Files…"
 
 

@@ -100,11 +100,12 @@ class Composer(QFrame):
         self.attach.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # never cut
         row.addWidget(self.attach)
         self.docs_note = ElidedLabel(mode=Qt.TextElideMode.ElideRight)  # the documents attached, if any
-        self.docs_note.setProperty("role", "muted")
-        self.docs_note.setMinimumWidth(24)  # a long list of names gives way first
+        self.docs_note.setProperty("role", "badge-accent")
+        self.docs_note.setMinimumWidth(28)  # a long list of names gives way first
+        self.docs_note.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)  # its text's width
         self.docs_note.hide()
-        row.addWidget(self.docs_note, 1)
-        row.addStretch(0)
+        row.addWidget(self.docs_note, 0, Qt.AlignmentFlag.AlignVCenter)
+        row.addStretch(1)
         self.action = button(SEND, "primary", tooltip="Send (Enter)")
         self.action.setMinimumWidth(84)
         self.action.clicked.connect(self._on_action)
