@@ -24,6 +24,8 @@ from desktop_app.core.generation import LoadSettings
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
+    from desktop_app.core.engine.sequences import SequenceRequest
+    from desktop_app.core.parallel_lane import ParallelLane
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +141,9 @@ class ThreadBackend:
         *,
         listener: ActivityListener | None = None,
         name: str = "hearth-engine",
+        parallel: int = 1,
     ) -> None:
+        """`parallel` > 1: requests given to `submit_sequence` are decoded together, up to that many."""
         if engine is None:
             from desktop_app.core.engine.session import Engine
 
@@ -153,6 +157,14 @@ class ThreadBackend:
         self._model: LoadedModel | None = None
         self._thread = threading.Thread(target=self._loop, name=name)
         self._closed = False
+        self.parallel = parallel
+        self._lane: ParallelLane | None = None
+        if parallel > 1:
+            from desktop_app.core.parallel_lane import ParallelLane
+
+            self._lane = ParallelLane(
+                parallel, self.submit, pause=lambda: not self._queue.empty(), listener=listener
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -206,10 +218,22 @@ class ThreadBackend:
         self._queue.put(_Item(request_id, description, job=job))
         return request_id
 
+    def submit_sequence(self, request: SequenceRequest, description: str) -> int:
+        """Queue a request for the parallel sequences (requires `parallel` > 1)."""
+        assert self._lane is not None, "this backend was made without parallel sequences"
+        with self._lock:
+            self._next_id += 1
+            request_id = self._next_id
+        self._lane.add(request_id, description, request)
+        return request_id
+
     def cancel(self, request_id: int) -> None:
-        self._jobs.cancel(request_id)
+        if self._lane is None or not self._lane.cancel(request_id):
+            self._jobs.cancel(request_id)
 
     def cancel_all(self) -> None:
+        if self._lane is not None:
+            self._lane.cancel_all()
         self._jobs.cancel_all()
 
     # -- the engine thread -------------------------------------------------------------------------
@@ -240,7 +264,7 @@ class ThreadBackend:
             item.future.set_result(result)
 
     def _run_job(self, request_id: int, job: Job, description: str) -> None:
-        listener = self._listener
+        listener = None if getattr(job, "quiet", False) else self._listener
 
         def started() -> None:
             if listener is not None:

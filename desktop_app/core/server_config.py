@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+#: requests the server decodes together (continuous batching); lowered when memory is short
+DEFAULT_PARALLEL = 4
+MAX_PARALLEL = 16
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: a long conversation is a few hundred KB
 MAX_PENDING = 16  # queued plus running generations; more get 429
 PREFS_FILE = "server.json"
@@ -47,9 +50,11 @@ class ServerOptions:
     max_body_bytes: int = MAX_BODY_BYTES
     max_pending: int = MAX_PENDING
     default_sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    parallel: int = DEFAULT_PARALLEL  # requests decoded together (1: one at a time)
 
     def __post_init__(self) -> None:
         check_port(self.port)
+        check_parallel(self.parallel)
         check_bind_host(self.host, allow_remote=self.allow_remote)
         for origin in self.cors_origins:
             check_origin(origin)
@@ -59,6 +64,15 @@ def check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise SettingsError(f"The port must be a number from 1 to 65535, not {port!r}.", hint="Try 8765.")
     return port
+
+
+def check_parallel(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
+        raise SettingsError(
+            f"Parallel requests must be a number from 1 to {MAX_PARALLEL}, not {value!r}.",
+            hint=f"Use {DEFAULT_PARALLEL} for a few clients at once, 1 to answer one request at a time.",
+        )
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -175,6 +189,7 @@ def url_for(host: str, port: int) -> str:
 class ServerPrefs:
     port: int = DEFAULT_PORT
     cors_origins: tuple[str, ...] = ()
+    parallel: int = DEFAULT_PARALLEL
 
 
 def load_prefs(paths: AppPaths) -> ServerPrefs:
@@ -184,7 +199,8 @@ def load_prefs(paths: AppPaths) -> ServerPrefs:
         data = json.loads(file.read_text(encoding="utf-8"))
         port = check_port(data.get("port", DEFAULT_PORT))
         origins = tuple(check_origin(str(o)) for o in data.get("cors_origins", []))
-        return ServerPrefs(port=port or DEFAULT_PORT, cors_origins=origins)
+        parallel = check_parallel(data.get("parallel", DEFAULT_PARALLEL))
+        return ServerPrefs(port=port or DEFAULT_PORT, cors_origins=origins, parallel=parallel)
     except FileNotFoundError:
         return ServerPrefs()
     except (OSError, ValueError, AttributeError, TypeError, HearthError) as exc:
@@ -196,7 +212,11 @@ def save_prefs(paths: AppPaths, prefs: ServerPrefs) -> None:
     file = paths.config / PREFS_FILE
     try:
         write_private_text(
-            file, json.dumps({"port": prefs.port, "cors_origins": list(prefs.cors_origins)}, indent=2)
+            file,
+            json.dumps(
+                {"port": prefs.port, "cors_origins": list(prefs.cors_origins), "parallel": prefs.parallel},
+                indent=2,
+            ),
         )
     except OSError:
         log.warning("could not save %s", file, exc_info=True)

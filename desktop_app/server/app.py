@@ -9,6 +9,10 @@ thread and hands each event to this event loop with `call_soon_threadsafe`; the 
 has arrived since its last write and sends it as one chunk, so a slow client gets fewer, larger
 chunks instead of a growing backlog. A watcher task sees the client disconnect and cancels the request
 at once, whether it is still queued or already generating.
+
+With a backend made for parallel sequences (`hearth serve --parallel N`), a request goes to the
+backend's parallel lane instead (core/parallel_lane.py): up to N are decoded together, each with its
+own id, events and cancel, through the same queue and the same response code.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from desktop_app.core.engine import Engine, GenerationStats, TextDelta
+from desktop_app.core.engine.events import Event
+from desktop_app.core.engine.sequences import SequenceRequest
 from desktop_app.core.errors import GenerationError, HearthError, SettingsError, TemplateError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.jobs import JobResult
+from desktop_app.core.parallel_lane import CancelledBeforeStartError
 from desktop_app.core.server_config import MAX_PENDING
 from desktop_app.server.backend import InferenceBackend
 from desktop_app.server.openai_schema import (
@@ -144,6 +151,24 @@ class GenerationJob:
 
     def skipped(self) -> None:
         self._push(_SKIPPED)
+
+
+def sequence_request(
+    request: GenerationRequest, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Item]
+) -> SequenceRequest:
+    """The parallel lane's form of a request: its events go to the handler's queue like a job's."""
+
+    def push(item: Event | BaseException) -> None:
+        if isinstance(item, CancelledBeforeStartError):
+            item = _SKIPPED  # type: ignore[assignment]
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop is closed: the server stopped
+            raise ConnectionError("the server stopped") from None
+
+    if request.kind == "chat":
+        return SequenceRequest(list(request.messages), request.sampling, push, refuse_dropped=True)
+    return SequenceRequest(None, request.sampling, push, prompt=request.prompt, ignore_eos=request.ignore_eos)
 
 
 def _dropped_turns_error(engine: Engine, request: GenerationRequest) -> ApiError | None:
@@ -308,6 +333,26 @@ class ServerApp:
             self._in_flight.add(request_id)
         return request_id
 
+    def _submit_sequence(self, request: SequenceRequest, description: str) -> int | None:
+        """`_submit` for the parallel lane: the same limit on waiting requests (429 past it)."""
+        with self._lock:
+            if len(self._in_flight) + self._submitting >= self.max_pending:
+                return None
+            self._submitting += 1
+        try:
+            request_id = self.backend.submit_sequence(request, description)  # type: ignore[attr-defined]
+        finally:
+            with self._lock:
+                self._submitting -= 1
+        with self._lock:
+            self._in_flight.add(request_id)
+        return int(request_id)
+
+    @property
+    def parallel(self) -> int:
+        """How many requests the backend decodes together (1: one at a time, as jobs)."""
+        return int(getattr(self.backend, "parallel", 1) or 1)
+
     def _untrack(self, request_id: int) -> None:
         with self._lock:
             self._in_flight.discard(request_id)
@@ -358,8 +403,17 @@ class _GenerationResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self.app
         queue: asyncio.Queue[Item] = asyncio.Queue()
-        job = GenerationJob(self.request, asyncio.get_running_loop(), queue)
-        request_id = app._submit(job, self.description)
+        loop = asyncio.get_running_loop()
+        if app.parallel > 1:
+            model = app.backend.model()
+            if model is None:
+                error = no_model_error()
+                await send_json(send, error.status, error.body())
+                return
+            queue.put_nowait(_Begin(model_id(model)))
+            request_id = app._submit_sequence(sequence_request(self.request, loop, queue), self.description)
+        else:
+            request_id = app._submit(GenerationJob(self.request, loop, queue), self.description)
         if request_id is None:
             error = ApiError(
                 429,

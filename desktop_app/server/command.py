@@ -19,7 +19,14 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import SamplingSettings
 from desktop_app.core.jobs import JobResult
 from desktop_app.core.model_choice import choose_model, load_settings_with
-from desktop_app.core.server_config import DEFAULT_HOST, DEFAULT_PORT, ServerOptions, is_loopback
+from desktop_app.core.server_config import (
+    DEFAULT_HOST,
+    DEFAULT_PARALLEL,
+    DEFAULT_PORT,
+    ServerOptions,
+    check_parallel,
+    is_loopback,
+)
 
 if TYPE_CHECKING:
     from desktop_app.server.runner import ServerRunner
@@ -57,6 +64,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--ctx", type=int, default=None, help="context length (default: up to 4096)")
     serve.add_argument(
         "--threads", type=int, default=None, metavar="N", help="CPU threads (default: automatic)"
+    )
+    serve.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        metavar="N",
+        help=f"answer up to N requests at once, decoded together (default {DEFAULT_PARALLEL}, fewer when "
+        "memory is short; 1: one at a time)",
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
     serve.set_defaults(handler=_serve)
@@ -119,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     requests = _RequestLog(enabled=not args.quiet)
-    backend = ThreadBackend(listener=requests, name="hearth-serve-engine")
+    check_parallel(args.parallel)
+    backend = ThreadBackend(listener=requests, name="hearth-serve-engine", parallel=args.parallel)
     policy = SecurityPolicy(key, options.cors_origins, allow_remote=options.allow_remote)
     app = ServerApp(backend, policy, default_sampling=options.default_sampling, on_rejected=requests.rejected)
     runner = ServerRunner(app, options.host, options.port)

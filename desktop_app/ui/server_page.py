@@ -25,6 +25,7 @@ from desktop_app.core.library import shown_name
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.server_config import (
     DEFAULT_HOST,
+    MAX_PARALLEL,
     ServerOptions,
     ServerPrefs,
     load_prefs,
@@ -162,6 +163,17 @@ class ServerPage(QWidget):
         self.port.valueChanged.connect(self._on_port_changed)
         port_row.addWidget(self.port)
         port_row.addWidget(label(f"Listens on {DEFAULT_HOST} only", "muted", wrap=True), 1)
+        port_row.addWidget(label("At once", "muted"))
+        self.parallel = QSpinBox()
+        self.parallel.setRange(1, MAX_PARALLEL)
+        self.parallel.setValue(self.prefs.parallel)
+        self.parallel.setAccessibleName("Parallel requests")
+        self.parallel.setToolTip(
+            "How many requests are answered together. Decoding several at once gives more tokens per "
+            "second in total (fewer when memory is short). Applies when the server next starts."
+        )
+        self.parallel.valueChanged.connect(lambda _value: self._save_prefs())
+        port_row.addWidget(self.parallel)
         grid.addLayout(port_row, 1, 1, 1, 3)
 
         grid.addWidget(label("API key", "muted"), 2, 0)
@@ -226,6 +238,7 @@ class ServerPage(QWidget):
                 api_key=self.api_key or load_or_create_key(self.paths),
                 port=self.port.value(),
                 cors_origins=self.origins(),
+                parallel=self.parallel.value(),
             )
         except HearthError as exc:
             self._on_failed(exc)
@@ -341,7 +354,9 @@ class ServerPage(QWidget):
         self._save_prefs()
 
     def _save_prefs(self) -> None:
-        self.prefs = ServerPrefs(port=self.port.value(), cors_origins=self.origins())
+        self.prefs = ServerPrefs(
+            port=self.port.value(), cors_origins=self.origins(), parallel=self.parallel.value()
+        )
         save_prefs(self.paths, self.prefs)
 
     @Slot()

@@ -9,17 +9,22 @@ the server's reports into signals the Server page connects to.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
-from desktop_app.core.jobs import Job
+from desktop_app.core.jobs import Job, JobResult
 from desktop_app.core.server_config import ServerOptions
 from desktop_app.server.app import ServerApp
 from desktop_app.server.runner import ServerRunner
 from desktop_app.server.security import SecurityPolicy
 from desktop_app.workers.inference import InferenceController
+
+if TYPE_CHECKING:
+    from desktop_app.core.engine.sequences import SequenceRequest
+    from desktop_app.core.parallel_lane import ParallelLane
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +32,31 @@ POLL_MS = 25
 
 
 class ControllerBackend:
-    """InferenceBackend over the GUI's inference thread. All three methods are thread-safe."""
+    """InferenceBackend over the GUI's inference thread. All its methods are thread-safe.
 
-    def __init__(self, controller: InferenceController) -> None:
+    With `parallel` > 1, requests go through a ParallelLane (decoded together, as `hearth serve`
+    does); its host job pauses whenever a chat reply waits, so the chat goes first."""
+
+    def __init__(self, controller: InferenceController, parallel: int = 1) -> None:
         self._controller = controller
+        self.parallel = parallel
+        self._lane: ParallelLane | None = None
+        if parallel > 1:
+            from desktop_app.core.parallel_lane import ParallelLane  # the engine's modules: on demand
+
+            worker = controller.worker
+            self._lane = ParallelLane(
+                parallel,
+                controller.submit_job,
+                pause=lambda: worker.chat_waiting() > 0,
+                listener=_WorkerActivity(controller),
+            )
+
+    def submit_sequence(self, request: SequenceRequest, description: str) -> int:
+        assert self._lane is not None, "made without parallel sequences"
+        request_id = self._controller.worker.new_request_id()
+        self._lane.add(request_id, description, request)
+        return request_id
 
     def model(self) -> LoadedModel | None:
         return self._controller.loaded_model
@@ -39,7 +65,22 @@ class ControllerBackend:
         return self._controller.submit_job(job, description)
 
     def cancel(self, request_id: int) -> None:
-        self._controller.cancel_request(request_id)
+        if self._lane is None or not self._lane.cancel(request_id):
+            self._controller.cancel_request(request_id)
+
+
+class _WorkerActivity:
+    """The lane's requests in the Server page's activity list, as the worker reports its own jobs
+    (called on the inference thread; the worker's signals reach the GUI queued)."""
+
+    def __init__(self, controller: InferenceController) -> None:
+        self._worker = controller.worker
+
+    def job_started(self, request_id: int, description: str) -> None:
+        self._worker.external_started.emit(request_id, description)
+
+    def job_finished(self, request_id: int, description: str, result: JobResult) -> None:
+        self._worker.external_finished.emit(request_id, result)
 
 
 class ServerController(QObject):
@@ -54,6 +95,7 @@ class ServerController(QObject):
 
     def __init__(self, inference: InferenceController, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._inference = inference
         self.backend = ControllerBackend(inference)
         self.runner: ServerRunner | None = None
         self.policy: SecurityPolicy | None = None
@@ -79,6 +121,7 @@ class ServerController(QObject):
             allow_remote=options.allow_remote,
             max_body_bytes=options.max_body_bytes,
         )
+        self.backend = ControllerBackend(self._inference, options.parallel)
         app = ServerApp(
             self.backend,
             policy,

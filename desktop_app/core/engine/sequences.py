@@ -4,8 +4,10 @@ On a CPU, generation is bound by memory bandwidth: one pass over the weights ser
 almost as cheaply as one (1.73x aggregate at 4 sequences on the 2-core test machine). So the API server
 and batch jobs run their requests here, as llama-server does with `-np N`:
 
-- a second context on the loaded model, with `n_seq_max = N` and one KV cache shared by all sequences
-  (`kv_unified`): the chat's own context, its KV cache and its saved state are never disturbed, and
+- a second context on the loaded model, with `n_seq_max = N` and a KV stream of its own per sequence
+  (not `kv_unified`: a sequence then attends over its own cells laid out as if it ran alone, so two
+  copies of one prompt in a batch give the same text, and a sequence alone gives exactly the text of
+  the chat's loop): the chat's own context, its KV cache and its saved state are never disturbed, and
   parked sequences survive a chat turn taken in between;
 - each step is one `llama_decode` of one batch: the next token of every generating sequence, plus a
   slice of the prompt of sequences still reading theirs. While others generate, a prompt is read in
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 PREFILL_SLICE = 64
 #: the share of free memory the parallel context's KV cache may take
 KV_MEMORY_SHARE = 0.5
-MAX_PARALLEL = 16
+MAX_PARALLEL = 16  # the server_config limit too
 
 
 def _never() -> bool:
@@ -64,6 +66,7 @@ class SequenceRequest:
     cancelled: Callable[[], bool] = _never
     prompt: str | Sequence[int] | None = None  # raw completion (no template) when messages is None
     ignore_eos: bool = False
+    refuse_dropped: bool = False  # a conversation that does not fit is an error, not trimmed (the API)
 
 
 @dataclass
@@ -106,7 +109,7 @@ class ParallelContext:
             setattr(params, name, getattr(source, name))
         params.n_seq_max = n_parallel
         params.n_ctx = n_parallel * n_ctx_seq
-        params.kv_unified = True
+        params.kv_unified = False  # a stream per sequence (see the module's docstring)
         params.no_perf = True
         ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
         if not ctx:
@@ -177,20 +180,16 @@ class Scheduler:
     ) -> bool:
         """Step until no request is left and every sequence has ended (True), or `pause()` (False).
         `stop()` (the engine's cancel) ends every sequence as cancelled and returns True."""
-        exhausted = False
         while True:
             if stop():
                 self.cancel_all()
                 return True
             if pause():
                 return False
-            if not exhausted:
-                exhausted = self._admit(next_request)
+            self._admit(next_request)
             self._drop_cancelled()
             if not any(slot.busy for slot in self.slots):
-                if exhausted:
-                    return True
-                continue
+                return True
             self._step()
 
     def cancel_all(self) -> None:
@@ -201,14 +200,14 @@ class Scheduler:
 
     # -- admission ---------------------------------------------------------------------------------
 
-    def _admit(self, next_request: Callable[[], SequenceRequest | None]) -> bool:
-        """Fill free slots; True once `next_request` has said there is nothing more."""
+    def _admit(self, next_request: Callable[[], SequenceRequest | None]) -> None:
+        """Fill free slots until `next_request` has nothing now (it is asked again next step: requests
+        that arrive while others run join between steps)."""
         while any(not slot.busy for slot in self.slots):
             request = next_request()
             if request is None:
-                return True
+                return
             self._start(request)
-        return False
 
     def _start(self, request: SequenceRequest) -> None:
         started = time.perf_counter()

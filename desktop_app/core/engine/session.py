@@ -359,10 +359,12 @@ class Engine:
         n_parallel: int,
         pause: Callable[[], bool] = lambda: False,
     ) -> bool:
-        """Decode up to `n_parallel` requests together (continuous batching, sequences.py) until
-        `next_request()` returns None and every admitted one has ended (True), or until `pause()` turns
-        true between steps (False: the running sequences stay parked in their own context, and the next
-        call resumes them). `cancel()` ends them all. The chat's context and KV cache are not touched."""
+        """Decode up to `n_parallel` requests together (continuous batching, sequences.py).
+        `next_request()` is asked between steps whenever a sequence is free (None: nothing now), so
+        requests join while others run. Returns True once no sequence is running and `next_request()`
+        has nothing, or False when `pause()` turned true between steps (the running sequences stay
+        parked in their own context; the next call resumes them). `cancel()` ends them all. The chat's
+        context and KV cache are not touched."""
         llm = self._require()
         model = self._require_model()
         self._cancel.clear()
@@ -387,7 +389,13 @@ class Engine:
                 threads=self._parallel_threads,
             )
             self._parallel = scheduler
-        return scheduler.run(next_request, pause, self._cancel.is_set)
+        try:
+            return scheduler.run(next_request, pause, self._cancel.is_set)
+        except BaseException:
+            # Whatever escaped (a receiver's bug, an interrupt) may have left a step half-done: the
+            # sequences end as cancelled and the context goes, so the next call starts clean.
+            self.release_parallel()
+            raise
 
     @property
     def parallel_slots(self) -> int:
@@ -409,6 +417,14 @@ class Engine:
         if request.messages is not None:
             reserve = min(sampling.max_tokens, n_ctx_seq // 4)
             tokens, dropped = fit_history(request.messages, n_ctx_seq, reserve, self._render_tokens)
+            if dropped and request.refuse_dropped:
+                raise GenerationError(
+                    f"The conversation does not fit in the model's context ({n_ctx_seq:,} tokens per "
+                    f"sequence, of which {reserve:,} are kept for the reply): its oldest {dropped:,} "
+                    "message(s) would have to be left out.",
+                    hint="Send fewer or shorter messages, lower max_tokens, or load the model with a "
+                    "longer context.",
+                )
             return tokens, dropped, (*sampling.stop, *model.chat_format.stop_strings), True
         prompt = request.prompt if request.prompt is not None else ""
         tokens = self.tokenize(prompt, add_bos=True) if isinstance(prompt, str) else list(prompt)
