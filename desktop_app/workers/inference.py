@@ -211,11 +211,16 @@ class InferenceWorker(QObject):
 
     @Slot(int, object, str)
     def run_job(self, request_id: int, job: Job, description: str) -> None:
-        """Run a server job in its turn; one cancelled while queued is skipped."""
-        ran, result = self.jobs.run(
-            request_id, job, lambda: self.external_started.emit(request_id, description)
-        )
-        if ran:
+        """Run a server job in its turn; one cancelled while queued is skipped. A `quiet` job (the
+        parallel lane's host) is not listed: it reports its requests one by one."""
+        quiet = bool(getattr(job, "quiet", False))
+
+        def started() -> None:
+            if not quiet:
+                self.external_started.emit(request_id, description)
+
+        ran, result = self.jobs.run(request_id, job, started)
+        if ran and not quiet:
             self.external_finished.emit(request_id, result)
 
     @Slot(int, object, object, bool, object, object, object)
