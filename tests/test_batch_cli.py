@@ -101,7 +101,7 @@ def test_a_broken_template_is_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_9_then_rerun_leaves_each_row_exactly_once(tmp_path: Path) -> None:
-    n = 16
+    n = 10
     source = write_rows(tmp_path / "in.jsonl", n)
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "HEARTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
@@ -109,13 +109,13 @@ def test_kill_9_then_rerun_leaves_each_row_exactly_once(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "desktop_app",
-        *map(str, batch_args(source, out, "--max-tokens", "24", "--parallel", "3")),
+        *map(str, batch_args(source, out, "--max-tokens", "16", "--parallel", "3")),
     ]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 3:
+            if out.exists() and out.read_bytes().count(b"\n") >= 2:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the batch ended before it could be killed; give it more rows"
@@ -123,12 +123,12 @@ def test_kill_9_then_rerun_leaves_each_row_exactly_once(tmp_path: Path) -> None:
     finally:
         proc.wait(30)
     killed_at = len(results_lenient(out))
-    assert 3 <= killed_at < n
+    assert 2 <= killed_at < n
 
     rerun = hearth(
-        batch_args(source, out, "--max-tokens", "24", "--parallel", "3", "--json"),
+        batch_args(source, out, "--max-tokens", "16", "--parallel", "3", "--json"),
         tmp_path / "home",
-        timeout=600,
+        timeout=900,
     )
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout.splitlines()[-1])
