@@ -11,6 +11,10 @@ Writes a corpus (text, Markdown and multi-page PDF files of plain English senten
   pipeline and their mean is used, so a machine that gets busier in the middle favours neither.
 
     python -m tests.benchmarks.docs_indexing [--files 300] [--model PATH] [--embed-files 12]
+
+Use an embedding model (bge, nomic-embed, e5) or tests/tiny_embedding.py's. A chat model such as the
+Gemma 3 270M test model embeds too, but so slowly it says nothing (3 files did not finish in 10 min on
+the busy 2-core machine).
 """
 
 from __future__ import annotations
