@@ -46,8 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Add files and folders (walked recursively) to a collection and index what changed. "
         "Files that cannot be read are listed and the rest indexed (the exit code is still 0).",
     )
-    add.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    add.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME", help="default: %(default)s")
+    add.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to add (folders are walked)")
+    add.add_argument(
+        "--collection",
+        default=DEFAULT_COLLECTION,
+        metavar="NAME",
+        help="the collection to add to, created if new (default: %(default)s)",
+    )
     add.add_argument(
         "--embedding-model",
         metavar="PATH",
@@ -62,13 +67,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.set_defaults(handler=_add)
 
     refresh = actions.add_parser("refresh", help="re-index what changed in a collection (or all)")
-    refresh.add_argument("--collection", metavar="NAME", help="default: every collection")
+    refresh.add_argument(
+        "--collection", metavar="NAME", help="only this collection (default: every collection)"
+    )
     refresh.add_argument("--json", action="store_true", help="as for add, one object per collection")
     refresh.set_defaults(handler=_refresh)
 
     search = actions.add_parser("search", help="find the passages that best match a query")
-    search.add_argument("query", metavar="QUERY")
-    search.add_argument("--collection", metavar="NAME", help="default: every collection")
+    search.add_argument("query", metavar="QUERY", help="words or a question to look for (quote it)")
+    search.add_argument(
+        "--collection", metavar="NAME", help="search only this collection (default: every collection)"
+    )
     search.add_argument("--top", type=int, default=5, metavar="K", help="how many passages (default: 5)")
     search.add_argument(
         "--json", action="store_true", help='print [{"file", "page", "text", "score"}, ...] as one line'
@@ -86,8 +95,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "collection, or only from --collection NAME. With --collection alone, remove that collection. "
         "Your files are not touched.",
     )
-    rm.add_argument("path", nargs="?", metavar="PATH")
-    rm.add_argument("--collection", metavar="NAME")
+    rm.add_argument(
+        "path", nargs="?", metavar="PATH", help="a file or folder to drop from the index (your files stay)"
+    )
+    rm.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="only from this collection; given without PATH, remove the whole collection",
+    )
     rm.set_defaults(handler=_rm)
 
 
