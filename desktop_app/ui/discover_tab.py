@@ -189,17 +189,21 @@ class DiscoverTab(QWidget):
         self._catalog_generation += 1
         generation = self._catalog_generation
 
-        def work() -> tuple[list[recommended.Choice], int | None]:
+        def work() -> tuple[list[recommended.Choice], list[recommended.Choice], int | None]:
             catalog = recommended.load_catalog()
-            return recommended.choose_all(catalog), available_memory_bytes()
+            return (
+                recommended.choose_all(catalog),
+                recommended.choose_all(catalog, kind="embedding"),
+                available_memory_bytes(),
+            )
 
         def ok(result: object) -> None:
             if generation != self._catalog_generation:
                 return
             assert isinstance(result, tuple)
-            choices, free = result
+            choices, embedding_choices, free = result
             note = f"the {human_size(free)} of memory free now" if free else "this computer's memory"
-            self.recommended.set_choices(choices, note)
+            self.recommended.set_choices(choices, note, embedding_choices)
             self.refresh_marks()
 
         def failed(exc: BaseException) -> None:

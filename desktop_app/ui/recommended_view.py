@@ -1,13 +1,15 @@
 """Discover's "Recommended for this computer": a curated list of chat models, each with the quant that
-fits this machine and a one-click Download. The list is local (core/hub/recommended.py reads the data
-file the app ships), so it shows offline; downloading needs the network and says so."""
+fits this machine and a one-click Download, then "For your documents": the embedding models a document
+collection can use, each with the prefixes it was trained with. The list is local
+(core/hub/recommended.py reads the data file the app ships), so it shows offline; downloading needs the
+network and says so."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.core.hub.recommended import Choice
+from desktop_app.core.hub.recommended import Choice, EmbeddingFacts
 from desktop_app.core.units import human_size
 from desktop_app.ui.plain_text import set_tooltip
 from desktop_app.ui.theme import set_role
@@ -15,6 +17,22 @@ from desktop_app.ui.widgets import SPACING, BadgeRow, Card, CompactScrollArea, b
 
 VERDICT_TEXT = {"green": "● Fits", "yellow": "● Tight", "red": "● Too big"}
 OFFLINE_TIP = "Offline mode is on: turn it off in the sidebar to download."
+DOCUMENTS_TITLE = "For your documents"
+DOCUMENTS_NOTE = (
+    "Embedding models let a collection's search find passages by meaning, not only by their words; "
+    "they do not chat. After downloading one, pick it in Documents → a collection → Embedding model, "
+    "or run: hearth docs add --embedding-model PATH"
+)
+
+
+def prefix_text(prefix: str) -> str:
+    """A prefix as the card shows it: quoted so its trailing space is seen, or "none"."""
+    return f"“{prefix}”" if prefix else "none"
+
+
+def prefixes_line(facts: EmbeddingFacts) -> str:
+    query, document = prefix_text(facts.query_prefix), prefix_text(facts.document_prefix)
+    return f"Query prefix: {query}\nDocument prefix: {document}"
 
 
 class RecommendedRow(Card):
@@ -35,9 +53,21 @@ class RecommendedRow(Card):
         text.addWidget(self.name)
         self.description = label(model.description, "muted", wrap=True)
         text.addWidget(self.description)
+        self.prefixes: QLabel | None = None
+        embedding = model.embedding
+        if embedding is not None:
+            self.prefixes = label(prefixes_line(embedding), "muted", wrap=True)
+            self.prefixes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            set_tooltip(
+                self.prefixes,
+                "Hearth adds these before each search and each passage itself: you do not type them.",
+            )
+            text.addWidget(self.prefixes)
         self.badges = BadgeRow()
         quant = choice.quant
         facts = [(model.params, "badge", 0), (model.family, "badge", 2), (model.license, "badge", 1)]
+        if embedding is not None:  # the name says the family: room for the vector size and context
+            facts[1] = (f"{embedding.dimensions} dims · {embedding.context:,} tokens", "badge", 0)
         if quant is not None:
             facts.insert(1, (f"{quant.quant} · {human_size(quant.size)}", "badge", 0))
         self.badges.set_badges(facts)
@@ -48,7 +78,8 @@ class RecommendedRow(Card):
         side.setSpacing(6)
         self.fit = label(VERDICT_TEXT[choice.verdict], role="fit-" + choice.verdict)
         self.fit.setAlignment(Qt.AlignmentFlag.AlignRight)
-        set_tooltip(self.fit, choice.reason + " (at a 4,096-token context)")
+        context = embedding.context if embedding is not None else 4096
+        set_tooltip(self.fit, choice.reason + f" (at a {context:,}-token context)")
         side.addWidget(self.fit)
         self.button: QPushButton = button("Download", "primary")
         self.button.setAccessibleName(f"Download {model.name}")
@@ -121,28 +152,50 @@ class RecommendedView(QWidget):
         self.column = QVBoxLayout(content)
         self.column.setContentsMargins(0, 0, 4, 0)
         self.column.setSpacing(8)
+        # the documents section sits below the chat rows: its title and note, then its rows
+        self.documents_title = label(DOCUMENTS_TITLE, "heading")
+        self.documents_title.setContentsMargins(0, 10, 0, 0)
+        self.documents_note = label(DOCUMENTS_NOTE, "muted", wrap=True)
+        self.documents_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for widget in (self.documents_title, self.documents_note):
+            widget.hide()
+            self.column.addWidget(widget)
         self.column.addStretch(1)
         self.scroll_area.setWidget(content)
         layout.addWidget(self.scroll_area, 1)
-        self.rows: list[RecommendedRow] = []
+        self.rows: list[RecommendedRow] = []  # chat rows, then embedding rows
         self._offline = False
 
-    def set_choices(self, choices: list[Choice], memory_note: str) -> None:
+    @property
+    def embedding_rows(self) -> list[RecommendedRow]:
+        return [row for row in self.rows if row.choice.model.kind == "embedding"]
+
+    def set_choices(
+        self, choices: list[Choice], memory_note: str, embedding_choices: list[Choice] | None = None
+    ) -> None:
         for row in self.rows:
             self.column.removeWidget(row)
             row.deleteLater()
         self.rows = []
         for choice in choices:
-            row = RecommendedRow(choice)
-            row.set_offline(self._offline)
-            row.download.connect(self.download)
-            self.column.insertWidget(self.column.count() - 1, row)
-            self.rows.append(row)
+            self._add_row(choice, self.column.indexOf(self.documents_title))
+        for choice in embedding_choices or []:
+            self._add_row(choice, self.column.count() - 1)
+        self.documents_title.setVisible(bool(embedding_choices))
+        self.documents_note.setVisible(bool(embedding_choices))
         fitting = sum(1 for c in choices if c.quant is not None)
+        below = " Embedding models for your documents follow them." if embedding_choices else ""
         self.subtitle.setText(
             f"{fitting} of {len(choices)} well-known chat models fit; each with the version that suits "
-            f"{memory_note}. One click downloads it."
+            f"{memory_note}. One click downloads it.{below}"
         )
+
+    def _add_row(self, choice: Choice, index: int) -> None:
+        row = RecommendedRow(choice)
+        row.set_offline(self._offline)
+        row.download.connect(self.download)
+        self.column.insertWidget(index, row)
+        self.rows.append(row)
 
     def show_problem(self, text: str) -> None:
         self.subtitle.setText(text)

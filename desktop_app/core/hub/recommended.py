@@ -1,5 +1,6 @@
 """The curated "Recommended for this computer" list: well-known chat models, and for each the
-quantization that fits this machine's memory.
+quantization that fits this machine's memory; and the embedding models a document collection can
+use, with the query and document prefixes each was trained with (`"kind": "embedding"`).
 
 The list ships with the app as one data file (resources/recommended_models.json), so it is shown
 offline and kept current by editing that file alone. It is data, read defensively: the file's size is
@@ -32,6 +33,10 @@ _TEXT_LIMITS: Final = {"name": 80, "family": 40, "params": 16, "license": 80, "d
 _REPO: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _QUANT: Final = re.compile(r"[A-Za-z0-9_.-]{1,24}")
 _SHAPE_KEYS: Final = ("layers", "heads", "kv_heads", "head_dim", "embedding", "vocab")
+KINDS: Final = ("chat", "embedding")
+MAX_PREFIX_CHARS: Final = 100
+MAX_DIMENSIONS: Final = 16_384
+MAX_CONTEXT: Final = 1_048_576
 
 
 class RecommendedListError(HearthError):
@@ -46,6 +51,17 @@ class RecommendedQuant:
 
 
 @dataclass(frozen=True)
+class EmbeddingFacts:
+    """What an embedding model needs besides its files: the text put before a search query and
+    before each passage (exact, trailing space included), its vector size and its context."""
+
+    query_prefix: str
+    document_prefix: str
+    dimensions: int
+    context: int
+
+
+@dataclass(frozen=True)
 class RecommendedModel:
     name: str
     family: str
@@ -55,6 +71,8 @@ class RecommendedModel:
     description: str
     quants: tuple[RecommendedQuant, ...]  # in order of preference
     shape: Mapping[str, int] | None = None
+    kind: str = "chat"  # one of KINDS
+    embedding: EmbeddingFacts | None = None  # set exactly when kind == "embedding"
 
     def model_shape(self, size_bytes: int) -> fit.ModelShape:
         """What core/fit.py needs; without a shape in the list, one scaled from the file's size."""
@@ -80,6 +98,9 @@ class Catalog:
     models: tuple[RecommendedModel, ...]
     updated: str = ""
     problems: tuple[str, ...] = ()  # entries skipped, and why (for the log)
+
+    def of_kind(self, kind: str) -> tuple[RecommendedModel, ...]:
+        return tuple(m for m in self.models if m.kind == kind)
 
 
 @dataclass(frozen=True)
@@ -181,14 +202,27 @@ def choose(
 
 
 def choose_all(
-    catalog: Catalog, *, free_ram: int | None = None, total_ram: int | None = None
+    catalog: Catalog,
+    *,
+    kind: str = "chat",
+    free_ram: int | None = None,
+    total_ram: int | None = None,
 ) -> list[Choice]:
-    """Every model's choice, those that fit first (then by the list's order)."""
+    """The choice for every model of `kind`, those that fit first (then by the list's order). An
+    embedding model is judged at its own context, not the chat default."""
     from desktop_app.core.system import available_memory_bytes, total_memory_bytes
 
     free = available_memory_bytes() if free_ram is None else free_ram
     total = total_memory_bytes() if total_ram is None else total_ram
-    choices = [choose(m, free_ram=free, total_ram=total) for m in catalog.models]
+    choices = [
+        choose(
+            m,
+            n_ctx=m.embedding.context if m.embedding is not None else DEFAULT_CONTEXT,
+            free_ram=free,
+            total_ram=total,
+        )
+        for m in catalog.of_kind(kind)
+    ]
     order = {"green": 0, "yellow": 1, "red": 2}
     return sorted(choices, key=lambda c: order[c.verdict])  # stable: the list's order within a verdict
 
@@ -207,6 +241,9 @@ def _model(entry: object) -> RecommendedModel:
     if not isinstance(quants_data, list) or not quants_data:
         raise ValueError("'quants' must be a non-empty list")
     quants = tuple(_quant(q) for q in quants_data[:MAX_QUANTS])
+    kind = entry.get("kind", "chat")
+    if kind not in KINDS:
+        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}")
     return RecommendedModel(
         name=texts["name"],
         family=texts["family"],
@@ -216,7 +253,40 @@ def _model(entry: object) -> RecommendedModel:
         description=texts["description"],
         quants=quants,
         shape=_shape(entry.get("shape")),
+        kind=kind,
+        embedding=_embedding(entry) if kind == "embedding" else None,
     )
+
+
+def _embedding(entry: Mapping[str, Any]) -> EmbeddingFacts:
+    prefixes = entry.get("prefixes")
+    if not isinstance(prefixes, Mapping):
+        raise ValueError('an embedding model needs \'prefixes\': {"query": ..., "document": ...}')
+    return EmbeddingFacts(
+        query_prefix=_prefix(prefixes, "query"),
+        document_prefix=_prefix(prefixes, "document"),
+        dimensions=_count(entry, "dimensions", MAX_DIMENSIONS),
+        context=_count(entry, "context", MAX_CONTEXT),
+    )
+
+
+def _prefix(prefixes: Mapping[str, Any], key: str) -> str:
+    """Kept exactly (the trailing space matters to the model), so refused rather than cleaned."""
+    value = prefixes.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"prefixes: '{key}' must be text (\"\" for none)")
+    if len(value) > MAX_PREFIX_CHARS or not all(ch.isprintable() for ch in value):
+        raise ValueError(
+            f"prefixes: '{key}' must be one printable line of at most {MAX_PREFIX_CHARS} characters"
+        )
+    return value
+
+
+def _count(entry: Mapping[str, Any], key: str, limit: int) -> int:
+    value = entry.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= limit:
+        raise ValueError(f"'{key}' must be a whole number from 1 to {limit}")
+    return value
 
 
 def _quant(data: object) -> RecommendedQuant:
