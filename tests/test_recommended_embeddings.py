@@ -3,14 +3,24 @@ be the ones core/documents/embeddings.py uses), hostile entries, and the cards o
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QLabel
 
+from desktop_app.app import build_window
+from desktop_app.core import network, starter
 from desktop_app.core.documents.embeddings import Prefixes, prefixes_for
+from desktop_app.core.hub import recommended
 from desktop_app.core.hub.recommended import choose_all, load_catalog, parse_catalog
+from desktop_app.core.paths import app_paths
+from desktop_app.ui.main_window import MainWindow
 from desktop_app.ui.recommended_view import DOCUMENTS_TITLE, RecommendedView, prefixes_line
+from tests.fake_engine import ScriptedEngine
+from tests.tiny_embedding import write_tiny_embedding_model
 
 GB = 1024**3
 
@@ -133,3 +143,41 @@ def test_an_embedding_row_is_marked_owned_once_its_file_is_in_the_library(qtbot)
     view.mark({(row.choice.model.repo, name) for name in row.files}, set())
     assert row.state == "owned" and not row.button.isEnabled()
     assert all(r.state == "ready" for r in view.embedding_rows[1:])
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch) -> Iterator[MainWindow]:
+    monkeypatch.setattr(starter, "is_available", lambda: False)
+    win = build_window(app_paths().ensure(), engine=ScriptedEngine())
+    qtbot.addWidget(win)
+    yield win
+    win.close()
+    network.apply_offline(False)
+
+
+def test_one_click_downloads_a_recommended_embedding_model(
+    qtbot, window: MainWindow, fake_hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same flow as a chat model's: the Hub's checksum, the download queue, then the library."""
+    model = write_tiny_embedding_model(tmp_path / "m.gguf", name="tiny-e5")
+    fake_hub.add_repo("org/tiny-e5-GGUF", {"tiny-e5-q8_0.gguf": model.read_bytes()})
+    entry = _embedding_entry(
+        name="tiny-e5",
+        repo="org/tiny-e5-GGUF",
+        quants=[{"quant": "Q8_0", "files": ["tiny-e5-q8_0.gguf"], "size": model.stat().st_size}],
+    )
+    path = tmp_path / "recommended.json"
+    path.write_text(json.dumps({"models": [entry]}), encoding="utf-8")
+    monkeypatch.setattr(recommended, "default_path", lambda: path)
+    page = window.models
+    discover = page.discover
+    discover.load_recommended()
+    qtbot.waitUntil(lambda: len(discover.recommended.embedding_rows) == 1, timeout=10_000)
+    row = discover.recommended.embedding_rows[0]
+    assert row.prefixes is not None and "“query: ”" in row.prefixes.text()
+    row.button.click()
+    qtbot.waitUntil(lambda: page.my_models.model.rowCount() == 1, timeout=30_000)
+    item = page.my_models.model.items()[0]
+    assert (item.origin_repo, item.origin_file) == ("org/tiny-e5-GGUF", "tiny-e5-q8_0.gguf")
+    qtbot.waitUntil(lambda: row.state == "owned", timeout=10_000)
+    assert row.button.text() == "In your library" and not row.button.isEnabled()
