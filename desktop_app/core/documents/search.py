@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -97,22 +97,87 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = RRF_K)
 
 @dataclass(frozen=True)
 class VectorMatrix:
-    """Unit vectors of a scope's chunks, one row per chunk id."""
+    """Unit vectors of a scope's chunks, one row per chunk id.
+
+    `files` (the file id of each row) lets the store patch the matrix file by file while a collection
+    is being indexed instead of reading it all again; `alive` marks the rows still in the index (None:
+    all). The arrays may be the head of larger buffers whose spare rows a patch fills: a patch never
+    writes a row an existing matrix reads, so one being searched is never changed."""
 
     ids: Any  # np.ndarray of int64
     matrix: FloatArray
+    files: Any = None  # np.ndarray of int64, or None
+    alive: Any = None  # np.ndarray of bool, or None
+    buffers: tuple[Any, Any, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def live_rows(self) -> int:
+        return len(self.ids) if self.alive is None else int(self.alive.sum())
 
     def nearest(self, query: FloatArray, n: int) -> list[tuple[int, float]]:
         """The `n` chunk ids with the highest cosine similarity to `query` (a unit vector)."""
         import numpy as np
 
-        if len(self.ids) == 0 or query.shape[0] != self.matrix.shape[1]:
+        live = self.live_rows
+        if live == 0 or query.shape[0] != self.matrix.shape[1]:
             return []
         scores = self.matrix @ query
-        n = min(n, len(scores))
+        if self.alive is not None:
+            scores = np.where(self.alive, scores, -np.inf)
+        n = min(n, live)
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self.ids[i]), float(scores[i])) for i in top]
+
+
+def patch_matrix(
+    old: VectorMatrix, drop_files: Collection[int], added: VectorMatrix, *, compact_at: float = 0.25
+) -> VectorMatrix:
+    """`old` without the rows of `drop_files`, plus `added`'s rows (with their `files`). Dropped rows
+    are only marked dead until they are more than `compact_at` of the rows; new rows go into the
+    spare rows of `old`'s buffers when they fit, else into new buffers with room to grow."""
+    import numpy as np
+
+    if old.files is None or added.files is None:
+        raise ValueError("a patch needs the file of every row")
+    n, k, dims = len(old.ids), len(added.ids), old.matrix.shape[1]
+    if k and added.matrix.shape[1] != dims:
+        raise ValueError("the new rows are not the matrix's width")
+    alive = np.ones(n, dtype=bool) if old.alive is None else old.alive.copy()
+    if drop_files:
+        alive &= ~np.isin(old.files, np.fromiter(drop_files, dtype=np.int64))
+    dead = n - int(alive.sum())
+    buffers = old.buffers or (old.matrix, old.ids, old.files)
+    if dead and dead > compact_at * n:  # copy the live rows into fresh buffers
+        head = (old.matrix[alive], old.ids[alive], old.files[alive])
+        buffers, n, alive = _grown(head, len(head[1]) + k), len(head[1]), np.ones(len(head[1]), dtype=bool)
+    elif n + k > len(buffers[1]):
+        buffers = _grown((old.matrix, old.ids, old.files), n + k)
+    matrix, ids, files = buffers
+    matrix[n : n + k] = added.matrix
+    ids[n : n + k] = added.ids
+    files[n : n + k] = added.files
+    size = n + k
+    alive = np.concatenate([alive, np.ones(k, dtype=bool)])
+    return VectorMatrix(
+        ids[:size], matrix[:size], files[:size], None if alive.all() else alive, buffers=buffers
+    )
+
+
+def _grown(head: tuple[Any, Any, Any], need: int) -> tuple[Any, Any, Any]:
+    """New buffers holding `head` with room for `need` rows and a quarter more."""
+    import numpy as np
+
+    matrix, ids, files = head
+    capacity = need + need // 4 + 64
+    out = (
+        np.empty((capacity, matrix.shape[1]), dtype=np.float32),
+        np.empty(capacity, dtype=np.int64),
+        np.empty(capacity, dtype=np.int64),
+    )
+    n = len(ids)
+    out[0][:n], out[1][:n], out[2][:n] = matrix, ids, files
+    return out
 
 
 def unit_rows(matrix: FloatArray) -> FloatArray:
@@ -125,8 +190,11 @@ def unit_rows(matrix: FloatArray) -> FloatArray:
     return out
 
 
-def matrix_from_blobs(ids: Sequence[int], blobs: Sequence[bytes], dims: int) -> VectorMatrix:
-    """Stored float32 BLOBs (already unit length) as one matrix; a BLOB of the wrong size is dropped."""
+def matrix_from_blobs(
+    ids: Sequence[int], blobs: Sequence[bytes], dims: int, files: Sequence[int] | None = None
+) -> VectorMatrix:
+    """Stored float32 BLOBs (already unit length) as one matrix; a BLOB of the wrong size is dropped.
+    `files`, when given, is each row's file id."""
     import numpy as np
 
     width = dims * 4
@@ -134,18 +202,21 @@ def matrix_from_blobs(ids: Sequence[int], blobs: Sequence[bytes], dims: int) -> 
     if len(keep) != len(blobs):
         ids = [ids[i] for i in keep]
         blobs = [blobs[i] for i in keep]
+        files = None if files is None else [files[i] for i in keep]
     matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dims)
-    return VectorMatrix(np.asarray(ids, dtype=np.int64), matrix)
+    file_ids = None if files is None else np.asarray(files, dtype=np.int64)
+    return VectorMatrix(np.asarray(ids, dtype=np.int64), matrix, file_ids)
 
 
 class VectorCache:
     """Matrices loaded from SQLite, one per scope and model, each with the revision of the data it was
-    read at (the store bumps a collection's revision on every write): a stale entry is never returned,
-    and it is replaced, not kept beside the new one. The oldest entries go beyond `limit`."""
+    read at (the store bumps a collection's revision on every write) and what the store needs to patch
+    it (`signature`: each file's indexed_at). `get` never returns a stale entry; `latest` does, for the
+    store to patch. An entry is replaced, not kept beside the new one; the oldest go beyond `limit`."""
 
     def __init__(self, limit: int = 2) -> None:
         self._limit = limit
-        self._entries: dict[Hashable, tuple[Hashable, VectorMatrix]] = {}
+        self._entries: dict[Hashable, tuple[Hashable, VectorMatrix, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, revision: Hashable) -> VectorMatrix | None:
@@ -155,10 +226,16 @@ class VectorCache:
                 return None
             return entry[1]
 
-    def put(self, key: Hashable, revision: Hashable, value: VectorMatrix) -> None:
+    def latest(self, key: Hashable) -> tuple[VectorMatrix, Any] | None:
+        """The entry whatever its revision: (matrix, signature)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else (entry[1], entry[2])
+
+    def put(self, key: Hashable, revision: Hashable, value: VectorMatrix, signature: Any = None) -> None:
         with self._lock:
             self._entries.pop(key, None)
-            self._entries[key] = (revision, value)
+            self._entries[key] = (revision, value, signature)
             while len(self._entries) > self._limit:
                 del self._entries[next(iter(self._entries))]
 
