@@ -414,7 +414,7 @@ class DocumentStore:
         if scope_sql is None:
             return []
         matrix = None if embedder is None else self._matrix(embedder.key, scope_sql, scope_params, scope_key)
-        hybrid = embedder is not None and matrix is not None and len(matrix.ids) > 0
+        hybrid = embedder is not None and matrix is not None and matrix.live_rows > 0
         # a file in two collections has its chunks twice: ask for more, keep each passage once
         spare = top_k if collection is None else 0
         want = max(top_k, CANDIDATES) if hybrid else top_k + spare
