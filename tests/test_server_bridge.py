@@ -51,8 +51,9 @@ def controller(qtbot, tiny_gguf: Callable[..., Path]) -> Iterator[InferenceContr
 
 @pytest.fixture
 def server(qtbot, controller: InferenceController) -> Iterator[ServerController]:
+    """One request at a time ("At once: 1"): each is a job in the inference thread's queue."""
     srv = ServerController(controller)
-    assert srv.start(ServerOptions(api_key=KEY, port=0))
+    assert srv.start(ServerOptions(api_key=KEY, port=0, parallel=1))
     assert srv.is_running()
     yield srv
     assert srv.stop_and_wait()
@@ -117,6 +118,32 @@ def test_a_queued_api_request_whose_client_leaves_is_skipped(qtbot, controller, 
     qtbot.wait(200)
     assert activity.kinds() == ["started", "finished"]  # the second never started
     assert request(port, "GET", "/v1/models").status == 200
+
+
+def test_with_parallel_requests_the_chat_goes_first(qtbot, controller) -> None:
+    """The default ("At once: 4"): API requests run in the parallel lane, which steps aside between
+    steps when a chat reply is queued, so the chat is answered while the API stream waits, then the
+    stream carries on. The activity list shows the request, not the lane's host job."""
+    srv = ServerController(controller)
+    assert srv.start(ServerOptions(api_key=KEY, port=0, parallel=4))
+    try:
+        activity = Activity(controller)
+        sock = open_stream(_port(srv), LONG)
+        try:
+            read_until(sock, b"data: ")  # the API request is generating
+            controller.generate([{"role": "user", "content": "hi"}], SamplingSettings(max_tokens=2))
+            qtbot.waitUntil(lambda: "chat_finished" in activity.kinds(), timeout=30_000)
+            assert "finished" not in activity.kinds()  # the API request is parked, not ended
+            read_until(sock, b"data: ")  # and streams again after the chat
+            assert str(activity.result("started")).startswith("POST /v1/completions")
+        finally:
+            sock.close()
+        qtbot.waitUntil(lambda: "finished" in activity.kinds(), timeout=30_000)
+        api_stats = activity.result("finished")
+        assert isinstance(api_stats, GenerationStats) and api_stats.stop_reason == "cancelled"
+        assert activity.kinds().count("started") == 1
+    finally:
+        assert srv.stop_and_wait()
 
 
 def test_without_a_model_the_gui_server_answers_503(qtbot) -> None:

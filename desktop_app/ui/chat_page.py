@@ -88,6 +88,7 @@ class ChatPage(ModelGate, QWidget):
     model_chosen = Signal(object)  # LibraryModel picked in the top bar
     reload_requested = Signal(object)  # LoadSettings from the settings drawer
     sampling_changed = Signal(object)  # SamplingSettings the user set: remembered for the model
+    remote_changed = Signal(object)  # the RemoteModel that answers now, or None: the local model does
 
     def __init__(
         self,
@@ -113,7 +114,7 @@ class ChatPage(ModelGate, QWidget):
         self.model_id: str | None = None  # the library id of the model chosen (None: a file outside)
         self._loaded_id: str | None = None  # … of the model loaded
         self._loading = False
-        self.remote: RemoteModel | None = None  # a provider's model chosen in the top bar: it answers
+        self._remote: RemoteModel | None = None  # a provider's model chosen in the top bar: it answers
         self.providers: ProviderStore | None = None  # where providers are kept (None: the default home)
         self._remote_where: dict[str, str] | None = None  # what the chat records of it (no key)
         #: the model a stored chat used, and what to load for it; the window looks it up in the library
@@ -147,6 +148,7 @@ class ChatPage(ModelGate, QWidget):
         self.drawer_host.setContentsMargins(0, 0, 0, 0)
         row.addLayout(self.drawer_host)
         self.settings_panel = SettingsPanel(presets)
+        self.remote_changed.connect(self.settings_panel.set_remote)
         self.settings_panel.setObjectName("SettingsDrawer")
         self.settings_panel.setFixedWidth(DRAWER_MAX)  # narrower in a small window (resizeEvent)
         self.settings_panel.hide()
@@ -210,6 +212,16 @@ class ChatPage(ModelGate, QWidget):
         controller.failed.connect(self._on_failed)
 
     # -- model loading -----------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> RemoteModel | None:
+        return self._remote
+
+    @remote.setter
+    def remote(self, value: RemoteModel | None) -> None:
+        if value != self._remote:
+            self._remote = value
+            self.remote_changed.emit(value)
 
     def load(
         self, path: Path, settings: LoadSettings | None = None, template_override: str | None = None

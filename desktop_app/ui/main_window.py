@@ -40,6 +40,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.library import LibraryModel
 from desktop_app.core.model_settings import ModelSettings, stored_with, template_override_of
+from desktop_app.core.providers.chat_choice import remote_chat_model
 from desktop_app.core.providers.records import RemoteModel
 from desktop_app.core.providers.store import ProviderStore
 from desktop_app.core.services import AppServices
@@ -58,6 +59,8 @@ from desktop_app.workers.tasks import run_in_background
 
 if TYPE_CHECKING:
     from desktop_app.core.downloads import DownloadManager
+    from desktop_app.ui.batch_page import BatchPage
+    from desktop_app.ui.documents_page import DocumentsPage
     from desktop_app.ui.models_page import ModelsPage
     from desktop_app.ui.server_page import ServerPage
 
@@ -85,6 +88,8 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._models: ModelsPage | None = None
         self._server: ServerPage | None = None
+        self._documents: DocumentsPage | None = None
+        self._batch: BatchPage | None = None
         self._placeholders: dict[int, QWidget] = {}
         self._session_prefs: dict[str, bool] = {}
         self.services = services
@@ -121,6 +126,7 @@ class MainWindow(QMainWindow):
         self.inference = InferenceController(self, engine=services.engine, state_cache=services.state_cache)
         self.presets = services.presets
         self.chat = ChatPage(self.inference, self.conversations, self.presets, session=services.chat_session)
+        self.chat.documents_path = services.paths.data / "documents.sqlite3"
         self.providers = ProviderStore(self.paths)
         self.chat.providers = self.providers
         self._remote_fetch = 0  # the latest fetch of the providers' models; older answers are dropped
@@ -141,6 +147,8 @@ class MainWindow(QMainWindow):
         self.chat_index = self.add_page("Chat", self.chat, "Ctrl+1")
         self.models_index = self._add_lazy_page("Models", "Ctrl+2")
         self.server_index = self._add_lazy_page("Server", "Ctrl+3")  # the local API; off until switched on
+        self.documents_index = self._add_lazy_page("Documents", "Ctrl+4")
+        self.batch_index = self._add_lazy_page("Batch", "Ctrl+5")
         self.sidebar.group.idClicked.connect(self.show_page)
         QShortcut(QKeySequence.StandardKey.Quit, self, self.close)
         self.chat.model_chosen.connect(self.load_model)
@@ -175,6 +183,7 @@ class MainWindow(QMainWindow):
         self.sidebar.offline.toggled.connect(self.set_offline)
 
         self.status = StatusBar(self.inference)
+        self.chat.remote_changed.connect(self.status.show_remote)
         self.setStatusBar(self.status)
         self.status_message = self.status.message
         self.saved_state_menu = saved_state_menu.attach(
@@ -215,6 +224,35 @@ class MainWindow(QMainWindow):
         return self._models
 
     @property
+    def documents(self) -> DocumentsPage:
+        """The Documents page, built after the first paint: its indexer re-reads the collections'
+        changed files at start, and pauses while a reply is generated (the chat goes first)."""
+        if self._documents is None:
+            from desktop_app.ui.documents_page import DocumentsPage
+
+            page = DocumentsPage(self.services)
+            self._documents = page
+            indexer = page.indexer
+            self.inference.generation_started.connect(lambda _id: indexer.set_paused(True))
+            self.inference.finished.connect(lambda _id, _stats: indexer.set_paused(False))
+            self.inference.failed.connect(lambda _id, _error: indexer.set_paused(False))
+            self._install_page(self.documents_index, page)
+            if not self._shut_down:
+                page.refresh_all()
+        return self._documents
+
+    @property
+    def batch(self) -> BatchPage:
+        """The Batch page, built when the user first opens it."""
+        if self._batch is None:
+            from desktop_app.ui.batch_page import BatchPage
+
+            page = BatchPage(self.services, self.inference)
+            self._batch = page
+            self._install_page(self.batch_index, page)
+        return self._batch
+
+    @property
     def server(self) -> ServerPage:
         """The Server page (uvicorn, Starlette), built when the user first opens it."""
         if self._server is None:
@@ -249,6 +287,10 @@ class MainWindow(QMainWindow):
             return self.models
         if index == self.server_index:
             return self.server
+        if index == self.documents_index:
+            return self.documents
+        if index == self.batch_index:
+            return self.batch
         return self.pages.widget(index)
 
     def _apply_network_setting(self) -> None:
@@ -288,6 +330,11 @@ class MainWindow(QMainWindow):
     def _build_models_when_idle(self) -> None:
         if not self._shut_down:
             self.models  # noqa: B018 - built for its side effect: the first switch to Models is instant
+            QTimer.singleShot(0, self._build_documents_when_idle)
+
+    def _build_documents_when_idle(self) -> None:
+        if not self._shut_down:
+            self.documents  # noqa: B018 - built for its side effect: changed files are re-indexed
 
     def after_first_paint(self, action: Callable[[], None]) -> None:
         """Run `action` once the window has been painted (at once, queued, if it already has)."""
@@ -296,11 +343,17 @@ class MainWindow(QMainWindow):
         else:
             self.first_painted.connect(action, Qt.ConnectionType.SingleShotConnection)
 
-    def load_model(self, model: LibraryModel | Path, settings_override: LoadSettings | None = None) -> None:
+    def load_model(
+        self, model: LibraryModel | Path | RemoteModel, settings_override: LoadSettings | None = None
+    ) -> None:
         """Every load starts here (the top bar, My models, Open file…, a chat's "Load … to continue",
         the last used model at start): a library model's "Last used" is set here, which is what
-        `hearth serve` and "Load the last used model at start" pick."""
+        `hearth serve` and "Load the last used model at start" pick. A provider's model (a reopened
+        remote chat) is chosen, not loaded."""
         self.show_page(self.chat_index)
+        if isinstance(model, RemoteModel):
+            self.chat.choose_remote(model)
+            return
         self._model = model
         if isinstance(model, Path):
             known = self.library_store.find_by_path(model)
@@ -433,7 +486,11 @@ class MainWindow(QMainWindow):
 
     def _find_chat_model(self, conversation: Conversation) -> tuple[str, object | None] | None:
         """The model a chat last used, as the library knows it now: its name, and what to load
-        (None when it is gone from the library and its file too)."""
+        (None when it is gone from the library and its file too). A chat held with a provider's
+        model offers that model (nothing, offline or once the provider is removed)."""
+        remote = remote_chat_model(conversation.settings, self.providers, offline=self.settings.offline)
+        if remote is not None:
+            return remote
         model: LibraryModel | None = None
         try:
             if conversation.model_id:
@@ -565,6 +622,8 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         if self._server is not None:  # before the inference thread: cancels the API's requests first
             self._server.shutdown()
+        if self._documents is not None:
+            self._documents.shutdown()
         self.inference.shutdown()
         self.services.stop_downloads()  # the services stay open: a test may read them after closing
 

@@ -53,8 +53,12 @@ class Sidebar(QWidget):
         brand.addWidget(label(TITLE, "brand"))
         brand.addStretch(1)
         layout.addLayout(brand)
-        layout.addSpacing(14)
+        layout.addSpacing(6)
         self.nav_layout = layout
+        # The pages, packed closer than the rest: five of them and the chat list fit the minimum window.
+        self._nav_items = QVBoxLayout()
+        self._nav_items.setSpacing(2)
+        layout.addLayout(self._nav_items)
         self.group = QButtonGroup(self)
         self.group.setExclusive(True)
         self._stretch_index = layout.count()
@@ -117,8 +121,7 @@ class Sidebar(QWidget):
         nav = button(text, "nav", tooltip=shortcut_hint or text)
         nav.setCheckable(True)
         self.group.addButton(nav, page_index)
-        self.nav_layout.insertWidget(self._stretch_index, nav)
-        self._stretch_index += 1
+        self._nav_items.addWidget(nav)
         if page_index == 0:
             nav.setChecked(True)
 

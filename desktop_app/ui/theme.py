@@ -123,7 +123,7 @@ QPushButton:disabled, QPushButton[kind="danger"]:disabled {{
 QPushButton[kind="primary"]:disabled {{ color: {c.disabled}; background: {c.surface_alt}; border: none; }}
 QPushButton[kind="ghost"]:disabled {{ color: {c.disabled}; background: transparent; border: none; }}
 QPushButton[kind="nav"] {{
-    background: transparent; border: none; text-align: left; padding: 8px 12px; border-radius: 8px;
+    background: transparent; border: none; text-align: left; padding: 6px 12px; border-radius: 8px;
 }}
 QPushButton[kind="nav"]:hover {{ background: {c.surface_alt}; }}
 QPushButton[kind="nav"]:checked {{ background: {c.selection}; color: {c.accent}; font-weight: 600; }}

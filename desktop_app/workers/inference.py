@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from desktop_app.core.chat_session import ChatTurn
 from desktop_app.core.engine import Event, GenerationStats, LoadedModel, Message, TextDelta
@@ -396,7 +396,9 @@ class InferenceController(QObject):
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
         self._unload.connect(self.worker.unload)
-        self._run_job.connect(self.worker.run_job)
+        # Queued even when emitted on the inference thread (the parallel lane queueing its host again
+        # behind a chat turn): a direct call would run the job nested inside the one still running.
+        self._run_job.connect(self.worker.run_job, Qt.ConnectionType.QueuedConnection)
         self.worker.external_started.connect(self.external_started)
         self.worker.external_finished.connect(self.external_finished)
         for name in ("load_started", "load_progress", "loaded", "load_failed", "unloaded",
