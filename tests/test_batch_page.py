@@ -12,12 +12,19 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
+from desktop_app.app import build_window
+from desktop_app.core import starter
 from desktop_app.core.engine import GenerationStats, LoadedModel
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.core.paths import app_paths
 from desktop_app.core.services import AppServices
 from desktop_app.ui.batch_page import BatchPage
+from desktop_app.ui.theme import apply_theme
 from desktop_app.workers.inference import InferenceController
+from tests.fake_engine import ScriptedEngine
+from tests.layout_check import layout_problems
 
 # a shown top-level window with a minimum size makes the offscreen platform warn ("propagateSizeHints")
 pytestmark = pytest.mark.qt_log_ignore(r"^This plugin does not support ")
@@ -208,3 +215,48 @@ def test_a_chat_turn_goes_before_the_rest_of_the_batch(
     qtbot.waitUntil(lambda: page.state == "ready", timeout=300_000)
     assert batch.yields >= 1
     assert output_ids(output) == Counter({f"r{i}": 1 for i in range(8)})
+
+
+def settle(qtbot: Any) -> None:
+    """Let the layout settle: a page just shown or resized lays out over a few event-loop turns."""
+    for _ in range(3):
+        QApplication.sendPostedEvents()
+        qtbot.wait(20)
+
+
+def arrangement(page: BatchPage) -> str:
+    """How the run settings are laid out now (a call, so a check after a resize reads it afresh)."""
+    return page.settings.arrangement or ""
+
+
+@pytest.mark.parametrize("text_size", [None, 14.0], ids=["default-text", "larger-text"])
+def test_the_page_fits_the_minimum_window_without_cutting_anything(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch, text_size: float | None
+) -> None:
+    """In the real window at its minimum size (820x540) the rows wrap instead of running off the
+    right edge; at a large size the run settings share one row."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    before = app.font().pointSizeF()
+    if text_size is not None:
+        apply_theme(app, text_size)
+    monkeypatch.setattr(starter, "is_available", lambda: False)
+    window = build_window(app_paths().ensure(), engine=ScriptedEngine())
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        window.resize(820, 540)
+        assert (window.width(), window.height()) == (820, 540)
+        window.show_page(window.batch_index)
+        page = window.batch
+        settle(qtbot)
+        problems = layout_problems(page)
+        assert problems == [], "\n".join(problems)
+        assert arrangement(page) != "row"  # too narrow for one long row
+        window.resize(1400, 900)
+        settle(qtbot)
+        assert arrangement(page) == "row" and page.controls.side_by_side
+        assert layout_problems(page) == []
+    finally:
+        window.close()
+        apply_theme(app, before)

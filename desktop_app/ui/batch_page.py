@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from PySide6.QtCore import QModelIndex, Qt, Slot
+from PySide6.QtCore import QEvent, QModelIndex, Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -37,6 +37,7 @@ from desktop_app.core.batch.template import parse_template
 from desktop_app.core.engine import LoadedModel
 from desktop_app.core.errors import HearthError
 from desktop_app.core.generation import SamplingSettings
+from desktop_app.ui.batch_layout import FitRow, SettingsGrid
 from desktop_app.ui.table_models import ListTableModel
 from desktop_app.ui.theme import set_role
 from desktop_app.ui.widgets import SPACING, Card, CompactTable, button, label, page_layout
@@ -54,6 +55,8 @@ PREVIEW_CHARS = 2000
 DEFAULT_PARALLEL = 4
 DEFAULT_MAX_TOKENS = 512
 TABLE_MIN_HEIGHT = 180
+TEMPLATE_LINES = 3
+TEMPLATE_PADDING = 14  # the theme's padding and border, above and below
 EMPTY_NO_FILE = (
     "No results yet. Choose a file: JSONL rows with “id” and “prompt”, or any JSONL or CSV columns "
     "filled into a template such as “Summarize: {text}”."
@@ -140,7 +143,7 @@ class BatchPage(QWidget):
             )
         )
         layout.addWidget(self._build_setup())
-        layout.addLayout(self._build_controls())
+        layout.addWidget(self._build_controls())
         layout.addLayout(self._build_results_header())
         self.table = CompactTable()
         self.table.setModel(self.results)
@@ -167,6 +170,7 @@ class BatchPage(QWidget):
         worker.unloaded.connect(self._show_model)
         self._show_model()
         self._show_state()
+        self._update_preview()
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -199,7 +203,7 @@ class BatchPage(QWidget):
         )
         self.template.setAccessibleName("Template")
         self.template.setTabChangesFocus(True)
-        self.template.setFixedHeight(72)
+        self._fit_template()
         self.template.textChanged.connect(self._update_preview)
         card.body.addWidget(self.template)
         self.columns_label = label("", "muted", wrap=True)
@@ -219,38 +223,39 @@ class BatchPage(QWidget):
         self.system.setAccessibleName("System prompt")
         card.body.addWidget(self.system)
 
-        row = QHBoxLayout()
-        row.setSpacing(SPACING)
-        row.addWidget(label("Model", "section"))
         self.model_label = label("", elide=True)
-        row.addWidget(self.model_label, 1)
-        row.addWidget(label("Parallel", "section"))
         self.parallel = QSpinBox()
         self.parallel.setRange(1, 16)
         self.parallel.setValue(DEFAULT_PARALLEL)
         self.parallel.setAccessibleName("Rows answered together")
         self.parallel.setToolTip("Rows answered together in one context (fewer if memory is short)")
-        row.addWidget(self.parallel)
-        row.addWidget(label("Max tokens", "section"))
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 32768)
         self.max_tokens.setValue(DEFAULT_MAX_TOKENS)
         self.max_tokens.setAccessibleName("Longest answer per row, in tokens")
-        row.addWidget(self.max_tokens)
-        row.addWidget(label("Temperature", "section"))
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(SamplingSettings.temperature)
         self.temperature.setAccessibleName("Temperature")
-        row.addWidget(self.temperature)
+        self.settings = SettingsGrid(
+            label("Model", "section"),
+            self.model_label,
+            [
+                (label("Parallel", "section"), self.parallel),
+                (label("Max tokens", "section"), self.max_tokens),
+                (label("Temperature", "section"), self.temperature),
+            ],
+        )
         card.body.addSpacing(6)
-        card.body.addLayout(row)
+        card.body.addWidget(self.settings)
         self.setup_card = card
         return card
 
-    def _build_controls(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _build_controls(self) -> FitRow:
+        buttons = QWidget()
+        row = QHBoxLayout(buttons)
+        row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(SPACING)
         self.run_button = button("Run", "primary")
         self.run_button.clicked.connect(self._run_clicked)
@@ -261,16 +266,20 @@ class BatchPage(QWidget):
         self.cancel_button = button("Cancel", "danger")
         self.cancel_button.clicked.connect(self._cancel_clicked)
         row.addWidget(self.cancel_button)
-        column = QHBoxLayout()
+        row.addStretch(1)
+        progress = QWidget()
+        row = QHBoxLayout(progress)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(SPACING)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setAccessibleName("Batch progress")
-        column.addWidget(self.progress, 1)
-        row.addLayout(column, 1)
+        row.addWidget(self.progress, 1)
         self.status = label("", "muted", elide=True)
         self.status.setMinimumWidth(120)
         row.addWidget(self.status, 2)
-        return row
+        self.controls = FitRow([(buttons, 0), (progress, 1)])
+        return self.controls
 
     def _build_results_header(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -284,6 +293,18 @@ class BatchPage(QWidget):
         self.export_jsonl.clicked.connect(lambda: self._export(".jsonl"))
         row.addWidget(self.export_jsonl)
         return row
+
+    def _fit_template(self) -> None:
+        """Three lines of the template at the current text size (a fixed height cut the placeholder
+        at a large text size)."""
+        lines = self.fontMetrics().lineSpacing() * TEMPLATE_LINES  # the page's font is the template's
+        margin = 2 * int(self.template.document().documentMargin())
+        self.template.setFixedHeight(lines + margin + TEMPLATE_PADDING)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # the text size changed
+            self._fit_template()
 
     # -- choosing files ------------------------------------------------------------------------------
 
