@@ -154,13 +154,11 @@ class BatchPage(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.resizeSection(0, 70)
-        header.resizeSection(1, 220)
-        header.resizeSection(3, 70)
-        header.resizeSection(4, 100)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # prompt and answer share the
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # room the short columns leave
         self.table.setMinimumHeight(TABLE_MIN_HEIGHT)
         layout.addWidget(self.table, 1)
+        self._fit_to_text_size()
         self.empty = label(EMPTY_NO_FILE, "muted", wrap=True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setMinimumHeight(TABLE_MIN_HEIGHT // 2)
@@ -203,11 +201,13 @@ class BatchPage(QWidget):
         )
         self.template.setAccessibleName("Template")
         self.template.setTabChangesFocus(True)
-        self._fit_template()
+        self._fit_to_text_size()
         self.template.textChanged.connect(self._update_preview)
         card.body.addWidget(self.template)
         self.columns_label = label("", "muted", wrap=True)
+        self.columns_label.hide()  # until a file is read
         card.body.addWidget(self.columns_label)
+        card.body.addSpacing(6)
         card.body.addWidget(label("Preview of the first row", "section"))
         self.preview = label("", wrap=True)
         self.preview.setObjectName("Notice")
@@ -277,7 +277,7 @@ class BatchPage(QWidget):
         row.addWidget(self.progress, 1)
         self.status = label("", "muted", elide=True)
         self.status.setMinimumWidth(120)
-        row.addWidget(self.status, 2)
+        row.addWidget(self.status, 3)
         self.controls = FitRow([(buttons, 0), (progress, 1)])
         return self.controls
 
@@ -294,17 +294,21 @@ class BatchPage(QWidget):
         row.addWidget(self.export_jsonl)
         return row
 
-    def _fit_template(self) -> None:
-        """Three lines of the template at the current text size (a fixed height cut the placeholder
-        at a large text size)."""
+    def _fit_to_text_size(self) -> None:
+        """Three lines of the template, and table columns wide enough for their headings, at the
+        current text size (fixed pixel sizes cut them at a large text size)."""
         lines = self.fontMetrics().lineSpacing() * TEMPLATE_LINES  # the page's font is the template's
         margin = 2 * int(self.template.document().documentMargin())
         self.template.setFixedHeight(lines + margin + TEMPLATE_PADDING)
+        if hasattr(self, "table"):  # the short columns fit their headings at this text size
+            header = self.table.horizontalHeader()
+            for column, heading in ((0, "r-000"), (3, "Tokens"), (4, "Ended")):
+                header.resizeSection(column, self.fontMetrics().horizontalAdvance(heading) + 28)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):  # the text size changed
-            self._fit_template()
+            self._fit_to_text_size()
 
     # -- choosing files ------------------------------------------------------------------------------
 
@@ -358,6 +362,7 @@ class BatchPage(QWidget):
         self.columns_label.setText(
             f"{len(opened.ids):,} rows" + (f" · columns: {columns}" if columns else "")
         )
+        self.columns_label.show()
         self._set_state("ready")
         if self._keep_status:
             self._keep_status = False  # how the run ended stays on show
@@ -369,6 +374,7 @@ class BatchPage(QWidget):
         self.opened = None
         self.results.set_items([])
         self.columns_label.setText("")
+        self.columns_label.hide()
         self._set_state("empty")
         self._say(str(exc), error=True)
 
