@@ -296,3 +296,50 @@ def test_bench_contention_json_runs_end_to_end(
         assert {"prefill", "generation"} == set(load["ratio"])
         assert set(load["fixed"]) == {str(n) for n in range(1, result["physical_cores"] + 1)}
         assert load["ratio"]["generation"] > 0 and load["ratio"]["prefill"] > 0
+
+
+def test_parallel_sequences_are_governed_too(
+    tiny_gguf: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API requests and batch rows run in their own context (Engine.run_parallel): a busy CPU collapses
+    its batched steps as it does the chat's, so it lowers that context's threads as well."""
+    from desktop_app.core.engine.sequences import SequenceRequest
+
+    monkeypatch.setattr(generation, "default_threads", lambda: 2)
+    clock = ThreadCostClock()
+    engine = Engine(clock=clock)
+    engine.load(tiny_gguf(), LoadSettings())
+
+    def parallel_threads() -> int:
+        scheduler = engine._parallel
+        return 2 if scheduler is None else int(native.lib().llama_n_threads(scheduler.context.ctx))
+
+    clock.threads = parallel_threads
+
+    def run(n: int) -> list[GenerationStats]:
+        results: list[GenerationStats] = []
+
+        def on_event(item: object) -> None:
+            if isinstance(item, GenerationStats):
+                results.append(item)
+
+        sampling = SamplingSettings(max_tokens=n, seed=1, temperature=0.0)
+        queue = [
+            SequenceRequest(None, sampling, on_event, prompt="the hearth", ignore_eos=True) for _ in range(2)
+        ]
+        engine.run_parallel(lambda: queue.pop() if queue else None, n_parallel=2)
+        assert len(results) == 2
+        return results
+
+    try:
+        quiet = run(2 * WINDOW + 2)
+        assert parallel_threads() == 2 and all(s.n_threads == 2 and not s.threads_note for s in quiet)
+        clock.costs = BUSY
+        busy = run(2 * WINDOW + 2)
+        assert parallel_threads() == 1
+        assert all(s.n_threads == 1 and s.threads_note == "1 thread: the CPU is busy" for s in busy)
+        clock.costs = QUIET
+        calm = run(int(PROBE_S / QUIET[1]) + 3 * WINDOW)
+        assert parallel_threads() == 2 and all(s.n_threads == 2 for s in calm)
+    finally:
+        engine.unload()

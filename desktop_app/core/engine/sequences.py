@@ -33,6 +33,7 @@ from desktop_app.core import fit
 from desktop_app.core.engine import native
 from desktop_app.core.engine.decode import oldest_needed
 from desktop_app.core.engine.events import Event, GenerationStats, Message, measure
+from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
 from desktop_app.core.engine.reply_text import ReplyText
 from desktop_app.core.engine.state_cache import common_prefix
 from desktop_app.core.errors import GenerationError, ModelLoadError
@@ -109,7 +110,7 @@ class ParallelContext:
             setattr(params, name, getattr(source, name))
         params.n_seq_max = n_parallel
         params.n_ctx = n_parallel * n_ctx_seq
-        params.kv_unified = False  # a stream per sequence (see the module's docstring)
+        params.kv_unified = False  # a stream per sequence (see the module docstring)
         params.no_perf = True
         ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
         if not ctx:
@@ -158,14 +159,22 @@ class Scheduler:
         context: ParallelContext,
         vocab: Any,
         prepare: Callable[[SequenceRequest, int], tuple[list[int], int, tuple[str, ...], bool]],
+        *,
         n_swa: int = 0,
         threads: Callable[[], tuple[int, int]] | None = None,
+        governed: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """`threads` gives the thread counts to use (fixed ones, or the chat's); with `governed` > 0
+        the scheduler governs its own instead, starting there (see `_governor`)."""
         self.context = context
         self._vocab = vocab
         self._prepare = prepare
         self._n_swa = n_swa
         self._threads = threads
+        self._governed = governed
+        self._clock = clock
+        self._governors: dict[int, ThreadGovernor] = {}
         self.slots = [_Sequence(i) for i in range(context.n_parallel)]
 
     @property
@@ -293,10 +302,16 @@ class Scheduler:
             slot.logits_at = n - 1 if take == remaining else -1
             slot.in_cache += take
         batch.n_tokens = n
-        if self._threads is not None:
+        governor = self._governor(len(generating)) if n == len(generating) else None
+        if governor is not None:
+            llama_cpp.llama_set_n_threads(context.ctx, governor.threads, governor.threads)
+        elif self._threads is not None:
             n_threads, n_threads_batch = self._threads()
             llama_cpp.llama_set_n_threads(context.ctx, n_threads, n_threads_batch)
+        began = self._clock()
         rc = llama_cpp.llama_decode(context.ctx, batch)
+        if governor is not None and rc == native.DECODE_OK:
+            governor.step(began)
         if rc != native.DECODE_OK:
             self._failed(rc, generating, reading)
             return
@@ -305,6 +320,27 @@ class Scheduler:
         for slot in [*generating, *reading]:
             if slot.busy and slot.logits_at >= 0:
                 self._sample(slot)
+
+    def _governor(self, sequences: int) -> ThreadGovernor | None:
+        """The thread governor for steps that only generate, one per number of sequences in the step
+        (a step of 4 tokens and one of 1 cost different times: each count learns its own best). A busy
+        CPU collapses batched steps as it does single ones (the barrier after each graph node waits for
+        a descheduled thread), so the parallel context is governed too. Steps that read a prompt slice
+        use the chat's prefill count, where every thread still helps."""
+        if not self._governed or not sequences:
+            return None
+        governor = self._governors.get(sequences)
+        if governor is None:
+            governor = ThreadGovernor(self._governed, lambda _n: None, clock=self._clock)
+            self._governors[sequences] = governor
+        return governor
+
+    @property
+    def thread_state(self) -> ThreadState | None:
+        """The generation steps' state, for the status line and the stats: the busiest governor's."""
+        if not self._governors:
+            return None
+        return min((g.state for g in self._governors.values()), key=lambda state: state.n_threads)
 
     def _failed(self, rc: int, generating: list[_Sequence], reading: list[_Sequence]) -> None:
         """A failed step: the whole batch is undone for its sequences (their KV is dropped)."""
@@ -340,6 +376,16 @@ class Scheduler:
             slot.tokens.append(token)
             slot.next_token = token
 
+    def _stats_threads(self) -> int:
+        state = self.thread_state
+        if state is not None:
+            return state.n_threads
+        return self._threads()[0] if self._threads is not None else 0
+
+    def _threads_note(self) -> str:
+        state = self.thread_state
+        return state.describe() if state is not None else ""
+
     def _drop_cancelled(self) -> None:
         for slot in self.slots:
             if slot.busy and slot.request is not None and _asks_cancel(slot.request):
@@ -360,7 +406,7 @@ class Scheduler:
             completion=reply.completion, sampled=slot.sampled, started=slot.started,
             prefill_end=slot.prefill_end or end, end=end, reason=reason, dropped=slot.dropped,
             n_ctx=self.context.n_ctx_seq, context_used=slot.in_cache, first_token_at=slot.first_token_at,
-            n_threads=self._threads()[0] if self._threads is not None else 0,
+            n_threads=self._stats_threads(), threads_note=self._threads_note(),
         )  # fmt: skip
         if reply.stop_hit is not None:
             stats = GenerationStats(**{**stats.to_dict(), "stop_string": reply.stop_hit})

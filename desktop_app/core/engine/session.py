@@ -381,12 +381,15 @@ class Engine:
                 log.info("memory allows %d parallel sequences of %d tokens, not %d", n, n_ctx_seq, n_parallel)
             context = ParallelContext(llm, n, n_ctx_seq, self._abort)
             decoder = self._decoder
+            automatic = self._governor is not None and self._fixed is None
             scheduler = Scheduler(
                 context,
                 llm._model.vocab,
                 self._prepare_sequence,
                 n_swa=decoder.n_swa if decoder is not None else 0,
                 threads=self._parallel_threads,
+                governed=self._governor.max_threads if automatic and self._governor is not None else 0,
+                clock=self._clock,
             )
             self._parallel = scheduler
         try:
