@@ -119,14 +119,17 @@ class ParallelLane:
     def _wrapped(self, entry: _Entry) -> SequenceRequest:
         inner = entry.request
 
-        def on_event(item: Event | BaseException) -> None:
-            if isinstance(item, GenerationStats | BaseException):
-                try:
-                    inner.on_event(item)
-                finally:
-                    self._end(entry, item)
-            else:
-                inner.on_event(item)
+        def on_event(item: Event | BaseException) -> object:
+            if not isinstance(item, GenerationStats | BaseException):
+                return inner.on_event(item)
+            result: JobResult = item
+            try:
+                answered = inner.on_event(item)
+                if isinstance(answered, BaseException):
+                    result = answered  # what the request was answered with (the API's mapped error)
+            finally:
+                self._end(entry, result)
+            return None
 
         def cancelled() -> bool:
             return entry.cancelled.is_set() or inner.cancelled()

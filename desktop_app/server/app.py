@@ -158,13 +158,22 @@ def sequence_request(
 ) -> SequenceRequest:
     """The parallel lane's form of a request: its events go to the handler's queue like a job's."""
 
-    def push(item: Event | BaseException) -> None:
+    param = "messages" if request.kind == "chat" else "prompt"
+
+    def push(item: Event | BaseException) -> BaseException | None:
+        """Returns the error the client is answered with: the activity list shows that, as for a job."""
+        answer: Item
         if isinstance(item, CancelledBeforeStartError):
-            item = _SKIPPED  # type: ignore[assignment]
+            answer = _SKIPPED
+        elif isinstance(item, HearthError):
+            answer = _error_for(item, param)
+        else:
+            answer = item
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, answer)
         except RuntimeError:  # the event loop is closed: the server stopped
             raise ConnectionError("the server stopped") from None
+        return answer if isinstance(answer, BaseException) else None
 
     if request.kind == "chat":
         return SequenceRequest(list(request.messages), request.sampling, push, refuse_dropped=True)

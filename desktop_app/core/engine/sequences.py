@@ -59,11 +59,12 @@ def _never() -> bool:
 class SequenceRequest:
     """One request for `Engine.run_parallel`. `on_event` is called on the engine thread with the
     TextDelta events, then exactly one GenerationStats, or one exception instead of the stats (a
-    prompt that does not fit: GenerationError). `cancelled` is polled between steps."""
+    prompt that does not fit: GenerationError). `cancelled` is polled between steps. What `on_event`
+    returns is ignored here (the parallel lane reads an exception it returns as the request's answer)."""
 
     messages: Sequence[Message] | None
     sampling: SamplingSettings
-    on_event: Callable[[Event | BaseException], None]
+    on_event: Callable[[Event | BaseException], object]
     cancelled: Callable[[], bool] = _never
     prompt: str | Sequence[int] | None = None  # raw completion (no template) when messages is None
     ignore_eos: bool = False
