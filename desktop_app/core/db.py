@@ -150,6 +150,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Database:
+    label = "database"  # what the file is called in the "newer version" error
+    newer_hint = "Update Hearth, or move the database aside to start fresh."
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
@@ -187,19 +190,24 @@ class Database:
                 details=repr(exc),
             ) from exc
 
+    def _schema(self) -> tuple[tuple[str, ...], int]:
+        """(migrations, the latest version): a subclass over another file returns its own."""
+        return MIGRATIONS, SCHEMA_VERSION
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        migrations, latest = self._schema()
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
+            if version > latest:
                 raise StorageError(
-                    f"The database {self.path} was written by a newer version of Hearth "
-                    f"(schema {version}, this version knows {SCHEMA_VERSION}).",
-                    hint="Update Hearth, or move the database aside to start fresh.",
+                    f"The {self.label} {self.path} was written by a newer version of Hearth "
+                    f"(schema {version}, this version knows {latest}).",
+                    hint=self.newer_hint,
                 )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
+            for target in range(version + 1, latest + 1):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in _statements(MIGRATIONS[target - 1]):
+                    for statement in _statements(migrations[target - 1]):
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {target}")
                     conn.execute("COMMIT")

@@ -7,10 +7,7 @@ with their own embedding model and removed independently, and no chunk is shared
 
 from __future__ import annotations
 
-import sqlite3
-
-from desktop_app.core.db import Database, _rollback, _statements, _storage_error
-from desktop_app.core.errors import StorageError
+from desktop_app.core.db import Database
 
 # Each entry upgrades the schema by one version. Never edit a released entry; append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -85,27 +82,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class DocumentsDatabase(Database):
-    """`core.db.Database` (a connection per thread, BEGIN IMMEDIATE transactions, typed errors) with
-    the documents index's own migrations."""
+    """`core.db.Database` (a connection per thread, BEGIN IMMEDIATE transactions, typed errors,
+    versioned migrations) over the documents index's own schema."""
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"The documents index {self.path} was written by a newer version of Hearth "
-                    f"(schema {version}, this version knows {SCHEMA_VERSION}).",
-                    hint="Update Hearth, or delete that file: Hearth rebuilds the index from your files.",
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in _statements(MIGRATIONS[target - 1]):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {target}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    _rollback(conn)
-                    raise
-        except sqlite3.DatabaseError as exc:
-            raise _storage_error(self.path, exc) from exc
+    label = "documents index"
+    newer_hint = "Update Hearth, or delete that file: Hearth rebuilds the index from your files."
+
+    def _schema(self) -> tuple[tuple[str, ...], int]:
+        return MIGRATIONS, SCHEMA_VERSION
