@@ -5,8 +5,12 @@ An imported file comes from anywhere (another tool, a hand edit, a damaged disk)
 later listed, exported and painted. So every field is checked for type and range here, at the door:
 a value that would crash a later step (a date in the year 10^292, a speed that is text, an unpaired
 surrogate SQLite cannot encode) refuses the whole file with one message that names the first bad field.
-The work is bounded too: the file's size, the number of messages, each text's length, and the JSON's
-nesting depth are capped.
+The work is bounded too: the file's size, the number of messages and of document sources, each
+text's length, and the JSON's nesting depth are capped.
+
+A reply that drew on the chat's documents (issue #15) carries its sources: source n is what its [n]
+citations name. The JSON export keeps them whole, so an import restores them; Markdown lists them
+under the reply by file and page.
 
 The store (conversations.py) owns the database; this module only parses, checks and renders, so it
 needs nothing from the store at run time.
@@ -25,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal, NoReturn, cast
 
+from desktop_app.core.documents.context import cited_numbers
+from desktop_app.core.documents.passages import Passage
 from desktop_app.core.errors import HearthError, SettingsError, StorageError
 
 if TYPE_CHECKING:
@@ -49,6 +55,13 @@ LATEST_TIME: Final = 32_503_680_000.0  # 3000-01-01T00:00:00Z
 # Stats are counts, seconds and speeds: never negative, and far below these.
 MAX_STAT_COUNT: Final = 1 << 40
 MAX_STAT_NUMBER: Final = 1e12
+# Document sources: a reply is shown a handful of passages, or a small document whole, one source a
+# page; these leave room for that and stop a file from making a million rows.
+MAX_SOURCES: Final = 1_000  # of one message
+MAX_SOURCES_TOTAL: Final = 20_000  # of the whole chat
+MAX_PAGE: Final = 1_000_000
+# Markdown lists every source of a reply up to this many; beyond it, only the cited ones.
+MARKDOWN_SOURCES: Final = 12
 
 _STAT_COUNTS: Final = frozenset(
     {"prompt_tokens", "cached_tokens", "evaluated_tokens", "completion_tokens", "dropped_messages", "n_ctx",
@@ -63,6 +76,10 @@ _SHAPE_HINT: Final = (
 )
 _VALUE_HINT: Final = "Fix or remove that value in the file, or export the chat again from Hearth."
 _SIZE_HINT: Final = "Split the chat into smaller files, or shorten that text."
+_SOURCE_HINT: Final = (
+    'A reply\'s "sources" is a list like [{"n": 1, "file": "/path/report.pdf", "page": 3, "text": "…"}], '
+    "numbered 1, 2, … in order, as Hearth's JSON export writes it."
+)
 
 
 class ChatFileError(HearthError):
@@ -84,6 +101,7 @@ class ImportedMessage:
     sampling: dict[str, Any] | None
     stats: dict[str, Any] | None
     created_at: float | None  # None: the file has no date; the store uses the import time
+    sources: tuple[Passage, ...] = ()  # source n is sources[n - 1], as export_json numbers them
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,7 @@ def check_chat(data: object) -> ImportedChat:
                 _SIZE_HINT)  # fmt: skip
     system_prompt = ""
     messages: list[ImportedMessage] = []
+    source_count = 0
     for index, item in enumerate(raw_messages):
         where = f"messages[{index}]"
         if not isinstance(item, dict):
@@ -183,6 +202,11 @@ def check_chat(data: object) -> ImportedChat:
         if role == "system" and index == 0:
             system_prompt = content
             continue
+        sources = _sources(item.get("sources"), f"{where}.sources")
+        source_count += len(sources)
+        if source_count > MAX_SOURCES_TOTAL:
+            _refuse(f"{where}.sources", f"brings the chat to {source_count:,} sources; at most "
+                    f"{MAX_SOURCES_TOTAL:,} can be imported", _SIZE_HINT)  # fmt: skip
         state = item.get("state", "complete")
         if not isinstance(state, str) or state not in STATES:
             _refuse(f"{where}.state", f"is {_show(state)}; it must be one of {', '.join(STATES)}",
@@ -199,6 +223,7 @@ def check_chat(data: object) -> ImportedChat:
                 sampling=_sampling(item.get("sampling"), f"{where}.sampling"),
                 stats=_stats(item.get("stats"), f"{where}.stats"),
                 created_at=_time(item.get("created_at"), f"{where}.created_at"),
+                sources=sources,
             )
         )
     return ImportedChat(title=title.strip(), system_prompt=system_prompt, messages=tuple(messages))
@@ -306,6 +331,62 @@ def _sampling(value: object, where: str) -> dict[str, Any] | None:
     return details
 
 
+def _sources(value: object, where: str) -> tuple[Passage, ...]:
+    """A message's document sources as export_json writes them, numbered 1, 2, … in order (an [n] in
+    the reply names source n). "cited" is read from the reply's text on export, so it is checked here
+    but not kept; a source's place in another machine's index (its chunk id) is not in the file."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        _refuse(where, f"is {_kind(value)}, not a list", _SOURCE_HINT)
+    if len(value) > MAX_SOURCES:
+        _refuse(where, f"has {len(value):,} entries; at most {MAX_SOURCES:,} can be imported", _SIZE_HINT)
+    passages: list[Passage] = []
+    for position, item in enumerate(value):
+        path = f"{where}[{position}]"
+        if not isinstance(item, dict):
+            _refuse(path, f"is {_kind(item)}, not an object", _SOURCE_HINT)
+        n = item.get("n", position + 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n != position + 1:
+            _refuse(f"{path}.n", f"is {_show(n)}; sources are numbered 1, 2, … in order, so it must be "
+                    f"{position + 1}", _SOURCE_HINT)  # fmt: skip
+        if item.get("file") is None:
+            _refuse(f"{path}.file", "is missing", _SOURCE_HINT)
+        file = _text(item["file"], f"{path}.file", MAX_NAME_CHARS)
+        if not file.strip():
+            _refuse(f"{path}.file", "is empty", _SOURCE_HINT)
+        page = item.get("page")
+        if page is not None:
+            page = _whole(page, f"{path}.page", 1, MAX_PAGE)
+        score = item.get("score", 0.0)
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            _refuse(f"{path}.score", f"is {_kind(score)}, not a number")
+        if not -MAX_STAT_NUMBER <= score <= MAX_STAT_NUMBER:  # NaN fails this too
+            _refuse(f"{path}.score", f"is out of range ({_show(score)})")
+        cited = item.get("cited")
+        if cited is not None and not isinstance(cited, bool):
+            _refuse(f"{path}.cited", f"is {_kind(cited)}, not true/false")
+        passages.append(
+            Passage(
+                file=file,
+                page=page,
+                text=_text(item.get("text", ""), f"{path}.text", MAX_TEXT_CHARS),
+                score=float(score),
+                start=_whole(item.get("start", 0), f"{path}.start", 0, MAX_STAT_COUNT),
+                end=_whole(item.get("end", 0), f"{path}.end", 0, MAX_STAT_COUNT),
+            )
+        )
+    return tuple(passages)
+
+
+def _whole(value: object, where: str, least: int, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _refuse(where, f"is {_kind(value)}, not a whole number")
+    if not least <= value <= most:
+        _refuse(where, f"is out of range ({_show(value)}; it must be from {least} to {most:,})")
+    return value
+
+
 def _details(value: object, where: str) -> dict[str, Any] | None:
     """A flat object of named values (stats, sampling): no nesting, a bounded number of keys."""
     if value is None:
@@ -359,10 +440,16 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def export_json(conversation: Conversation, messages: Sequence[Message]) -> dict[str, Any]:
+Sources = Mapping[int, Sequence[Passage]]  # message id -> its document sources, source 1 first
+
+
+def export_json(
+    conversation: Conversation, messages: Sequence[Message], sources: Sources | None = None
+) -> dict[str, Any]:
     """`{"id", "title", "messages": [{"role", "content", …}]}`: the given branch, the system prompt
-    first as a "system" message; reasoning, created_at (ISO 8601, UTC), model, sampling, stats and
-    a non-"complete" state are included when present."""
+    first as a "system" message; reasoning, created_at (ISO 8601, UTC), model, sampling, stats,
+    a non-"complete" state, an error and a reply's document sources (`sources`, by message id) are
+    included when present."""
     items: list[dict[str, Any]] = []
     if conversation.system_prompt:
         items.append({"role": "system", "content": conversation.system_prompt})
@@ -381,8 +468,21 @@ def export_json(conversation: Conversation, messages: Sequence[Message]) -> dict
             item["state"] = message.state
         if message.error:
             item["error"] = message.error
+        if sources and sources.get(message.id):
+            item["sources"] = _json_sources(message.content, sources[message.id])
         items.append(item)
     return {"id": conversation.id, "title": conversation.display_title, "messages": items}
+
+
+def _json_sources(content: str, passages: Sequence[Passage]) -> list[dict[str, Any]]:
+    """Each source as stored, with its number and whether the reply's text cites it as [n]."""
+    cited = set(cited_numbers(content, len(passages)))
+    return [
+        {"n": n, "file": p.file, "page": p.page, "text": p.text,
+         "score": p.score if math.isfinite(p.score) else 0.0, "start": p.start, "end": p.end,
+         "cited": n in cited}
+        for n, p in enumerate(passages, 1)
+    ]  # fmt: skip
 
 
 _STATE_NOTES: Final[Mapping[str, str]] = {
@@ -393,8 +493,11 @@ _STATE_NOTES: Final[Mapping[str, str]] = {
 }
 
 
-def export_markdown(conversation: Conversation, messages: Sequence[Message]) -> str:
-    """A readable document of the given branch: the reasoning in a collapsed <details> block."""
+def export_markdown(
+    conversation: Conversation, messages: Sequence[Message], sources: Sources | None = None
+) -> str:
+    """A readable document of the given branch: the reasoning in a collapsed <details> block, and a
+    reply's document sources (`sources`, by message id) listed under it."""
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.created_at))
     lines = [f"# {_one_line(conversation.display_title)}", ""]
     meta = [f"Created {created}"]
@@ -414,14 +517,35 @@ def export_markdown(conversation: Conversation, messages: Sequence[Message]) -> 
         lines += [message.content.strip(), ""]
         if message.state != "complete":
             lines += [f"*({_STATE_NOTES[message.state]})*", ""]
+        if sources and sources.get(message.id):
+            lines += _markdown_sources(message.content, sources[message.id])
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def export_text(conversation: Conversation, messages: Sequence[Message], fmt: ExportFormat) -> str:
+def _markdown_sources(content: str, passages: Sequence[Passage]) -> list[str]:
+    """A "[n] file name, p. N" line per source, so the reply's [n] still say where they point; a
+    reply shown many (a document inlined page by page) lists only the ones it cites."""
+    numbers = list(range(1, len(passages) + 1))
+    if len(passages) > MARKDOWN_SOURCES:
+        numbers = sorted(cited_numbers(content, len(passages)))
+    lines = ["**Sources**", ""]
+    for n in numbers:
+        passage = passages[n - 1]
+        name = _one_line(re.split(r"[\\/]", passage.file)[-1]) or _one_line(passage.file)
+        lines.append(f"- [{n}] {name}" + (f", p. {passage.page}" if passage.page is not None else ""))
+    if rest := len(passages) - len(numbers):
+        lines.append(f"- *({rest} more shown to the model but not cited; the JSON export has them all)*")
+    return [*lines, ""]
+
+
+def export_text(
+    conversation: Conversation, messages: Sequence[Message], fmt: ExportFormat, sources: Sources | None = None
+) -> str:
     """The file's text for `fmt`: Markdown, or the JSON of export_json (what import reads)."""
     if fmt == "json":
-        return json.dumps(export_json(conversation, messages), ensure_ascii=False, indent=2) + "\n"
-    return export_markdown(conversation, messages)
+        data = export_json(conversation, messages, sources)
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return export_markdown(conversation, messages, sources)
 
 
 def write_export(path: Path, text: str) -> None:

@@ -21,6 +21,7 @@ A whole chat turn (history, seed, reply) is chat_session's.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -399,12 +400,7 @@ class ConversationStore:
             if conn.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
                 raise unknown_message(message_id)
             conn.execute("DELETE FROM message_sources WHERE message_id = ?", (message_id,))
-            conn.executemany(
-                "INSERT INTO message_sources (message_id, n, file, page, text, score, char_start, char_end, "
-                "chunk_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(message_id, n, p.file, p.page, p.text, float(p.score), p.start, p.end, p.chunk_id)
-                 for n, p in enumerate(passages, 1)],
-            )  # fmt: skip
+            _insert_sources(conn, message_id, passages)
 
     def sources(self, message_id: int) -> list[Passage]:
         """The sources reply `message_id` was shown, source 1 first; [] when it had none."""
@@ -439,17 +435,24 @@ class ConversationStore:
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
         """The shown branch as chat_transfer.export_json describes (what import_json reads)."""
-        return chat_transfer.export_json(self.get_conversation(conversation_id), self.path(conversation_id))
+        conversation = self.get_conversation(conversation_id)
+        return chat_transfer.export_json(
+            conversation, self.path(conversation_id), self.sources_of(conversation_id)
+        )
 
     def export_text(self, conversation_id: int, fmt: ExportFormat) -> str:
         """The file's text for `fmt`: Markdown, or the JSON of export_json (what import reads)."""
         conversation = self.get_conversation(conversation_id)
-        return chat_transfer.export_text(conversation, self.path(conversation_id), fmt)
+        return chat_transfer.export_text(
+            conversation, self.path(conversation_id), fmt, self.sources_of(conversation_id)
+        )
 
     def export_markdown(self, conversation_id: int) -> str:
         """A readable document of the shown branch: the reasoning in a collapsed <details> block."""
         conversation = self.get_conversation(conversation_id)
-        return chat_transfer.export_markdown(conversation, self.path(conversation_id))
+        return chat_transfer.export_markdown(
+            conversation, self.path(conversation_id), self.sources_of(conversation_id)
+        )
 
     def import_json(self, data: object) -> int:
         """Store a conversation in the shape export_json writes (other tools' extra keys are ignored);
@@ -478,10 +481,21 @@ class ConversationStore:
                      created, created),
                 )  # fmt: skip
                 parent = lastrowid(cursor)
+                _insert_sources(conn, parent, item.sources)
             conn.execute(
                 "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (parent, conversation_id)
             )
         return conversation_id
+
+
+def _insert_sources(conn: sqlite3.Connection, message_id: int, passages: Sequence[Passage]) -> None:
+    """Add a message's sources, numbered from 1 in order (in the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO message_sources (message_id, n, file, page, text, score, char_start, char_end, "
+        "chunk_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(message_id, n, p.file, p.page, p.text, float(p.score), p.start, p.end, p.chunk_id)
+         for n, p in enumerate(passages, 1)],
+    )  # fmt: skip
 
 
 def _passage(row: Any) -> Passage:
