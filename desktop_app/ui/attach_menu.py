@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from desktop_app.core.documents.context import Attachment
 from desktop_app.ui.plain_text import set_tooltip
-from desktop_app.ui.theme import current_colors
+from desktop_app.ui.theme import Colors, ThemedStyleSheet
 
 ATTACH_TEXT = "Documents \u25be"  # a small down triangle: it opens a menu
 NO_COLLECTIONS = "No collections yet: add files with Files…"
@@ -22,7 +22,7 @@ def menu_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-class AttachButton(QToolButton):
+class AttachButton(ThemedStyleSheet, QToolButton):
     collection_toggled = Signal(str, bool)  # a collection attached (True) or detached
     files_requested = Signal()  # "Files…": the page asks which, and indexes them
     detach_all = Signal()
@@ -42,17 +42,8 @@ class AttachButton(QToolButton):
         self.setMenu(self.menu_)
         self._restyle()
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:  # the theme changed
-            self._restyle()
-
-    def _restyle(self) -> None:
-        c = current_colors()
-        if c == getattr(self, "_colors", None):
-            return  # setting the style sheet sends a palette change itself
-        self._colors = c
-        self.setStyleSheet(
+    def themed_stylesheet(self, c: Colors) -> str:
+        return (
             f"QToolButton#AttachButton {{ border: none; color: {c.muted}; padding: 6px 4px; }}"
             f"QToolButton#AttachButton:hover {{ color: {c.text}; background: {c.surface_alt};"
             " border-radius: 6px; }"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -49,7 +49,7 @@ from desktop_app.ui.settings_fields import (
     int_spin,
     panel_stylesheet,
 )
-from desktop_app.ui.theme import Colors, current_colors
+from desktop_app.ui.theme import Colors, ThemedStyleSheet
 from desktop_app.ui.widgets import SPACING, button, label
 
 S = TypeVar("S", LoadSettings, SamplingSettings)
@@ -62,7 +62,7 @@ TEMPLATE_TIP = (
 )
 
 
-class ModelSettingsDialog(QDialog):
+class ModelSettingsDialog(ThemedStyleSheet, QDialog):
     def __init__(self, model: LibraryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ModelSettingsDialog")
@@ -70,7 +70,6 @@ class ModelSettingsDialog(QDialog):
         self.setMinimumSize(460, 380)  # the sections scroll below that
         self.resize(540, 640)
         self._stored: dict[str, Any] = dict(model.settings)
-        self._colors: Colors | None = None
         problem = ""
         self._damaged: set[str] = set()
         try:
@@ -131,7 +130,7 @@ class ModelSettingsDialog(QDialog):
 
         self._toggle_custom()
         self._shown = self._values()  # what "changed" is measured against
-        self._apply_style()
+        self._restyle()
 
     # -- sections ----------------------------------------------------------------------------------
 
@@ -288,16 +287,8 @@ class ModelSettingsDialog(QDialog):
 
     # -- look --------------------------------------------------------------------------------------
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._apply_style()
-
-    def _apply_style(self) -> None:
-        colors = current_colors()
-        if colors != self._colors:
-            self._colors = colors
-            self.setStyleSheet(panel_stylesheet(colors))
+    def themed_stylesheet(self, c: Colors) -> str:
+        return panel_stylesheet(c)
 
 
 def _double(value: float, bounds: limits.FloatRange, step: float) -> DoubleSpin:

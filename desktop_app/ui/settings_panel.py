@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPlainTextEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
 from desktop_app.core.errors import SettingsError
@@ -39,11 +39,11 @@ from desktop_app.ui.settings_fields import (
     parse_stop_strings,
 )
 from desktop_app.ui.settings_sections import LoadSection, RemoteSection, SamplingSection, add_field
-from desktop_app.ui.theme import Colors, current_colors
+from desktop_app.ui.theme import Colors, ThemedStyleSheet
 from desktop_app.ui.widgets import SPACING, label
 
 
-class SettingsPanel(QWidget):
+class SettingsPanel(ThemedStyleSheet, QWidget):
     """The settings drawer. `presets` stores this panel's named presets per model."""
 
     sampling_changed = Signal(object)  # SamplingSettings, after each valid change by the user
@@ -63,7 +63,6 @@ class SettingsPanel(QWidget):
         self._load = LoadSettings()
         self._system_prompt = ""
         self._updating = False
-        self._colors: Colors | None = None
         self.fields: dict[str, Field] = {}
 
         outer = QVBoxLayout(self)
@@ -102,7 +101,7 @@ class SettingsPanel(QWidget):
         self.scroll_area.setWidget(content)
         outer.addWidget(self.scroll_area, 1)
 
-        self._apply_style()
+        self._restyle()
         self._show_state((self._system_prompt, self._sampling, self._load))
         self.preset_bar.refresh()
         self._update_enabled()
@@ -438,13 +437,5 @@ class SettingsPanel(QWidget):
 
     # -- look ------------------------------------------------------------------------------------
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self._apply_style()  # the app switched theme (apply_theme sets a new palette)
-
-    def _apply_style(self) -> None:
-        colors = current_colors()
-        if colors != self._colors:
-            self._colors = colors
-            self.setStyleSheet(panel_stylesheet(colors))
+    def themed_stylesheet(self, c: Colors) -> str:
+        return panel_stylesheet(c)

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from desktop_app.core.documents.context import source_label
 from desktop_app.core.documents.passages import Passage
-from desktop_app.ui.theme import current_colors
+from desktop_app.ui.theme import Colors, ThemedStyleSheet
 from desktop_app.ui.widgets import button, label
 
 SHOWN_CHARS = 3_000  # of one passage (a whole inlined page can be long)
 
 
-class SourcesPanel(QFrame):
+class SourcesPanel(ThemedStyleSheet, QFrame):
     open_source = Signal(int)  # source number (1-based) of the reply shown
     closed = Signal()
 
@@ -48,17 +48,8 @@ class SourcesPanel(QFrame):
         self._restyle()
         self.show_sources(None, [], [])
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:  # the theme changed
-            self._restyle()
-
-    def _restyle(self) -> None:
-        c = current_colors()
-        if c == getattr(self, "_colors", None):
-            return  # setting the style sheet sends a palette change itself
-        self._colors = c
-        self.setStyleSheet(
+    def themed_stylesheet(self, c: Colors) -> str:
+        return (
             f"QFrame#SourcesPanel {{ background: {c.surface}; border-left: 1px solid {c.border}; }}"
             "QFrame#SourcesPanel QScrollArea, QWidget#SourcesList { background: transparent; border: none; }"
             f"QPushButton#SourceTitle {{ color: {c.accent}; text-align: left; font-weight: 600;"

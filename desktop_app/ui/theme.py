@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -214,6 +215,38 @@ def set_role(widget: QWidget, role: str, prop: str = "role") -> None:
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
+
+
+if TYPE_CHECKING:
+    _WidgetBase = QWidget
+else:
+    _WidgetBase = object  # a plain mixin at run time: the Qt class comes after it in the bases
+
+
+class ThemedStyleSheet(_WidgetBase):
+    """Mixin for a widget with its own style sheet in the theme's colours: it restyles on a theme switch.
+
+    List it before the Qt class (`class Panel(ThemedStyleSheet, QFrame)`), define `themed_stylesheet`
+    and call `_restyle()` once the widget is built. apply_theme sets a new app palette, which reaches
+    every widget as a PaletteChange; the colours are cached because setting a style sheet sends a
+    palette change itself.
+    """
+
+    _colors: Colors | None = None
+
+    def themed_stylesheet(self, c: Colors) -> str:
+        raise NotImplementedError
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed
+            self._restyle()
+
+    def _restyle(self) -> None:
+        colors = current_colors()
+        if colors != self._colors:
+            self._colors = colors
+            self.setStyleSheet(self.themed_stylesheet(colors))
 
 
 def chat_stylesheet(c: Colors) -> str:
