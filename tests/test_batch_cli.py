@@ -38,6 +38,36 @@ def batch_args(source: Path, out: Path, *extra: str) -> list[str | Path]:
     return ["batch", "--model", GEMMA, "--input", source, "--output", out, "--temperature", "0", *extra]
 
 
+def run_batch(
+    tmp_path: Path, source: Path, out: Path, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`hearth batch` run to its end, with the test's own HEARTH_HOME (the same for a rerun)."""
+    return hearth(batch_args(source, out, *extra), tmp_path / "home", timeout=timeout)
+
+
+def start_batch(
+    tmp_path: Path, source: Path, out: Path, *extra: str, rows: int, pipe: bool = False
+) -> subprocess.Popen[str]:
+    """`hearth batch` in a child process, returned once it has written `rows` rows and still runs, so a
+    test can interrupt it mid-batch. `pipe`: capture stdout and stderr (else they are dropped)."""
+    env = {**os.environ, "HEARTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "desktop_app", *map(str, batch_args(source, out, *extra))]
+    output = subprocess.PIPE if pipe else subprocess.DEVNULL
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=output, stderr=output, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= rows:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the batch ended before {rows} rows were written; give it more rows"
+    except BaseException:
+        proc.kill()  # no child left running when the test fails here
+        proc.communicate(timeout=30)
+        raise
+    return proc
+
+
 @pytest.mark.slow
 def test_rows_are_answered_and_a_rerun_skips_them(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
@@ -45,11 +75,8 @@ def test_rows_are_answered_and_a_rerun_skips_them(tmp_path: Path) -> None:
         "id,thing\na,The capital of France is\nb,Water boils at\n,The sky is\n", encoding="utf-8"
     )
     out = tmp_path / "out.jsonl"
-    first = hearth(
-        batch_args(source, out, "--template", "{thing}", "--max-tokens", "6", "--parallel", "2", "--json"),
-        tmp_path / "home",
-        timeout=300,
-    )
+    options = ("--template", "{thing}", "--max-tokens", "6", "--parallel", "2", "--json")
+    first = run_batch(tmp_path, source, out, *options, timeout=300)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.splitlines()[-1])
     assert (
@@ -66,7 +93,7 @@ def test_rows_are_answered_and_a_rerun_skips_them(tmp_path: Path) -> None:
         assert row["text"]
     assert "rows" in first.stderr and "ETA" in first.stderr  # progress goes to stderr
 
-    again = hearth(batch_args(source, out, "--template", "{thing}", "--json"), tmp_path / "home", timeout=120)
+    again = run_batch(tmp_path, source, out, "--template", "{thing}", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout.splitlines()[-1]) == {
         "rows": 3, "done": 0, "skipped": 3, "failed": 0, "aggregate_tps": 0.0,
@@ -79,10 +106,8 @@ def test_a_row_missing_its_column_fails_alone(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"q": "The sky is"}\n{"other": 1}\n', encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    result = hearth(
-        batch_args(source, out, "--template", "Q: {q}", "--max-tokens", "4", "--json"),
-        tmp_path / "home",
-        timeout=300,
+    result = run_batch(
+        tmp_path, source, out, "--template", "Q: {q}", "--max-tokens", "4", "--json", timeout=300
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["failed"] == 1
@@ -94,7 +119,7 @@ def test_a_row_missing_its_column_fails_alone(tmp_path: Path) -> None:
 
 def test_a_broken_template_is_one_clear_line(tmp_path: Path) -> None:
     source = write_rows(tmp_path / "in.jsonl", 2)
-    result = hearth(batch_args(source, tmp_path / "out.jsonl", "--template", "{oops"), tmp_path / "home")
+    result = run_batch(tmp_path, source, tmp_path / "out.jsonl", "--template", "{oops")
     assert_one_line_error(result, 2)
     assert not (tmp_path / "out.jsonl").exists()
 
@@ -104,32 +129,15 @@ def test_kill_9_then_rerun_leaves_each_row_exactly_once(tmp_path: Path) -> None:
     n = 10
     source = write_rows(tmp_path / "in.jsonl", n)
     out = tmp_path / "out.jsonl"
-    env = {**os.environ, "HEARTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    args = [
-        sys.executable,
-        "-m",
-        "desktop_app",
-        *map(str, batch_args(source, out, "--max-tokens", "16", "--parallel", "3")),
-    ]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_batch(tmp_path, source, out, "--max-tokens", "16", "--parallel", "3", rows=2)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the batch ended before it could be killed; give it more rows"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(30)
     killed_at = len(results_lenient(out))
     assert 2 <= killed_at < n
 
-    rerun = hearth(
-        batch_args(source, out, "--max-tokens", "16", "--parallel", "3", "--json"),
-        tmp_path / "home",
-        timeout=900,
-    )
+    rerun = run_batch(tmp_path, source, out, "--max-tokens", "16", "--parallel", "3", "--json", timeout=900)
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout.splitlines()[-1])
     assert summary["skipped"] == killed_at and summary["done"] == n - killed_at
@@ -148,22 +156,7 @@ def test_ctrl_c_stops_without_writing_rows_in_flight(tmp_path: Path) -> None:
     n = 12
     source = write_rows(tmp_path / "in.jsonl", n)
     out = tmp_path / "out.jsonl"
-    env = {**os.environ, "HEARTH_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    args = [
-        sys.executable,
-        "-m",
-        "desktop_app",
-        *map(str, batch_args(source, out, "--max-tokens", "24", "--json")),
-    ]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= 1:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the batch ended before Ctrl+C"
+    proc = start_batch(tmp_path, source, out, "--max-tokens", "24", "--json", rows=1, pipe=True)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
