@@ -183,12 +183,18 @@ def start_server(
 
 @contextmanager
 def serving(
-    model: Path, load: LoadSettings, *, cors_origins: Iterable[str] = (), **app_kwargs: Any
+    model: Path,
+    load: LoadSettings,
+    *,
+    parallel: int = 1,
+    cors_origins: Iterable[str] = (),
+    **app_kwargs: Any,
 ) -> Iterator[LiveServer]:
-    """`model` loaded in a real ThreadBackend and served on 127.0.0.1 for the `with` block; the
-    server, then the backend, are stopped after it (a fixture's body: `with serving(...) as s: yield s`)."""
+    """`model` loaded in a real ThreadBackend (decoding up to `parallel` requests together) and served on
+    127.0.0.1 for the `with` block; the server, then the backend, are stopped after it (a fixture's
+    body: `with serving(...) as s: yield s`)."""
     recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
+    backend = ThreadBackend(listener=recorder, parallel=parallel).start()
     try:
         backend.load(model, load)
         live = start_server(backend, recorder, cors_origins=cors_origins, **app_kwargs)

@@ -18,7 +18,7 @@ from desktop_app.core.engine import Engine, Message, TextDelta
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import ThreadBackend
 from desktop_app.core.templates import render_template
-from tests.server_http import LiveServer, Recorder, start_server
+from tests.server_http import LiveServer, serving
 from tests.tiny_gguf import vocabulary, write_tiny_model
 
 ONE_THREAD = LoadSettings(n_threads=1, n_threads_batch=1)
@@ -173,15 +173,8 @@ def test_chatml_control_tokens_in_a_message_are_text(chatml: Engine) -> None:
 
 @pytest.fixture
 def server(chatml_path: Path) -> Iterator[tuple[LiveServer, ThreadBackend]]:
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
-    try:
-        backend.load(chatml_path, ONE_THREAD)
-        live = start_server(backend, recorder)
-        yield live, backend
-        live.stop()
-    finally:
-        assert backend.close()
+    with serving(chatml_path, ONE_THREAD) as live:
+        yield live, live.backend
 
 
 def test_api_chat_completion_reads_control_tokens_in_content_as_text(

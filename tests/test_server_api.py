@@ -12,24 +12,16 @@ import pytest
 from desktop_app.core.engine import Engine, GenerationStats
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.jobs import JobResult, ThreadBackend
-from tests.server_http import LiveServer, Recorder, sse_events, start_server, wait_until
+from tests.server_http import LiveServer, Recorder, serving, sse_events, wait_until
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 6, "seed": 3}
 
 
 @pytest.fixture
 def server(tiny_gguf: Callable[..., Path]) -> Iterator[LiveServer]:
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
-    try:
-        backend.load(
-            tiny_gguf("tiny-api.gguf", context_length=512), LoadSettings(n_threads=1, n_threads_batch=1)
-        )
-        live = start_server(backend, recorder)
+    model = tiny_gguf("tiny-api.gguf", context_length=512)
+    with serving(model, LoadSettings(n_threads=1, n_threads_batch=1)) as live:
         yield live
-        live.stop()
-    finally:
-        assert backend.close()
 
 
 def test_models_lists_the_loaded_model(server: LiveServer) -> None:

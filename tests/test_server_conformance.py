@@ -15,9 +15,8 @@ import pytest
 
 from desktop_app.core.engine import Engine, GenerationStats
 from desktop_app.core.generation import LoadSettings, SamplingSettings
-from desktop_app.core.jobs import ThreadBackend
 from desktop_app.server.openai_schema import ApiError
-from tests.server_http import LiveServer, Recorder, sse_events, start_server
+from tests.server_http import LiveServer, serving, sse_events
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CTX = 512
@@ -25,18 +24,9 @@ N_CTX = 512
 
 @pytest.fixture
 def server(tiny_gguf: Callable[..., Path]) -> Iterator[LiveServer]:
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
-    try:
-        backend.load(
-            tiny_gguf("tiny-conformance.gguf", context_length=N_CTX),
-            LoadSettings(n_ctx=N_CTX, n_threads=1, n_threads_batch=1),
-        )
-        live = start_server(backend, recorder)
+    model = tiny_gguf("tiny-conformance.gguf", context_length=N_CTX)
+    with serving(model, LoadSettings(n_ctx=N_CTX, n_threads=1, n_threads_batch=1)) as live:
         yield live
-        live.stop()
-    finally:
-        assert backend.close()
 
 
 def chat(server: LiveServer, **body: Any) -> Any:
@@ -185,25 +175,17 @@ def test_the_apps_saved_json_output_and_bias_do_not_reach_api_requests(
 ) -> None:
     """A model whose saved settings tick "JSON output" (or carry a bias) in the app still answers API
     clients in plain text unless they ask otherwise: OpenAI's defaults are text and no bias."""
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
-    try:
-        backend.load(tiny_gguf("tiny-json-default.gguf", context_length=N_CTX), LoadSettings(n_threads=1))
-        forced = backend.call(lambda engine: engine.detokenize([300] * 8))
-        defaults = SamplingSettings(json_output=True, logit_bias=((300, 100.0),))
-        live = start_server(backend, recorder, default_sampling=defaults)
-        try:
-            body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0}
-            plain, constrained = (
-                live.request("POST", "/v1/chat/completions", {**body, **extra}).json()["choices"][0][
-                    "message"
-                ]["content"]
-                for extra in ({}, {"response_format": {"type": "json_object"}})
-            )
-        finally:
-            live.stop()
-    finally:
-        assert backend.close()
+    model = tiny_gguf("tiny-json-default.gguf", context_length=N_CTX)
+    defaults = SamplingSettings(json_output=True, logit_bias=((300, 100.0),))
+    with serving(model, LoadSettings(n_threads=1), default_sampling=defaults) as live:
+        forced = live.backend.call(lambda engine: engine.detokenize([300] * 8))
+        body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "temperature": 0}
+        plain, constrained = (
+            live.request("POST", "/v1/chat/completions", {**body, **extra}).json()["choices"][0]["message"][
+                "content"
+            ]
+            for extra in ({}, {"response_format": {"type": "json_object"}})
+        )
     assert constrained.startswith("{")
     assert not plain.startswith("{")
     assert plain != forced

@@ -7,7 +7,6 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,14 @@ import pytest
 
 from desktop_app.core.engine import GenerationStats
 from desktop_app.core.generation import LoadSettings
-from desktop_app.core.jobs import ThreadBackend
 from tests.server_http import (
     LiveServer,
-    Recorder,
     Reply,
     open_stream,
     read_until,
     request,
+    serving,
     sse_events,
-    start_server,
     wait_until,
 )
 
@@ -36,31 +33,16 @@ PROMPTS = [
 ]
 
 
-@contextmanager
-def _serve(model: Path, load: LoadSettings, parallel: int, **app_kwargs: Any) -> Iterator[LiveServer]:
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder, parallel=parallel).start()
-    try:
-        backend.load(model, load)
-        live = start_server(backend, recorder, **app_kwargs)
-        try:
-            yield live
-        finally:
-            live.stop()
-    finally:
-        assert backend.close()
-
-
 @pytest.fixture
 def tiny_server(tiny_gguf: Callable[..., Path]) -> Iterator[LiveServer]:
     model = tiny_gguf("tiny-parallel.gguf", context_length=512)
-    with _serve(model, LoadSettings(n_threads=1, n_threads_batch=1), 4) as live:
+    with serving(model, LoadSettings(n_threads=1, n_threads_batch=1), parallel=4) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def gemma_server(gemma_path: Path) -> Iterator[LiveServer]:
-    with _serve(gemma_path, LoadSettings(n_ctx=1024, n_threads=2), 4) as live:
+    with serving(gemma_path, LoadSettings(n_ctx=1024, n_threads=2), parallel=4) as live:
         yield live
 
 
@@ -170,7 +152,7 @@ def test_shapes_errors_and_limits_on_the_lane(tiny_server: LiveServer) -> None:
 
 def test_the_queue_limit_still_answers_429(tiny_gguf: Callable[..., Path]) -> None:
     model = tiny_gguf("tiny-limit.gguf", context_length=512)
-    with _serve(model, LoadSettings(n_threads=1, n_threads_batch=1), 2, max_pending=2) as live:
+    with serving(model, LoadSettings(n_threads=1, n_threads_batch=1), parallel=2, max_pending=2) as live:
         port = live.port
         streams = [open_stream(port, _completion("a b c", 400, stream=True)) for _ in range(2)]
         try:

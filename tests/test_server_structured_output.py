@@ -11,8 +11,7 @@ import openai
 import pytest
 
 from desktop_app.core.generation import LoadSettings
-from desktop_app.core.jobs import ThreadBackend
-from tests.server_http import KEY, LiveServer, Recorder, start_server
+from tests.server_http import LiveServer, openai_client, serving
 
 pytestmark = [pytest.mark.gemma, pytest.mark.slow]
 
@@ -29,20 +28,13 @@ CITY = {
 
 @pytest.fixture(scope="module")
 def server(gemma_path: Path) -> Iterator[LiveServer]:
-    recorder = Recorder()
-    backend = ThreadBackend(listener=recorder).start()
-    try:
-        backend.load(gemma_path, LoadSettings(n_ctx=1024, n_threads=1))
-        live = start_server(backend, recorder)
+    with serving(gemma_path, LoadSettings(n_ctx=1024, n_threads=1)) as live:
         yield live
-        live.stop()
-    finally:
-        assert backend.close()
 
 
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=120) as c:
+    with openai_client(server) as c:
         yield c
 
 
