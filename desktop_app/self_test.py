@@ -259,23 +259,25 @@ def check_qt(paths: AppPaths | None, started: float) -> str:
     else:  # the data check failed and said why; still prove that Qt itself can show a window
         window = QWidget()
     try:
-        painted_after = _show_until_painted(window, started)
+        painted = _show_until_painted(window, started)
     finally:
         window.close()  # the main window stops its inference thread here
         QThreadPool.globalInstance().waitForDone(10_000)
         window.deleteLater()
         app.processEvents()
-    if painted_after is None:
+    if painted is None:
         problems.append(f"the window was not painted within {WINDOW_TIMEOUT_S:.0f} s")
-    if problems:
+    if problems or painted is None:
         raise HearthError("; ".join(problems) + ".")
-    age = process_age_s()
+    painted_after, age = painted
     shown = f"window {age:.2f} s after launch" if age is not None else f"window in {painted_after:.2f} s"
     return f"qt {QtCore.qVersion()} {app.platformName()}, {shown}"
 
 
-def _show_until_painted(window: QWidget, started: float) -> float | None:
-    """Show the window and wait for its first paint event; seconds since `started`, or None."""
+def _show_until_painted(window: QWidget, started: float) -> tuple[float, float | None] | None:
+    """Show the window and wait for its first paint event: seconds since `started` and the process's
+    age (None where /proc cannot tell), both taken at the paint, not after the window closed (which
+    waits for the inference thread); None if it was never painted."""
     from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
 
     class PaintWatcher(QObject):
@@ -283,10 +285,12 @@ def _show_until_painted(window: QWidget, started: float) -> float | None:
             super().__init__()
             self.loop = loop
             self.at: float | None = None
+            self.age: float | None = None
 
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint and self.at is None:
                 self.at = time.perf_counter() - started
+                self.age = process_age_s()
                 QTimer.singleShot(0, self.loop.quit)
             return False
 
@@ -298,7 +302,7 @@ def _show_until_painted(window: QWidget, started: float) -> float | None:
     if watcher.at is None:
         loop.exec()
     window.removeEventFilter(watcher)
-    return watcher.at
+    return None if watcher.at is None else (watcher.at, watcher.age)
 
 
 # -- model -----------------------------------------------------------------------------------------

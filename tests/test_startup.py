@@ -44,6 +44,9 @@ SCRIPT = textwrap.dedent(
                 result["at_paint"] = [m for m in WATCH if m in sys.modules]
                 result["models_built_at_paint"] = window._models is not None
                 result["server_built_at_paint"] = window._server is not None
+                result["drawers_at_paint"] = [
+                    window.chat._settings_panel is not None, window.chat._sources_panel is not None
+                ]
             return False
 
     watcher = Watcher()
@@ -61,6 +64,13 @@ SCRIPT = textwrap.dedent(
         result["server_port"] = window.server.port.value()
         result["page_count"] = window.pages.count()
         result["after"] = [m for m in WATCH if m in sys.modules]
+        result["drawers_after"] = [
+            window.chat._settings_panel is not None, window.chat._sources_panel is not None
+        ]
+        window.show_page(window.chat_index)
+        window.chat.toggle_settings()
+        result["drawer_opens"] = window.chat.settings_panel.isVisible()
+        result["drawer_count"] = window.chat.drawer_host.count()
         window.close()
         app.quit()
 
@@ -69,7 +79,8 @@ SCRIPT = textwrap.dedent(
         # the GUI thread
         tries[0] += 1
         page = window._models
-        if page is not None and (page.my_models.model.rowCount() or tries[0] > 200):
+        built = page is not None and window.chat._sources_panel is not None  # the drawers come last
+        if built and page.my_models.model.rowCount() or tries[0] > 200:
             after()
         else:
             QTimer.singleShot(50, wait_for_library)
@@ -152,3 +163,12 @@ def test_the_cli_opens_the_window_without_importing_the_commands() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True
     ).stdout
     assert out.split() == ["True", "True", "[]"]
+
+
+def test_the_hidden_drawers_are_built_after_the_first_paint(started: dict[str, object]) -> None:
+    """The settings and Sources drawers are hidden at start: the first paint does not wait for them,
+    the window builds them right after, and Ctrl+, then opens the one already built."""
+    assert started["drawers_at_paint"] == [False, False]
+    assert started["drawers_after"] == [True, True]
+    assert started["drawer_opens"] is True
+    assert started["drawer_count"] == 2

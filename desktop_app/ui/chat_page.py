@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from PySide6.QtCore import QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -52,8 +52,6 @@ from desktop_app.ui.chat_view import ChatView
 from desktop_app.ui.composer import Composer
 from desktop_app.ui.error_dialog import describe, show_error
 from desktop_app.ui.plain_text import ask, escape
-from desktop_app.ui.settings_panel import SettingsPanel
-from desktop_app.ui.sources_panel import SourcesPanel
 from desktop_app.ui.widgets import MARGIN, SPACING
 from desktop_app.workers.inference import InferenceController
 from desktop_app.workers.tasks import run_in_background
@@ -63,11 +61,14 @@ if TYPE_CHECKING:  # the HTTP side (httpx2) loads when a remote model first answ
     from desktop_app.core.documents.store import DocumentStore
     from desktop_app.core.engine import Message as EngineMessage
     from desktop_app.core.providers.remote_chat import RemoteChat
+    from desktop_app.ui.settings_panel import SettingsPanel
+    from desktop_app.ui.sources_panel import SourcesPanel
 
 log = logging.getLogger(__name__)
 
 
 STARTER_NOTE_KEY = "starter"
+_Drawer = TypeVar("_Drawer", bound=QWidget)
 DRAWER_MAX = 350  # the settings drawer's width when the window has room
 DRAWER_MIN = 280
 CHAT_MIN = 296  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
@@ -147,21 +148,9 @@ class ChatPage(ModelGate, QWidget):
         self.drawer_host = QVBoxLayout()
         self.drawer_host.setContentsMargins(0, 0, 0, 0)
         row.addLayout(self.drawer_host)
-        self.settings_panel = SettingsPanel(presets)
-        self.remote_changed.connect(self.settings_panel.set_remote)
-        self.settings_panel.setObjectName("SettingsDrawer")
-        self.settings_panel.setFixedWidth(DRAWER_MAX)  # narrower in a small window (resizeEvent)
-        self.settings_panel.hide()
-        self.settings_panel.sampling_changed.connect(self._on_sampling_changed)
-        self.settings_panel.system_prompt_changed.connect(self._on_prompt_edited)
-        self.settings_panel.reload_requested.connect(self.reload_requested)
-        self.drawer_host.addWidget(self.settings_panel)
-        self.sources_panel = SourcesPanel()
-        self.sources_panel.setFixedWidth(DRAWER_MAX)
-        self.sources_panel.hide()
-        self.sources_panel.closed.connect(self.sources_panel.hide)
-        self.sources_panel.open_source.connect(self._open_panel_source)
-        self.drawer_host.addWidget(self.sources_panel)
+        self._presets = presets
+        self._settings_panel: SettingsPanel | None = None  # both drawers: built on first use (below)
+        self._sources_panel: SourcesPanel | None = None
         self.header.toggle_settings.connect(self.toggle_settings)
         self._prompt_timer = QTimer(self)
         self._prompt_timer.setSingleShot(True)
@@ -731,13 +720,58 @@ class ChatPage(ModelGate, QWidget):
 
     # -- the settings drawer ------------------------------------------------------------------------
 
+    @property
+    def settings_panel(self) -> SettingsPanel:
+        """The settings drawer, built on first use: it is hidden at start, and building it (~50 ms of
+        widgets) would delay the window's first paint (issue #12). The window builds it right after."""
+        if self._settings_panel is None:
+            from desktop_app.ui.settings_panel import SettingsPanel
+
+            panel = SettingsPanel(self._presets)
+            panel.setObjectName("SettingsDrawer")
+            panel.hide()
+            panel.set_remote(self._remote)
+            self.remote_changed.connect(panel.set_remote)
+            panel.sampling_changed.connect(self._on_sampling_changed)
+            panel.system_prompt_changed.connect(self._on_prompt_edited)
+            panel.reload_requested.connect(self.reload_requested)
+            self._settings_panel = self._add_drawer(panel)
+        return self._settings_panel
+
+    @property
+    def sources_panel(self) -> SourcesPanel:
+        """The Sources drawer, built on first use like the settings drawer."""
+        if self._sources_panel is None:
+            from desktop_app.ui.sources_panel import SourcesPanel
+
+            panel = SourcesPanel()
+            panel.hide()
+            panel.closed.connect(panel.hide)
+            panel.open_source.connect(self._open_panel_source)
+            self._sources_panel = self._add_drawer(panel)
+        return self._sources_panel
+
+    def build_drawers(self) -> None:
+        """Build both drawers now (after the first paint), so that opening one is instant."""
+        self.settings_panel  # noqa: B018 - built for its side effect
+        self.sources_panel  # noqa: B018
+
+    def _add_drawer(self, panel: _Drawer) -> _Drawer:
+        panel.setFixedWidth(self._drawer_width(self.width()))
+        self.drawer_host.addWidget(panel)
+        return panel
+
+    @staticmethod
+    def _drawer_width(page_width: int) -> int:
+        return max(DRAWER_MIN, min(DRAWER_MAX, page_width - CHAT_MIN))
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         """At the minimum window size the open drawer and the chat must both fit: the drawer gives way
         first, down to DRAWER_MIN."""
         super().resizeEvent(event)
-        width = max(DRAWER_MIN, min(DRAWER_MAX, event.size().width() - CHAT_MIN))
-        for drawer in (self.settings_panel, self.sources_panel):
-            if drawer.width() != width:
+        width = self._drawer_width(event.size().width())
+        for drawer in (self._settings_panel, self._sources_panel):
+            if drawer is not None and drawer.width() != width:
                 drawer.setFixedWidth(width)
 
     def toggle_settings(self) -> None:

@@ -335,6 +335,11 @@ class MainWindow(QMainWindow):
     def _build_documents_when_idle(self) -> None:
         if not self._shut_down:
             self.documents  # noqa: B018 - built for its side effect: changed files are re-indexed
+            QTimer.singleShot(0, self._build_drawers_when_idle)
+
+    def _build_drawers_when_idle(self) -> None:
+        if not self._shut_down:
+            self.chat.build_drawers()  # hidden at start: the first paint did not wait for them
 
     def after_first_paint(self, action: Callable[[], None]) -> None:
         """Run `action` once the window has been painted (at once, queued, if it already has)."""

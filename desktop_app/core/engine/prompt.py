@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.engine import native
 from desktop_app.core.engine.events import Message
@@ -28,7 +28,10 @@ from desktop_app.core.engine.prompt_cache import (
 )
 from desktop_app.core.errors import GenerationError, TemplateError
 from desktop_app.core.gguf_info import ModelSummary
-from desktop_app.core.templates import ChatFormat, Segment, render_segments
+from desktop_app.core.templates import ChatFormat
+
+if TYPE_CHECKING:  # segments.py imports Jinja: loaded at the first prompt, not with the window
+    from desktop_app.core.templates.segments import Segment
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +419,8 @@ class _Renderer:
 
     def pieces(self, messages: Sequence[Message], *, generation_prompt: bool) -> list[Piece]:
         template, bos_token, eos_token = self.key
+        from desktop_app.core.templates import render_segments
+
         segments = render_segments(
             template,
             messages,
