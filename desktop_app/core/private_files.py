@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets as _random
 from pathlib import Path
 
 POSIX = os.name == "posix"
@@ -60,7 +59,7 @@ def write_private_text(file: Path, text: str, *, encoding: str = "utf-8") -> Non
     it is fsynced before the rename so a crash leaves the old secret or the new one, never an empty file.
     """
     ensure_private_dir(file.parent)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.{_random.token_hex(4)}.tmp")
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         with os.fdopen(fd, "w", encoding=encoding) as fh:

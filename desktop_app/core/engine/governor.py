@@ -31,9 +31,8 @@ The policy is a plain object fed the time of each decode call, so tests drive it
 
 from __future__ import annotations
 
-import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -146,7 +145,7 @@ class ThreadGovernor:
         else:
             self._spikes.clear()
         if len(self._window) >= WINDOW:
-            median = statistics.median(self._window)
+            median = _median(self._window)
             self._window.clear()
             self._judge(kind, median)
 
@@ -218,3 +217,10 @@ class ThreadGovernor:
         self._spikes.clear()
         self.changes += 1
         self._apply(threads)
+
+
+def _median(values: Sequence[float]) -> float:
+    """statistics.median without importing statistics (and fractions, decimal) before the first paint."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
