@@ -16,10 +16,10 @@ from gguf import GGUFValueType, TokenType
 
 from desktop_app.core import templates
 from desktop_app.core.engine import Engine, Message
-from desktop_app.core.engine import prompt as prompt_module
 from desktop_app.core.engine.prompt import PromptTokenizer
 from desktop_app.core.engine.prompt_cache import Prefix, PrefixCache, message_keys
 from desktop_app.core.generation import LoadSettings
+from desktop_app.core.templates import segments as segments_module
 from tests.tiny_gguf import vocabulary, write_tiny_model
 
 ONE_THREAD = LoadSettings(n_threads=1, n_threads_batch=1, n_ctx=4096)
@@ -138,7 +138,7 @@ class RenderCounter:
             self.characters += sum(len(str(m.get("content", ""))) for m in messages)
             return original(template, messages, **kwargs)
 
-        monkeypatch.setattr(prompt_module, "render_segments", counting)
+        monkeypatch.setattr(segments_module, "render_segments", counting)  # prompt.py imports it late
 
     def reset(self) -> None:
         self.sizes.clear()

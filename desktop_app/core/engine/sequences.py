@@ -89,7 +89,6 @@ class _Sequence:
     started: float = 0.0
     prefill_end: float = 0.0
     first_token_at: float = 0.0
-    stops: tuple[str, ...] = ()
 
     @property
     def busy(self) -> bool:
@@ -249,7 +248,6 @@ class Scheduler:
         slot.in_cache = keep
         slot.cached = keep
         slot.dropped = dropped
-        slot.stops = stops
         slot.sampler = native.build_sampler(self._vocab, sampling, seed)
         slot.reply = ReplyText(self._vocab, stops, reasoning=reasoning, ignore_eos=request.ignore_eos)
         slot.sampled = 0
