@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from desktop_app.core.engine import Engine, GenerationStats, TextDelta, native
+from desktop_app.core.engine.pickers import GreedyPicker
 from desktop_app.core.errors import SettingsError
 from desktop_app.core.generation import JSON_OBJECT_GBNF, LoadSettings, SamplingSettings
 from desktop_app.core.json_grammar import schema_to_gbnf
@@ -66,6 +67,9 @@ def sampled_tokens(
 
     with monkeypatch.context() as patch:
         patch.setattr(native, "build_sampler", recording)
+        # the recorder sits in llama.cpp's chain: plain greedy too goes through it here (test_pickers.py
+        # shows the fast path picks the same tokens)
+        patch.setattr(GreedyPicker, "applies", staticmethod(lambda _settings: False))
         complete(engine, prompt, sampling)
     return ids
 
