@@ -98,7 +98,8 @@ def _batch(args: argparse.Namespace) -> int:
         return _summary(args, BatchProgress(total=len(plan.rows), skipped=len(plan.rows)))
     chosen = choose_model(args.model)
     sampling = _sampling(args, chosen.sampling)
-    engine = load_engine(chosen, None, None)
+    # a row's text must not depend on which rows share its step, nor on --parallel (native.load_progress)
+    engine = load_engine(chosen, None, None, batch_invariant=True)
     if engine.model is not None and engine.model.template_warning:
         print(f"hearth: warning: {engine.model.template_warning}", file=sys.stderr)
     try:

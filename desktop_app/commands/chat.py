@@ -130,14 +130,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def load_engine(
-    model: str | ChosenModel, ctx: int | None, threads: int | None, *, touch: bool = True
+    model: str | ChosenModel,
+    ctx: int | None,
+    threads: int | None,
+    *,
+    touch: bool = True,
+    batch_invariant: bool = False,
 ) -> Engine:
     """The one place the CLI creates and loads an Engine: `model` is a path, a library id, or a model
     already chosen; --ctx and --threads go over its saved load settings."""
     chosen = model if isinstance(model, ChosenModel) else choose_model(model, touch=touch)
     engine = Engine(state_cache=_state_cache())
     engine.load(
-        chosen.path, load_settings_with(chosen.load, ctx, threads), template_override=chosen.template_override
+        chosen.path,
+        load_settings_with(chosen.load, ctx, threads),
+        template_override=chosen.template_override,
+        batch_invariant=batch_invariant,
     )
     return engine
 

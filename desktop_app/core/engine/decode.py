@@ -17,6 +17,7 @@ from typing import Any
 from desktop_app.core.engine import native
 from desktop_app.core.engine.events import Event, GenerationStats, measure
 from desktop_app.core.engine.governor import ThreadGovernor
+from desktop_app.core.engine.pickers import build_picker
 from desktop_app.core.engine.reply_text import ReplyText
 from desktop_app.core.engine.state_cache import common_prefix
 from desktop_app.core.errors import GenerationError
@@ -163,10 +164,10 @@ class Decoder:
             return
 
         seed = sampling.seed if sampling.seed is not None else random_seed()
-        sampler = native.build_sampler(vocab, sampling, seed)
+        picker = build_picker(vocab, sampling, seed)
         reply = ReplyText(vocab, stops, reasoning=reasoning, ignore_eos=ignore_eos)
         push = reply.push
-        sample = llama_cpp.llama_sampler_sample
+        sample = picker.sample
         decode = llama_cpp.llama_decode
         sampled = 0
         first_token_at = 0.0
@@ -175,7 +176,7 @@ class Decoder:
                 if self._cancel.is_set():
                     reason = "cancelled"
                     break
-                token = sample(sampler, ctx, -1)
+                token = sample(ctx, -1)
                 sampled += 1
                 if sampled == 1:
                     first_token_at = time.perf_counter()
@@ -218,7 +219,7 @@ class Decoder:
             if checkpoint is not None:  # the reply ended at its first token: nothing was decoded
                 checkpoint(list(self.cached))
         finally:
-            llama_cpp.llama_sampler_free(sampler)
+            picker.free()
         yield from reply.finish()
         completion = reply.completion
         self._sync_cache_with_memory()

@@ -56,10 +56,16 @@ def check_memory(summary: ModelSummary, settings: LoadSettings, n_ctx: int) -> N
 
 
 def open_llama(
-    summary: ModelSummary, settings: LoadSettings, n_ctx: int, progress: native.LoadProgress | None
+    summary: ModelSummary,
+    settings: LoadSettings,
+    n_ctx: int,
+    progress: native.LoadProgress | None,
+    *,
+    repack: bool = True,
 ) -> Any:
     """A `Llama` for the file `summary` describes. `progress` gets llama.cpp's loading progress (0.0 to
-    1.0); when it returns False the load stops and LoadCancelledError is raised."""
+    1.0); when it returns False the load stops and LoadCancelledError is raised. `repack=False`: the
+    weights as stored, so batched and lone sequences compute the same logits (native.load_progress)."""
     native.route_llama_logs()
     native.recent_log_lines.clear()
     try:
@@ -74,7 +80,7 @@ def open_llama(
             return go_on
 
         n_threads, n_threads_batch = settings.thread_counts()
-        with native.load_progress(report if progress is not None else None):
+        with native.load_progress(report if progress is not None else None, repack=repack):
             return Llama(
                 model_path=str(summary.path),
                 n_ctx=n_ctx,

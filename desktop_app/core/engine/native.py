@@ -339,16 +339,23 @@ LoadProgress = Callable[[float], bool | None]  # returning False stops the load
 
 
 @contextmanager
-def load_progress(callback: LoadProgress | None) -> Iterator[None]:
-    """Report llama.cpp's model-loading progress (0.0 to 1.0) to `callback` during a `Llama(...)`.
+def load_progress(callback: LoadProgress | None, *, repack: bool = True) -> Iterator[None]:
+    """Report llama.cpp's model-loading progress (0.0 to 1.0) to `callback` during a `Llama(...)`, and
+    with `repack=False` keep the weights as the file stores them.
 
     llama-cpp-python 0.3.36 builds its model parameters from `llama_model_default_params()` and
-    offers no way to pass llama.cpp's progress callback, so for the length of the load that function
-    returns parameters with our callback set. Loads happen on the one inference thread, one at a time.
-    The callback runs on the loading thread; returning False makes llama.cpp abort the load; an
-    exception in it is logged, never raised into C.
+    offers no way to pass llama.cpp's progress callback or `use_extra_bufts`, so for the length of the
+    load that function returns parameters with ours set. Loads happen on the one inference thread, one
+    at a time. The callback runs on the loading thread; returning False makes llama.cpp abort the load;
+    an exception in it is logged, never raised into C.
+
+    Repacking (llama.cpp's default) interleaves quantized weights for a matrix-matrix kernel that
+    steps through the batch four columns at a time and a matrix-vector kernel for the rest, which sum in
+    different orders: a sequence's logits then depend on how many others share its step, and a near-tie
+    flips. Without it every output is the same dot product whatever the batch holds, so a batch job's
+    row gives the same text beside three others as alone (generation speed was the same here).
     """
-    if callback is None:
+    if callback is None and repack:
         yield
         return
     import llama_cpp.llama_cpp as raw  # the module llama_cpp.Llama reads the function from
@@ -359,7 +366,7 @@ def load_progress(callback: LoadProgress | None) -> Iterator[None]:
 
     def on_progress(value: float, _user_data: Any) -> bool:
         nonlocal failed
-        if not failed:
+        if not failed and callback is not None:
             try:
                 return callback(min(1.0, max(0.0, float(value)))) is not False
             except Exception:
@@ -369,12 +376,14 @@ def load_progress(callback: LoadProgress | None) -> Iterator[None]:
 
     c_callback = raw.llama_progress_callback(on_progress)
 
-    def with_progress() -> Any:
+    def with_ours() -> Any:
         params = original()
-        params.progress_callback = c_callback
+        if callback is not None:
+            params.progress_callback = c_callback
+        params.use_extra_bufts = repack
         return params
 
-    raw.llama_model_default_params = with_progress
+    raw.llama_model_default_params = with_ours
     try:
         yield
     finally:

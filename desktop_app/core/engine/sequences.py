@@ -34,6 +34,7 @@ from desktop_app.core.engine import native
 from desktop_app.core.engine.decode import oldest_needed
 from desktop_app.core.engine.events import Event, GenerationStats, Message, measure
 from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
+from desktop_app.core.engine.pickers import Picker, build_picker
 from desktop_app.core.engine.reply_text import ReplyText
 from desktop_app.core.engine.state_cache import common_prefix
 from desktop_app.core.errors import GenerationError, ModelLoadError
@@ -78,7 +79,8 @@ class _Sequence:
     tokens: list[int] = field(default_factory=list)  # the prompt, then each sampled token
     in_cache: int = 0  # tokens of `tokens` whose keys/values are in the KV cache
     held: list[int] = field(default_factory=list)  # what the slot's KV holds (reused by the next)
-    sampler: Any = None
+    held_prompt: int = 0  # how many of `held` were its prompt (read in slices, not generated)
+    picker: Picker | None = None
     reply: ReplyText | None = None
     logits_at: int = -1  # the batch index of this sequence's logits in the last step, or -1
     next_token: int = -1  # sampled, not yet decoded
@@ -164,10 +166,13 @@ class Scheduler:
         threads: Callable[[], tuple[int, int]] | None = None,
         governed: int = 0,
         clock: Callable[[], float] = time.perf_counter,
+        invariant: bool = False,
     ) -> None:
         """`threads` gives the thread counts to use (fixed ones, or the chat's); with `governed` > 0
-        the scheduler governs its own instead, starting there (see `_governor`)."""
+        the scheduler governs its own instead, starting there (see `_governor`). `invariant`: a
+        sequence's text must not depend on what runs beside it (see `_step_invariant`)."""
         self.context = context
+        self._invariant = invariant
         self._vocab = vocab
         self._prepare = prepare
         self._n_swa = n_swa
@@ -248,7 +253,7 @@ class Scheduler:
         slot.in_cache = keep
         slot.cached = keep
         slot.dropped = dropped
-        slot.sampler = native.build_sampler(self._vocab, sampling, seed)
+        slot.picker = build_picker(self._vocab, sampling, seed)
         slot.reply = ReplyText(self._vocab, stops, reasoning=reasoning, ignore_eos=request.ignore_eos)
         slot.sampled = 0
         slot.next_token = -1
@@ -262,6 +267,8 @@ class Scheduler:
         llama_cpp = native.lib()
         memory = self.context.memory
         keep = max(0, min(common_prefix(slot.held, tokens), len(tokens) - 1))
+        if self._invariant:  # only whole slices of the last prompt: their keys are what a fresh read makes
+            keep = min(keep, slot.held_prompt) // PREFILL_SLICE * PREFILL_SLICE
         window = self._n_swa
         if (
             keep
@@ -278,6 +285,9 @@ class Scheduler:
     # -- one step ----------------------------------------------------------------------------------
 
     def _step(self) -> None:
+        if self._invariant:
+            self._step_invariant()
+            return
         llama_cpp = native.lib()
         context = self.context
         batch = context.batch
@@ -320,6 +330,65 @@ class Scheduler:
             if slot.busy and slot.logits_at >= 0:
                 self._sample(slot)
 
+    def _step_invariant(self) -> None:
+        """One step in which no sequence's numbers depend on its neighbours: the next token of every
+        generating sequence in one `llama_decode` (one token each: the same dot products as alone, with
+        the weights as stored), then each reading sequence's next `PREFILL_SLICE` tokens in a
+        `llama_decode` of their own, since llama.cpp's kernels sum a sequence's prompt differently when
+        its ubatch holds other tokens or another count. Sampled right after each call, which overwrites
+        the last one's logits. Costs an extra pass over the weights when a prompt slice is read."""
+        batch = self.context.batch
+        generating = [s for s in self.slots if s.busy and s.next_token >= 0]
+        reading = [s for s in self.slots if s.busy and s.next_token < 0]
+        if generating:
+            n = 0
+            for slot in generating:
+                n = _put(batch, n, slot.next_token, slot.in_cache, slot.seq_id, True)
+                slot.logits_at = n - 1
+            if not self._decode(n, self._governor(len(generating)), generating):
+                return
+            for slot in generating:
+                slot.in_cache += 1
+            for slot in generating:
+                if slot.busy:
+                    self._sample(slot)
+        for slot in reading:
+            if not slot.busy:
+                continue
+            take = min(len(slot.tokens) - slot.in_cache, PREFILL_SLICE)
+            n = 0
+            for i in range(take):
+                position = slot.in_cache + i
+                n = _put(
+                    batch, n, slot.tokens[position], position, slot.seq_id, position == len(slot.tokens) - 1
+                )
+            if not self._decode(n, None, [slot]):
+                continue
+            slot.in_cache += take
+            slot.logits_at = n - 1 if slot.in_cache == len(slot.tokens) else -1
+            if slot.logits_at >= 0:
+                self._sample(slot)
+
+    def _decode(self, n: int, governor: ThreadGovernor | None, sequences: list[_Sequence]) -> bool:
+        """`n` tokens of the batch through llama_decode at the governed (or given) thread counts; on a
+        failure the `sequences` in it end (False)."""
+        llama_cpp = native.lib()
+        context = self.context
+        context.batch.n_tokens = n
+        if governor is not None:
+            llama_cpp.llama_set_n_threads(context.ctx, governor.threads, governor.threads)
+        elif self._threads is not None:
+            n_threads, n_threads_batch = self._threads()
+            llama_cpp.llama_set_n_threads(context.ctx, n_threads, n_threads_batch)
+        began = self._clock()
+        rc = llama_cpp.llama_decode(context.ctx, context.batch)
+        if rc != native.DECODE_OK:
+            self._failed(rc, sequences, [])
+            return False
+        if governor is not None:
+            governor.step(began)
+        return True
+
     def _governor(self, sequences: int) -> ThreadGovernor | None:
         """The thread governor for steps that only generate, one per number of sequences in the step
         (a step of 4 tokens and one of 1 cost different times: each count learns its own best). A busy
@@ -351,12 +420,12 @@ class Scheduler:
                 self._finish(slot, reason, forget=True)
 
     def _sample(self, slot: _Sequence) -> None:
-        llama_cpp = native.lib()
         assert slot.request is not None and slot.reply is not None
         now = time.perf_counter()
         if not slot.prefill_end:
             slot.prefill_end = now
-        token = llama_cpp.llama_sampler_sample(slot.sampler, self.context.ctx, slot.logits_at)
+        assert slot.picker is not None
+        token = slot.picker.sample(self.context.ctx, slot.logits_at)
         slot.sampled += 1
         if slot.sampled == 1:
             slot.first_token_at = now
@@ -409,15 +478,17 @@ class Scheduler:
         )  # fmt: skip
         if reply.stop_hit is not None:
             stats = GenerationStats(**{**stats.to_dict(), "stop_string": reply.stop_hit})
-        llama_cpp.llama_sampler_free(slot.sampler)
+        if slot.picker is not None:
+            slot.picker.free()
         if forget:
             llama_cpp.llama_memory_seq_rm(self.context.memory, slot.seq_id, -1, -1)
             slot.held = []
         else:
             slot.held = slot.tokens[: slot.in_cache]
+            slot.held_prompt = min(slot.prompt_len, slot.in_cache)
         slot.request = None
         slot.reply = None
-        slot.sampler = None
+        slot.picker = None
         slot.next_token = -1
         _deliver(request, stats)
 

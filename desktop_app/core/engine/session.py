@@ -61,6 +61,7 @@ class Engine:
         self._decoder: Decoder | None = None
         self._prompt: PromptTokenizer | None = None
         self._parallel: Scheduler | None = None  # API and batch sequences (a second context), on demand
+        self._batch_invariant = False  # load(batch_invariant=True): sequences.py's invariant steps
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -75,10 +76,12 @@ class Engine:
         *,
         template_override: str | None = None,
         progress: native.LoadProgress | None = None,
+        batch_invariant: bool = False,
     ) -> LoadedModel:
         """Validate, check memory, load. Raises ModelFileError, InsufficientMemoryError, ModelLoadError.
         `progress` gets llama.cpp's loading progress (0.0 to 1.0) on this thread; when it returns False
-        the load stops and LoadCancelledError is raised (no model is loaded then)."""
+        the load stops and LoadCancelledError is raised (no model is loaded then). `batch_invariant`:
+        a sequence's text does not depend on what else shares its step (batch jobs; loading.py)."""
         settings = settings or LoadSettings()
         started = time.perf_counter()
         summary = gguf_info.inspect_gguf(path)  # llama.cpp never sees a file that fails our checks
@@ -91,8 +94,9 @@ class Engine:
         n_ctx = settings.context_for(summary.context_length or 0)
         check_memory(summary, settings, n_ctx)
         self.unload()
-        llm = open_llama(summary, settings, n_ctx, progress)
+        llm = open_llama(summary, settings, n_ctx, progress, repack=not batch_invariant)
         self._llm = llm
+        self._batch_invariant = batch_invariant
         self._abort = native.AbortFlag()
         self._abort.install(llm._ctx.ctx)
         self._prompt = PromptTokenizer(llm)
@@ -390,6 +394,7 @@ class Engine:
                 threads=self._parallel_threads,
                 governed=self._governor.max_threads if automatic and self._governor is not None else 0,
                 clock=self._clock,
+                invariant=self._batch_invariant,
             )
             self._parallel = scheduler
         try:
