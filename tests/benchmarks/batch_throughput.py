@@ -6,10 +6,9 @@ output, and prints figures only:
 - aggregate tok/s of each run (completion tokens over the run's generation time, model load excluded:
   the `aggregate_tps` of `--json`) and their ratio; the goal is >= 1.5, and >= 0.9 x the raw batched
   decoding anchor (llama.cpp alone, 4 sequences against 1: tests/benchmarks/raw_batched.py, measured
-  in this same run; issue #17 quoted 1.73x, this build and machine give about 1.3x);
-- the fraction of rows whose text is identical in both runs. Greedy output may still differ: llama.cpp's
-  kernels sum in a different order when a step holds 4 sequences instead of 1, and a tiny difference
-  in a logit can flip a near-tie.
+  in this same run; it has measured 1.3x on one machine and 2.0-2.4x on another);
+- the fraction of rows whose text is identical in both runs: all of them, since `hearth batch` loads
+  the model batch-invariant (docs/ARCHITECTURE.md, "Parallel sequences").
 
     python -m tests.benchmarks.batch_throughput [--rows 24] [--max-tokens 64] [--model PATH]
 """

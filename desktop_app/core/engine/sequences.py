@@ -1,8 +1,8 @@
 """Parallel sequences: many requests decoded together in one llama.cpp context (continuous batching).
 
 On a CPU, generation is bound by memory bandwidth: one pass over the weights serves several sequences
-almost as cheaply as one (1.73x aggregate at 4 sequences on the 2-core test machine). So the API server
-and batch jobs run their requests here, as llama-server does with `-np N`:
+almost as cheaply as one (2.0-2.4x aggregate at 4 sequences on the 2-core test machine, raw llama.cpp).
+So the API server and batch jobs run their requests here, as llama-server does with `-np N`:
 
 - a second context on the loaded model, with `n_seq_max = N` and a KV stream of its own per sequence
   (not `kv_unified`: a sequence then attends over its own cells laid out as if it ran alone, so two
@@ -16,7 +16,9 @@ and batch jobs run their requests here, as llama-server does with `-np N`:
   its own sampler and is cancelled on its own; `pause` parks everything between steps, so the GUI's
   chat goes first;
 - a slot remembers the tokens it last held: a request that starts the same way (a batch job's shared
-  system prompt and template, an API client's growing conversation) reuses that prefix.
+  system prompt and template, an API client's growing conversation) reuses that prefix;
+- `invariant` (batch jobs): each prompt slice is a `llama_decode` of its own and only whole slices are
+  reused, so a sequence's numbers do not depend on its neighbours (`_step_invariant`).
 
 Only the engine's thread may call into it.
 """
