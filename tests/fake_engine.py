@@ -49,6 +49,7 @@ class ScriptedEngine(Engine):
         *,
         template_override: str | None = None,
         progress: Callable[[float], bool | None] | None = None,
+        batch_invariant: bool = False,
     ) -> LoadedModel:
         started = time.perf_counter()
         summary = inspect_gguf(path)
