@@ -13,7 +13,8 @@ import pytest
 
 from desktop_app.core import generation
 from desktop_app.core.engine import Engine, GenerationStats, native
-from desktop_app.core.engine.governor import PROBE_S, WINDOW, ThreadGovernor
+from desktop_app.core.engine.cpu_load import CpuReading
+from desktop_app.core.engine.governor import PROBE_MAX_S, PROBE_S, WINDOW, ThreadGovernor
 from desktop_app.core.generation import LoadSettings, SamplingSettings
 from desktop_app.core.model_settings import ModelSettings
 
@@ -115,6 +116,76 @@ def test_prefill_chunks_count_per_token() -> None:
     clock.now += 0.001 * 4
     governor.step(began, "prefill", 4)  # tiny chunks are mostly overhead: ignored
     assert governor.threads == 1
+
+
+class FakeLoad:
+    """What the OS's CPU counts say (cpu_load.CpuLoad.reading), set by the test."""
+
+    def __init__(self, idle: float, others: float) -> None:
+        self.value: CpuReading | None = CpuReading(idle=idle, others=others)
+
+    def __call__(self) -> CpuReading | None:
+        return self.value
+
+
+def sensing_governor(max_threads: int, load: FakeLoad) -> tuple[ThreadGovernor, FakeClock, list[int]]:
+    clock = FakeClock()
+    applied: list[int] = []
+    return ThreadGovernor(max_threads, applied.append, clock=clock, load=load), clock, applied
+
+
+def test_with_cpu_counts_no_probe_up_runs_while_no_cpu_stands_idle() -> None:
+    """Under a steady load every probe up fails and collapses its steps: the counts skip them."""
+    load = FakeLoad(idle=0.0, others=0.0)
+    governor, clock, _ = sensing_governor(2, load)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    load.value = CpuReading(idle=0.0, others=1.0)
+    run_steps(governor, clock, BUSY, 2 + WINDOW)
+    assert governor.threads == 1
+    changes = governor.changes
+    run_steps(governor, clock, BUSY, int(30 / BUSY[1]))  # 30 s under the same load
+    assert governor.changes == changes and governor.threads == 1
+
+    load.value = CpuReading(idle=1.0, others=0.0)  # the busy process ended
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    assert governor.threads == 2 and governor.state.reason is None
+
+
+def test_with_cpu_counts_a_probe_up_still_runs_now_and_then_in_case_they_mislead() -> None:
+    load = FakeLoad(idle=0.0, others=1.0)
+    governor, clock, _ = sensing_governor(2, load)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    run_steps(governor, clock, BUSY, 2 + WINDOW)
+    changes = governor.changes
+    run_steps(governor, clock, BUSY, int((PROBE_S + PROBE_MAX_S + 2) / BUSY[1]))
+    assert governor.changes - changes == 2  # one probe up, measured slower, undone
+    assert governor.threads == 1
+
+
+def test_with_cpu_counts_a_quiet_machine_is_not_probed_down() -> None:
+    governor, clock, applied = sensing_governor(4, FakeLoad(idle=0.0, others=0.0))
+    run_steps(governor, clock, QUIET, int(30 / QUIET[4]))
+    assert applied == []  # the timer alone probed down twice in these 30 s
+
+
+def test_with_cpu_counts_a_machine_busy_from_the_start_is_tried_one_thread_down_at_once() -> None:
+    """No quiet time to compare with: the counts say a core is taken, so the first window tries fewer."""
+    governor, clock, applied = sensing_governor(2, FakeLoad(idle=0.0, others=1.0))
+    run_steps(governor, clock, BUSY, WINDOW + 2)
+    assert applied == [1]
+    run_steps(governor, clock, BUSY, 2 * WINDOW)
+    assert governor.threads == 1 and governor.state.describe() == "1 thread: the CPU is busy"
+
+
+def test_with_no_reading_the_governor_probes_on_its_timer() -> None:
+    load = FakeLoad(idle=0.0, others=0.0)
+    load.value = None  # the counts could not be read this time
+    governor, clock, _ = sensing_governor(2, load)
+    run_steps(governor, clock, QUIET, 2 * WINDOW)
+    run_steps(governor, clock, BUSY, 2 + WINDOW)
+    changes = governor.changes
+    run_steps(governor, clock, BUSY, int(30 / BUSY[1]))
+    assert governor.changes > changes  # probes ran, as without a reader
 
 
 # -- the engine ------------------------------------------------------------------------------------

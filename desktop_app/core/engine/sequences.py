@@ -35,7 +35,7 @@ from desktop_app.core import fit
 from desktop_app.core.engine import native
 from desktop_app.core.engine.decode import oldest_needed
 from desktop_app.core.engine.events import Event, GenerationStats, Message, measure
-from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
+from desktop_app.core.engine.governor import LoadReader, ThreadGovernor, ThreadState
 from desktop_app.core.engine.pickers import Picker, build_picker
 from desktop_app.core.engine.reply_text import ReplyText
 from desktop_app.core.engine.state_cache import common_prefix
@@ -168,10 +168,12 @@ class Scheduler:
         threads: Callable[[], tuple[int, int]] | None = None,
         governed: int = 0,
         clock: Callable[[], float] = time.perf_counter,
+        load_reader: Callable[[], LoadReader | None] | None = None,
         invariant: bool = False,
     ) -> None:
         """`threads` gives the thread counts to use (fixed ones, or the chat's); with `governed` > 0
-        the scheduler governs its own instead, starting there (see `_governor`). `invariant`: a
+        the scheduler governs its own instead, starting there (see `_governor`), each with a CPU
+        reader from `load_reader` (cpu_load.py; None: timer probes only). `invariant`: a
         sequence's text must not depend on what runs beside it (see `_step_invariant`)."""
         self.context = context
         self._invariant = invariant
@@ -181,6 +183,7 @@ class Scheduler:
         self._threads = threads
         self._governed = governed
         self._clock = clock
+        self._load_reader = load_reader
         self._governors: dict[int, ThreadGovernor] = {}
         self.slots = [_Sequence(i) for i in range(context.n_parallel)]
 
@@ -401,7 +404,8 @@ class Scheduler:
             return None
         governor = self._governors.get(sequences)
         if governor is None:
-            governor = ThreadGovernor(self._governed, lambda _n: None, clock=self._clock)
+            load = self._load_reader() if self._load_reader is not None else None
+            governor = ThreadGovernor(self._governed, lambda _n: None, clock=self._clock, load=load)
             self._governors[sequences] = governor
         return governor
 

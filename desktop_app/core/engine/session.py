@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core import gguf_info
-from desktop_app.core.engine import kv_state, native
+from desktop_app.core.engine import cpu_load, kv_state, native
 from desktop_app.core.engine.decode import Decoder
 from desktop_app.core.engine.events import Event, GenerationStats, Message
-from desktop_app.core.engine.governor import ThreadGovernor, ThreadState
+from desktop_app.core.engine.governor import LoadReader, ThreadGovernor, ThreadState
 from desktop_app.core.engine.loading import LoadedModel, check_memory, open_llama
 from desktop_app.core.engine.prompt import PromptTokenizer, fit_history
 from desktop_app.core.engine.sequences import (
@@ -41,12 +41,19 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(
-        self, *, clock: Callable[[], float] = time.perf_counter, state_cache: StateCache | None = None
+        self,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        state_cache: StateCache | None = None,
+        sense_cpu: bool | None = None,
     ) -> None:
         """`clock` times decode calls for the thread governor (tests inject one to simulate slow steps).
+        `sense_cpu`: the governors also read the OS's CPU counts (cpu_load.py); by default only with
+        the real clock, since readings of the machine would steer a test's simulated steps.
         `state_cache` keeps each conversation's KV state after a reply (`stream_chat(state_tag=...)`)
         and restores it when a prompt continues it: reopening a long chat skips re-reading it."""
         self._clock = clock
+        self._sense_cpu = clock is time.perf_counter if sense_cpu is None else sense_cpu
         # Without a folder the cache still keeps host copies: switching between API conversations and
         # regenerating after a long reply (a sliding-window model's prefill checkpoint) use them.
         self.state_cache = state_cache if state_cache is not None else StateCache(None)
@@ -166,10 +173,15 @@ class Engine:
             assert generation is not None and prefill is not None
             native.lib().llama_set_n_threads(ctx, generation.threads, prefill.threads)
 
-        self._governor = ThreadGovernor(n_threads, apply, clock=self._clock)
-        self._prefill_governor = ThreadGovernor(n_threads, apply, clock=self._clock)
+        self._governor = ThreadGovernor(n_threads, apply, clock=self._clock, load=self._load_reader())
+        self._prefill_governor = ThreadGovernor(n_threads, apply, clock=self._clock, load=self._load_reader())
         self._decoder.governor = self._governor
         self._decoder.prefill_governor = self._prefill_governor
+
+    def _load_reader(self) -> LoadReader | None:
+        """A reader of the CPU counts of its own (readings are differences since its last one)."""
+        sensor = cpu_load.sensor() if self._sense_cpu else None
+        return sensor.reading if sensor is not None else None
 
     @property
     def thread_state(self) -> ThreadState | None:
@@ -394,6 +406,7 @@ class Engine:
                 threads=self._parallel_threads,
                 governed=self._governor.max_threads if automatic and self._governor is not None else 0,
                 clock=self._clock,
+                load_reader=self._load_reader,
                 invariant=self._batch_invariant,
             )
             self._parallel = scheduler
