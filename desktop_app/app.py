@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-from desktop_app import __version__
+from desktop_app import __version__, gc_pause
 from desktop_app.core import starter
 from desktop_app.core.errors import HearthError
 from desktop_app.core.logs import setup_logging
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None, *, screenshot: Path | None = None) -> in
     reporter = CrashReporter(window)
     reporter.install()
     window.show()
+    QTimer.singleShot(10_000, gc_pause.resume)  # a window that starts minimized may not paint soon
     if screenshot is not None:
         QTimer.singleShot(1500, lambda: _save_screenshot(window, screenshot, app))
     return app.exec()

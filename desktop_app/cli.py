@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from desktop_app import __version__
+from desktop_app import __version__, gc_pause
 from desktop_app.commands.errors import report_error
 from desktop_app.core.errors import HearthError
 
@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _window_args(argv)
     if args is None:
         args = build_parser().parse_args(argv)
+    elif args.self_test_model is None:  # the window opens (the self-test's too): see gc_pause.py
+        gc_pause.pause()
     if args.self_test:
         from desktop_app import self_test
 

@@ -270,7 +270,7 @@ def check_qt(paths: AppPaths | None, started: float) -> str:
     if problems or painted is None:
         raise HearthError("; ".join(problems) + ".")
     painted_after, age = painted
-    shown = f"window {age:.2f} s after launch" if age is not None else f"window in {painted_after:.2f} s"
+    shown = f"window {age:.3f} s after launch" if age is not None else f"window in {painted_after:.2f} s"
     return f"qt {QtCore.qVersion()} {app.platformName()}, {shown}"
 
 

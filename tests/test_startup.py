@@ -26,7 +26,9 @@ AFTER_PAINT = (
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import gc, json, sys
+    from desktop_app import gc_pause
+    gc_pause.pause()  # as cli.main does before it opens the window
     from desktop_app.core import starter
     starter.is_available = lambda: False  # no first-run install in this check
     from PySide6.QtCore import QEvent, QObject, QTimer
@@ -42,6 +44,7 @@ SCRIPT = textwrap.dedent(
         def eventFilter(self, watched, event):
             if event.type() == QEvent.Type.Paint and "at_paint" not in result:
                 result["at_paint"] = [m for m in WATCH if m in sys.modules]
+                result["gc_at_paint"] = gc.isenabled()
                 result["models_built_at_paint"] = window._models is not None
                 result["server_built_at_paint"] = window._server is not None
                 result["drawers_at_paint"] = [
@@ -64,6 +67,7 @@ SCRIPT = textwrap.dedent(
         result["server_port"] = window.server.port.value()
         result["page_count"] = window.pages.count()
         result["after"] = [m for m in WATCH if m in sys.modules]
+        result["gc_after"] = [gc.isenabled(), gc.get_freeze_count() > 0]
         result["drawers_after"] = [
             window.chat._settings_panel is not None, window.chat._sources_panel is not None
         ]
@@ -172,3 +176,21 @@ def test_the_hidden_drawers_are_built_after_the_first_paint(started: dict[str, o
     assert started["drawers_after"] == [True, True]
     assert started["drawer_opens"] is True
     assert started["drawer_count"] == 2
+
+
+def test_garbage_collection_waits_for_the_first_paint_then_skips_start_up_objects(
+    started: dict[str, object],
+) -> None:
+    assert started["gc_at_paint"] is False
+    assert started["gc_after"] == [True, True]
+
+
+def test_resuming_a_collector_that_was_never_paused_changes_nothing() -> None:
+    """Tests build many windows in one process: none of them may freeze its objects."""
+    import gc
+
+    from desktop_app import gc_pause
+
+    frozen = gc.get_freeze_count()
+    gc_pause.resume()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

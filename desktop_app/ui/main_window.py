@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app import gc_pause
 from desktop_app.core import network, starter
 from desktop_app.core.conversations import Conversation
 from desktop_app.core.errors import HearthError
@@ -315,6 +316,7 @@ class MainWindow(QMainWindow):
         """What the first paint did not wait for: the download worker (queued downloads resume), then
         the Models page, one event-loop turn later so input in between is handled; the last used
         model when the user asked for it at start; the first run's starter model, followed here."""
+        gc_pause.resume()  # cli.py paused the collector for the launch
         if self._shut_down:
             return
         self.first_painted.emit()
