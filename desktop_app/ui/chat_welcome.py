@@ -12,7 +12,15 @@ Only widgets and their text; the chat page and the window decide which case appl
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QProgressBar,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.ui.widgets import Card, button, label
 
@@ -51,7 +59,18 @@ class EmptyState(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        column = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # In a short window beside the open settings drawer the card's wrapped text needs more height
+        # than there is: it scrolls rather than being cut.
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(area)
+        content = QWidget()
+        area.setWidget(content)
+        column = QVBoxLayout(content)
         column.addStretch(1)
         card = Card()
         card.setMaximumWidth(520)  # a wrapped label inside a centred card otherwise gets squeezed
