@@ -9,7 +9,7 @@ import time
 import pytest
 
 from desktop_app.core.engine import cpu_load
-from desktop_app.core.engine.cpu_load import MIN_INTERVAL_S, CpuLoad, parse_stat
+from desktop_app.core.engine.cpu_load import MIN_INTERVAL_S, CpuLoad, parse_stat, proc_stat_counts
 
 STAT = """cpu  300 0 100 900 20 0 0 0 0 0
 cpu0 100 0 50 400 10 0 0 0 0 0
@@ -76,11 +76,9 @@ class Counters:
 
     def load(self) -> CpuLoad:
         return CpuLoad(
-            read_stat=self.stat,
+            proc_stat_counts(self.stat, cpus=(0, 1), ticks_per_s=100),
             read_self=lambda: self.own,
             clock=lambda: self.now,
-            cpus=(0, 1),
-            ticks_per_s=100,
         )
 
 
@@ -113,8 +111,18 @@ def test_an_unreadable_file_gives_no_reading() -> None:
     def broken() -> str:
         raise OSError("gone")
 
-    load = CpuLoad(read_stat=broken, read_self=lambda: 0.0, clock=time.monotonic, cpus=(0,), ticks_per_s=100)
+    load = CpuLoad(proc_stat_counts(broken, cpus=(0,), ticks_per_s=100), read_self=lambda: 0.0)
     assert load.reading() is None
+
+
+def test_the_counts_of_one_cpu_only_see_that_cpu() -> None:
+    read = proc_stat_counts(lambda: STAT, cpus=(0,), ticks_per_s=100)
+    assert read() == (1.5, 4.1)  # cpu0: 150 busy ticks, 410 idle (idle + iowait)
+
+
+@pytest.mark.skipif(sys.platform.startswith("linux"), reason="Windows and macOS ask their kernels")
+def test_the_real_counts_are_read_on_this_system() -> None:
+    assert cpu_load.sensor() is not None
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat is Linux's")

@@ -9,7 +9,9 @@ only when other programs took a core. The timed trial still decides which count 
 say when to run one.
 
 Linux reads /proc/stat, keeping the CPUs in this process's affinity mask (a container sees all of the
-host's CPUs there). Other systems get None, and the governor probes on its timer as before.
+host's CPUs there); Windows asks GetSystemTimes and macOS host_statistics (all CPUs, through ctypes).
+Where the counts cannot be read the sensor is None, and the governor probes on its timer alone. A
+reading that is wrong (a counter that wrapped) only moves when a probe runs: the trial still decides.
 """
 
 from __future__ import annotations
@@ -34,24 +36,24 @@ class CpuReading:
     others: float  # CPUs that other processes (or the hypervisor, as steal) kept busy
 
 
+Counts = tuple[float, float]  # busy and idle CPU-seconds since boot, summed over the CPUs watched
+
+
 class CpuLoad:
-    """Readings of the CPUs this process may use. `read_stat` returns /proc/stat's text; `read_self`
-    is this process's CPU seconds (all threads); `clock` is monotonic seconds. Tests inject all three."""
+    """Readings of the CPUs this process may use. `read_counts` gives the system's counts
+    (`proc_stat_counts`, `windows_counts`, `mac_counts`); `read_self` is this process's CPU seconds
+    (all threads); `clock` is monotonic seconds. Tests inject all three."""
 
     def __init__(
         self,
+        read_counts: Callable[[], Counts],
         *,
-        read_stat: Callable[[], str] | None = None,
         read_self: Callable[[], float] = time.process_time,
         clock: Callable[[], float] = time.monotonic,
-        cpus: Iterable[int] | None = None,
-        ticks_per_s: float | None = None,
     ) -> None:
-        self._read_stat = read_stat or _read_proc_stat
+        self._read_counts = read_counts
         self._read_self = read_self
         self._clock = clock
-        self._cpus = frozenset(cpus) if cpus is not None else _allowed_cpus()
-        self._hz = ticks_per_s or _ticks_per_s()
         self._last: tuple[float, float, float, float] | None = None  # wall, busy s, idle s, own s
         self._reading: CpuReading | None = None
 
@@ -62,10 +64,10 @@ class CpuLoad:
         if self._last is not None and now - self._last[0] < MIN_INTERVAL_S:
             return self._reading
         try:
-            busy, idle = parse_stat(self._read_stat(), self._cpus)
+            busy, idle = self._read_counts()
         except (OSError, ValueError):
             return None
-        sample = (now, busy / self._hz, idle / self._hz, self._read_self())
+        sample = (now, busy, idle, self._read_self())
         last, self._last = self._last, sample
         if last is None:
             return None
@@ -81,11 +83,39 @@ class CpuLoad:
 def sensor() -> CpuLoad | None:
     """A reader for this system, or None where the counts are not available."""
     platform: str = sys.platform  # a variable: mypy would judge the other platforms' branches dead
-    if not platform.startswith("linux") or not _readable():
+    read: Callable[[], Counts]
+    if platform.startswith("linux"):
+        read = proc_stat_counts()
+    elif platform == "win32":
+        read = windows_counts
+    elif platform == "darwin":
+        read = mac_counts
+    else:
         return None
-    load = CpuLoad()
+    try:
+        read()  # ctypes errors (a missing symbol) raise AttributeError: such a system gets no sensor
+    except (OSError, ValueError, AttributeError):
+        return None
+    load = CpuLoad(read)
     load.reading()  # the first sample: readings are differences
     return load
+
+
+def proc_stat_counts(
+    read_stat: Callable[[], str] | None = None,
+    cpus: Iterable[int] | None = None,
+    ticks_per_s: float | None = None,
+) -> Callable[[], Counts]:
+    """Linux's counts: /proc/stat's lines for `cpus` (default: this process's affinity mask)."""
+    read = read_stat or _read_proc_stat
+    allowed = frozenset(cpus) if cpus is not None else _allowed_cpus()
+    hz = ticks_per_s or _ticks_per_s()
+
+    def counts() -> Counts:
+        busy, idle = parse_stat(read(), allowed)
+        return busy / hz, idle / hz
+
+    return counts
 
 
 def parse_stat(text: str, cpus: frozenset[int]) -> tuple[int, int]:
@@ -116,14 +146,6 @@ def _read_proc_stat() -> str:
         return stat.read(_STAT_MAX_BYTES).decode("ascii", "replace")
 
 
-def _readable() -> bool:
-    try:
-        parse_stat(_read_proc_stat(), _allowed_cpus())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def _allowed_cpus() -> frozenset[int]:
     if hasattr(os, "sched_getaffinity"):
         try:
@@ -138,3 +160,52 @@ def _ticks_per_s() -> float:
         return float(os.sysconf("SC_CLK_TCK"))
     except (AttributeError, ValueError, OSError):
         return 100.0
+
+
+def windows_counts() -> Counts:
+    """GetSystemTimes: idle, kernel (which includes idle) and user time of all CPUs, in 100 ns."""
+    import ctypes
+
+    class FileTime(ctypes.Structure):
+        _fields_ = [("low", ctypes.c_uint32), ("high", ctypes.c_uint32)]
+
+    idle, kernel, user = FileTime(), FileTime(), FileTime()
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]  # only on Windows
+    if not kernel32.GetSystemTimes(ctypes.byref(idle), ctypes.byref(kernel), ctypes.byref(user)):
+        raise OSError("GetSystemTimes failed")
+
+    def seconds(value: FileTime) -> float:
+        return ((int(value.high) << 32) | int(value.low)) / 1e7
+
+    return seconds(kernel) - seconds(idle) + seconds(user), seconds(idle)
+
+
+_HOST_CPU_LOAD_INFO: Final = 3  # mach/host_info.h: user, system, idle and nice ticks of all CPUs
+_MACH_TICKS_PER_S: Final = 100.0  # CLK_TCK on macOS
+_mach: dict[str, object] = {}
+
+
+def mac_counts() -> Counts:
+    """host_statistics(HOST_CPU_LOAD_INFO). The host port is asked for once: each mach_host_self()
+    call takes another reference to it."""
+    import ctypes
+    import ctypes.util
+
+    lib = _mach.get("lib")
+    if not isinstance(lib, ctypes.CDLL):
+        lib = ctypes.CDLL(ctypes.util.find_library("System") or "/usr/lib/libSystem.B.dylib")
+        lib.mach_host_self.restype = ctypes.c_uint32
+        lib.host_statistics.restype = ctypes.c_int
+        lib.host_statistics.argtypes = [
+            ctypes.c_uint32, ctypes.c_int, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)
+        ]  # fmt: skip
+        _mach["host"] = int(lib.mach_host_self())
+        _mach["lib"] = lib
+    ticks = (ctypes.c_uint32 * 4)()
+    count = ctypes.c_uint32(4)
+    host = _mach["host"]
+    assert isinstance(host, int)
+    if lib.host_statistics(host, _HOST_CPU_LOAD_INFO, ticks, ctypes.byref(count)) != 0:
+        raise OSError("host_statistics failed")
+    user, system, idle, nice = (int(t) for t in ticks)
+    return (user + system + nice) / _MACH_TICKS_PER_S, idle / _MACH_TICKS_PER_S
