@@ -13,6 +13,8 @@ library or data file only shows up at run time. It checks, in order:
 - the template worker: a model file's template is rendered in a child process, which in a bundle is
   the Hearth binary itself started by multiprocessing (a missing `freeze_support()` call opens a
   second app instead, or hangs);
+- the CPU counts the thread governor reads (cpu_load.py): how many CPUs stand idle, or that they
+  cannot be read here (the governor then probes on its timer);
 - with `--model`: the model loads through the engine and generates 8 tokens.
 
 Exit 0 with one summary line on stdout, or 1 with one line per failure on stderr. Everything goes to
@@ -89,6 +91,7 @@ def main(model: Path | None = None) -> int:
     _checked(report, "server", check_server)
     _checked(report, "templates", check_template_worker)
     _checked(report, "resources", check_resources)
+    _checked(report, "cpu counts", check_cpu_counts)
     if model is not None:
         _checked(report, "model", lambda: check_model(model))
     if report.failures:
@@ -349,6 +352,22 @@ def check_resources() -> str:
     if not catalog.models or catalog.problems:
         raise RuntimeError(f"the recommended models list is unusable: {catalog.problems or 'empty'}")
     return f"{len(catalog.models)} recommended models"
+
+
+def check_cpu_counts() -> str:
+    """The OS's CPU counts the thread governor reads before it probes (Linux, Windows and macOS each
+    ask differently). Without them the governor probes on its timer: said, not failed."""
+    from desktop_app.core.engine import cpu_load
+
+    load = cpu_load.sensor()
+    if load is None:
+        return "cpu counts unavailable (thread probes on a timer)"
+    time.sleep(cpu_load.MIN_INTERVAL_S)
+    reading = load.reading()
+    cpus = os.cpu_count() or 1
+    if reading is None or not (0 <= reading.idle <= cpus + 1 and 0 <= reading.others <= cpus + 1):
+        raise RuntimeError(f"the CPU counts read as nonsense: {reading} on {cpus} CPUs")
+    return f"cpu counts ({reading.idle:.1f} of {cpus} CPUs idle)"
 
 
 def check_template_worker() -> str:
