@@ -228,7 +228,11 @@ class BatchPage(QWidget):
         self.parallel.setRange(1, 16)
         self.parallel.setValue(DEFAULT_PARALLEL)
         self.parallel.setAccessibleName("Rows answered together")
-        self.parallel.setToolTip("Rows answered together in one context (fewer if memory is short)")
+        self.parallel.setToolTip(
+            "Rows answered together in one context (fewer if memory is short). At temperature 0 a row's "
+            "text can differ slightly from a one-at-a-time run here; `hearth batch` on the command line "
+            "gives the same text at any number."
+        )
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 32768)
         self.max_tokens.setValue(DEFAULT_MAX_TOKENS)
