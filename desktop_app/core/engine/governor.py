@@ -31,7 +31,9 @@ The policy is a plain object fed the time of each decode call, so tests drive it
   when a CPU stood idle (`ROOM`), down from the top as soon as other programs keep a core busy
   (`TAKEN`), and otherwise only after `PROBE_MAX_S` / `DOWN_PROBE_MAX_S` more, in case the counts
   mislead. Under a steady load every probe up fails and collapses its steps (on 2 cores with one busy
-  process, the timer's probes cost 0.64-0.80 of the best fixed count's speed).
+  process, the timer's probes cost 0.64-0.80 of the best fixed count's speed). The engine gives
+  them to generation governors only: a prefill chunk can gain from one more thread even with every
+  core taken (it wins a larger share of the CPU), so for prefill the timer's probes stay.
 """
 
 from __future__ import annotations
