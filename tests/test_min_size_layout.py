@@ -216,8 +216,8 @@ def test_the_starters_card_scrolls_instead_of_cutting_its_text_beside_the_open_d
     qtbot, monkeypatch: pytest.MonkeyPatch, text_size: float | None
 ) -> None:
     """First run at the minimum window with the settings drawer open: the welcome card gets about
-    300x280, less than its wrapped text needs. (At a 14 pt text size that space is too narrow for its
-    button as well, and the drawer scrolls sideways: not solved here, so only its text is checked.)"""
+    300x280, less than its wrapped text needs, so it scrolls (at a 14 pt text size the drawer lies over
+    the chat instead, and the card has the chat's width)."""
     monkeypatch.setattr(starter, "is_available", lambda: False)
     win = build_window(app_paths().ensure(), engine=ScriptedEngine())
     qtbot.addWidget(win)
@@ -227,6 +227,28 @@ def test_the_starters_card_scrolls_instead_of_cutting_its_text_beside_the_open_d
     win.chat.toggle_settings()
     problems = _check(qtbot, win, win.chat.empty, "the starter's card")
     assert win.chat.empty.isVisible()
-    cut_text = [problem for problem in problems if "QLabel" in problem]
-    assert cut_text == [], "\n".join(cut_text)
+    assert problems == [], "\n".join(problems)
     win.close()
+
+
+@pytest.mark.parametrize("text_size", [LARGER_TEXT], ids=["larger-text"], indirect=True)
+def test_with_no_room_beside_the_chat_the_drawer_lies_over_it(
+    qtbot, window: MainWindow, text_size: float | None
+) -> None:
+    """A large text size in the minimum window: beside the drawer the chat would be squeezed below its
+    minimum (the composer's buttons cut), so the drawer lies over the chat's right edge instead, as wide
+    as its rows need, and goes back beside the chat when there is room again."""
+    window.resize(*MINIMUM)
+    window.show_page(window.chat_index)
+    window.chat.toggle_settings()
+    problems = _check(qtbot, window, window.chat, "chat page with the drawer open")
+    drawer = window.chat.settings_panel
+    assert window.chat.drawer_overlaps
+    assert problems == [], "\n".join(problems)
+    assert drawer.geometry().right() == window.chat.width() - 1 and drawer.autoFillBackground()
+    bar = drawer.scroll_area.horizontalScrollBar()
+    assert bar.maximum() == 0  # lying over the chat it takes the width its rows need
+    window.resize(*LARGE)
+    _check(qtbot, window, window.chat, "large")
+    assert not window.chat.drawer_overlaps and not drawer.autoFillBackground()
+    assert window.chat.drawer_host.indexOf(drawer) >= 0 and drawer.width() == 350

@@ -21,9 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from PySide6.QtCore import QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QResizeEvent
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop_app.core import starter
 from desktop_app.core.chat_session import ChatSession, ChatTurn, NewConversation, with_documents
@@ -71,6 +71,7 @@ STARTER_NOTE_KEY = "starter"
 _Drawer = TypeVar("_Drawer", bound=QWidget)
 DRAWER_MAX = 350  # the settings drawer's width when the window has room
 DRAWER_MIN = 280
+OVERLAY_GAP = 48  # of the chat left uncovered by a drawer lying over it
 CHAT_MIN = 292  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
 #: where files attached one by one ("Files…") are indexed, so a chat can search them
 ATTACHED_COLLECTION = "Attached files"
@@ -145,12 +146,14 @@ class ChatPage(ModelGate, QWidget):
         center.setContentsMargins(0, SPACING, 0, MARGIN)
         center.setSpacing(SPACING)
         row.addLayout(center, 1)
+        self._center = center
         self.drawer_host = QVBoxLayout()
         self.drawer_host.setContentsMargins(0, 0, 0, 0)
         row.addLayout(self.drawer_host)
         self._presets = presets
         self._settings_panel: SettingsPanel | None = None  # both drawers: built on first use (below)
         self._sources_panel: SourcesPanel | None = None
+        self.drawer_overlaps = False  # the open drawer lies over the chat's edge (see _place_drawers)
         self.header.toggle_settings.connect(self.toggle_settings)
         self._prompt_timer = QTimer(self)
         self._prompt_timer.setSingleShot(True)
@@ -769,10 +772,39 @@ class ChatPage(ModelGate, QWidget):
         """At the minimum window size the open drawer and the chat must both fit: the drawer gives way
         first, down to DRAWER_MIN."""
         super().resizeEvent(event)
-        width = self._drawer_width(event.size().width())
-        for drawer in (self._settings_panel, self._sources_panel):
-            if drawer is not None and drawer.width() != width:
+        self._place_drawers()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # a text size changes the chat's minimum width
+            QTimer.singleShot(0, self._place_drawers)
+
+    def _place_drawers(self) -> None:
+        """The open drawer sits beside the chat when both fit, and over the chat's right edge when the
+        chat would be squeezed below its minimum (a large text size in a small window): the composer
+        and the welcome card keep their width, and closing the drawer gives the chat back."""
+        width = self._drawer_width(self.width())
+        drawers = [d for d in (self._settings_panel, self._sources_panel) if d is not None]
+        shown = next((d for d in drawers if not d.isHidden()), None)
+        over = shown is not None and self.width() - width < self._center.minimumSize().width()
+        for drawer in drawers:
+            beside = self.drawer_host.indexOf(drawer) >= 0
+            if over and beside:
+                self.drawer_host.removeWidget(drawer)
+            elif not over and not beside:
+                self.drawer_host.addWidget(drawer)
+            if drawer.width() != width and not (over and drawer is shown):
                 drawer.setFixedWidth(width)
+        if over and shown is not None:
+            # Lying over the chat anyway, it may take the width its rows need (no sideways scrolling).
+            wide = min(max(width, _needed_width(shown)), self.width() - OVERLAY_GAP)
+            shown.setFixedWidth(wide)
+            top = self.header.geometry().bottom() + 1
+            shown.setGeometry(self.width() - wide, top, wide, self.height() - top)
+            shown.raise_()
+        for drawer in drawers:
+            drawer.setAutoFillBackground(over)  # over the chat it must hide what lies beneath
+        self.drawer_overlaps = over
 
     def toggle_settings(self) -> None:
         visible = self.settings_panel.isHidden()
@@ -780,6 +812,7 @@ class ChatPage(ModelGate, QWidget):
             self.sources_panel.hide()  # one drawer at a time
         self.settings_panel.setVisible(visible)
         self.header.settings_button.setChecked(visible)
+        self._place_drawers()
 
     # -- documents ------------------------------------------------------------------------------------
 
@@ -914,6 +947,7 @@ class ChatPage(ModelGate, QWidget):
         self.settings_panel.hide()
         self.header.settings_button.setChecked(False)
         self.sources_panel.show()
+        self._place_drawers()
 
     @Slot(int)
     def _open_panel_source(self, n: int) -> None:
@@ -944,3 +978,15 @@ class ChatPage(ModelGate, QWidget):
 def _remembered_name(conversation: Conversation) -> ChatModelRef | None:
     """Without a library to look in: the name the chat stored, and nothing to load."""
     return (conversation.model_name, None) if conversation.model_name else None
+
+
+def _needed_width(drawer: QWidget) -> int:
+    """The width at which a drawer's scrolled content needs no sideways scrolling."""
+    area = drawer.findChild(QScrollArea)
+    content = area.widget() if area is not None else None
+    if area is None or content is None:
+        return drawer.width()
+    chrome = drawer.width() - area.viewport().width()  # margins, frame and the vertical scroll bar
+    if not area.verticalScrollBar().isVisible():
+        chrome += area.verticalScrollBar().sizeHint().width()
+    return content.minimumSizeHint().width() + chrome
