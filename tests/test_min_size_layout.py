@@ -243,12 +243,16 @@ def test_with_no_room_beside_the_chat_the_drawer_lies_over_it(
     window.chat.toggle_settings()
     problems = _check(qtbot, window, window.chat, "chat page with the drawer open")
     drawer = window.chat.settings_panel
-    assert window.chat.drawer_overlaps
+    assert _overlaps(window)
     assert problems == [], "\n".join(problems)
     assert drawer.geometry().right() == window.chat.width() - 1 and drawer.autoFillBackground()
     bar = drawer.scroll_area.horizontalScrollBar()
     assert bar.maximum() == 0  # lying over the chat it takes the width its rows need
     window.resize(*LARGE)
     _check(qtbot, window, window.chat, "large")
-    assert not window.chat.drawer_overlaps and not drawer.autoFillBackground()
+    assert not _overlaps(window) and not drawer.autoFillBackground()
     assert window.chat.drawer_host.indexOf(drawer) >= 0 and drawer.width() == 350
+
+
+def _overlaps(window: MainWindow) -> bool:
+    return window.chat.drawer_overlaps

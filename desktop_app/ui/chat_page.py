@@ -72,7 +72,7 @@ _Drawer = TypeVar("_Drawer", bound=QWidget)
 DRAWER_MAX = 350  # the settings drawer's width when the window has room
 DRAWER_MIN = 280
 OVERLAY_GAP = 48  # of the chat left uncovered by a drawer lying over it
-CHAT_MIN = 292  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
+CHAT_MIN = 296  # what the conversation keeps beside the open drawer (the welcome card's 240 + margins)
 #: where files attached one by one ("Files…") are indexed, so a chat can search them
 ATTACHED_COLLECTION = "Attached files"
 

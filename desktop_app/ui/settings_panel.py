@@ -81,7 +81,9 @@ class SettingsPanel(ThemedStyleSheet, QWidget):
         self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         content = QWidget()
         column = QVBoxLayout(content)
-        column.setContentsMargins(12, 0, 12, 16)
+        # 10 at the sides: the preset buttons' row then fits the 292 px drawer of the minimum window
+        # beside its scroll bar, with no sideways scrolling
+        column.setContentsMargins(10, 0, 10, 16)
         column.setSpacing(SPACING)
         self.presets_section = self._build_presets()
         self.prompt_section = self._build_prompt()
