@@ -14,15 +14,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFrame,
     QHBoxLayout,
     QProgressBar,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.ui.widgets import Card, button, label
+from desktop_app.ui.widgets import Card, button, label, vertical_scroll
 
 NO_MODEL_TITLE = "Start a private chat"
 NO_MODEL_TEXT = (
@@ -59,18 +56,9 @@ class EmptyState(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
         # In a short window beside the open settings drawer the card's wrapped text needs more height
         # than there is: it scrolls rather than being cut.
-        area = QScrollArea()
-        area.setWidgetResizable(True)
-        area.setFrameShape(QFrame.Shape.NoFrame)
-        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        outer.addWidget(area)
-        content = QWidget()
-        area.setWidget(content)
-        column = QVBoxLayout(content)
+        _area, column = vertical_scroll(self)
         column.addStretch(1)
         card = Card()
         card.setMaximumWidth(520)  # a wrapped label inside a centred card otherwise gets squeezed

@@ -69,7 +69,19 @@ def page_layout(page: QWidget) -> tuple[QScrollArea, QVBoxLayout]:
     large text size) the page scrolls instead of squeezing its widgets until they overlap. Returns the
     scroll area and the content's layout."""
     page.setObjectName("Page")
-    outer = QVBoxLayout(page)
+    area, layout = vertical_scroll(page)
+    content = area.widget()
+    assert content is not None
+    content.setObjectName("Page")
+    layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
+    layout.setSpacing(SPACING)
+    return area, layout
+
+
+def vertical_scroll(host: QWidget) -> tuple[QScrollArea, QVBoxLayout]:
+    """`host` filled by a frameless scroll area that scrolls only vertically; returns it and the
+    layout of its content (a QWidget made here)."""
+    outer = QVBoxLayout(host)
     outer.setContentsMargins(0, 0, 0, 0)
     area = QScrollArea()
     area.setWidgetResizable(True)
@@ -77,12 +89,8 @@ def page_layout(page: QWidget) -> tuple[QScrollArea, QVBoxLayout]:
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     outer.addWidget(area)
     content = QWidget()
-    content.setObjectName("Page")
     area.setWidget(content)
-    layout = QVBoxLayout(content)
-    layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
-    layout.setSpacing(SPACING)
-    return area, layout
+    return area, QVBoxLayout(content)
 
 
 class CompactTable(QTableView):
