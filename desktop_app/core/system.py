@@ -50,9 +50,19 @@ def physical_cores() -> int | None:
     return None
 
 
+def allowed_cpus() -> frozenset[int] | None:
+    """The CPUs this process may run on (its affinity mask); None where the OS does not say."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except OSError:
+        return None
+
+
 def _linux_physical_cores() -> int | None:
     """Distinct (package, core) pairs among the CPUs in our affinity mask: sysfs, else /proc/cpuinfo."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    allowed = allowed_cpus()
     cores: set[tuple[str, str]] = set()
     for topology in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/topology"):
         cpu = int(os.path.basename(os.path.dirname(topology))[3:])
@@ -71,7 +81,7 @@ def _linux_physical_cores() -> int | None:
     return _cpuinfo_physical_cores(allowed)
 
 
-def _cpuinfo_physical_cores(allowed: set[int] | None) -> int | None:
+def _cpuinfo_physical_cores(allowed: frozenset[int] | None) -> int | None:
     cores: set[tuple[str, str]] = set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:

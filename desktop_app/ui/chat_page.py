@@ -795,6 +795,7 @@ class ChatPage(ModelGate, QWidget):
                 self.drawer_host.addWidget(drawer)
             if drawer.width() != width and not (over and drawer is shown):
                 drawer.setFixedWidth(width)
+            drawer.setAutoFillBackground(over)  # over the chat it must hide what lies beneath
         if over and shown is not None:
             # Lying over the chat anyway, it may take the width its rows need (no sideways scrolling).
             wide = min(max(width, _needed_width(shown)), self.width() - OVERLAY_GAP)
@@ -802,8 +803,6 @@ class ChatPage(ModelGate, QWidget):
             top = self.header.geometry().bottom() + 1
             shown.setGeometry(self.width() - wide, top, wide, self.height() - top)
             shown.raise_()
-        for drawer in drawers:
-            drawer.setAutoFillBackground(over)  # over the chat it must hide what lies beneath
         self.drawer_overlaps = over
 
     def toggle_settings(self) -> None:

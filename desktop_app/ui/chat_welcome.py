@@ -12,12 +12,7 @@ Only widgets and their text; the chat page and the window decide which case appl
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QHBoxLayout,
-    QProgressBar,
-    QWidget,
-)
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QProgressBar, QWidget
 
 from desktop_app.ui.widgets import Card, button, label, vertical_scroll
 

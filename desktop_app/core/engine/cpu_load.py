@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from desktop_app.core.system import allowed_cpus
+
 MIN_INTERVAL_S: Final = 0.2  # the counts tick every 10 ms: a shorter interval is mostly rounding
 STAT_PATH: Final = "/proc/stat"
 _STAT_MAX_BYTES: Final = 1 << 20  # a /proc/stat line per CPU: far below this on any machine
@@ -108,7 +110,7 @@ def proc_stat_counts(
 ) -> Callable[[], Counts]:
     """Linux's counts: /proc/stat's lines for `cpus` (default: this process's affinity mask)."""
     read = read_stat or _read_proc_stat
-    allowed = frozenset(cpus) if cpus is not None else _allowed_cpus()
+    allowed = frozenset(cpus) if cpus is not None else (allowed_cpus() or frozenset())
     hz = ticks_per_s or _ticks_per_s()
 
     def counts() -> Counts:
@@ -144,15 +146,6 @@ def parse_stat(text: str, cpus: frozenset[int]) -> tuple[int, int]:
 def _read_proc_stat() -> str:
     with open(STAT_PATH, "rb") as stat:
         return stat.read(_STAT_MAX_BYTES).decode("ascii", "replace")
-
-
-def _allowed_cpus() -> frozenset[int]:
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            return frozenset(os.sched_getaffinity(0))
-        except OSError:
-            pass
-    return frozenset()
 
 
 def _ticks_per_s() -> float:
